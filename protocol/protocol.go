@@ -1,0 +1,224 @@
+package protocol
+
+import "encoding/json"
+
+// Version is the wire protocol version this package speaks.
+const Version = 1
+
+// Ops a client may send.
+const (
+	OpHello    = "hello"
+	OpJoin     = "join"
+	OpLeave    = "leave"
+	OpPub      = "pub"
+	OpSend     = "send"
+	OpPresence = "presence"
+	OpHistory  = "history"
+	OpPing     = "ping"
+)
+
+// Event types the server sends.
+const (
+	TypeWelcome = "welcome"
+	TypeReply   = "reply"
+	TypeMsg     = "msg"
+	TypeDirect  = "direct"
+	TypeJoin    = "join"
+	TypeLeave   = "leave"
+	TypeError   = "error"
+)
+
+// Command is one client → server object. Which fields matter depends on Op;
+// Validate checks them. Unknown fields are ignored so that newer clients can
+// talk to older servers.
+type Command struct {
+	Op string `json:"op"`
+	// ID is echoed verbatim in the reply. It may be a number or a string;
+	// without it the server still replies, with no id.
+	ID json.RawMessage `json:"id,omitempty"`
+
+	// hello
+	Name  string          `json:"name,omitempty"`
+	Token string          `json:"token,omitempty"`
+	UID   string          `json:"uid,omitempty"`
+	Meta  json.RawMessage `json:"meta,omitempty"`
+
+	// join, leave, pub, presence, history
+	Room string `json:"room,omitempty"`
+	// Since asks join to replay every message after this seq, and history
+	// to list messages after it.
+	Since *uint64 `json:"since,omitempty"`
+	// Epoch names the history generation Since belongs to.
+	Epoch string `json:"epoch,omitempty"`
+	// Before asks history for messages older than this seq.
+	Before *uint64 `json:"before,omitempty"`
+	Limit  int     `json:"limit,omitempty"`
+
+	// pub, send
+	Data   json.RawMessage `json:"data,omitempty"`
+	NoEcho bool            `json:"noecho,omitempty"`
+
+	// send
+	ToUID    string `json:"to_uid,omitempty"`
+	ToClient string `json:"to_client,omitempty"`
+}
+
+// From identifies the sender of a message.
+type From struct {
+	Client string `json:"client"`
+	UID    string `json:"uid,omitempty"`
+	Name   string `json:"name,omitempty"`
+}
+
+// Message is a room publication: the body of a msg event and an entry of
+// history.
+type Message struct {
+	Type  string          `json:"type,omitempty"`
+	Room  string          `json:"room"`
+	Seq   uint64          `json:"seq"`
+	Epoch string          `json:"epoch"`
+	TS    int64           `json:"ts"`
+	From  From            `json:"from"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// Direct is a direct message event.
+type Direct struct {
+	Type string          `json:"type"`
+	From From            `json:"from"`
+	TS   int64           `json:"ts"`
+	Data json.RawMessage `json:"data"`
+}
+
+// Member is one connection in a room's presence.
+type Member struct {
+	Client string          `json:"client"`
+	UID    string          `json:"uid,omitempty"`
+	Name   string          `json:"name,omitempty"`
+	Meta   json.RawMessage `json:"meta,omitempty"`
+}
+
+// Presence is a join or leave event sent to the members of a room.
+type Presence struct {
+	Type   string `json:"type"`
+	Room   string `json:"room"`
+	Client string `json:"client"`
+	UID    string `json:"uid,omitempty"`
+	Name   string `json:"name,omitempty"`
+}
+
+// Welcome is the first event on every connection.
+type Welcome struct {
+	Type   string `json:"type"`
+	Client string `json:"client"`
+	UID    string `json:"uid,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Node   string `json:"node"`
+	Server string `json:"server"`
+	// Protocol is the wire protocol version.
+	Protocol int `json:"protocol"`
+	// Heartbeat is the server's ping interval in milliseconds; a client
+	// silent for twice as long is disconnected.
+	Heartbeat int64 `json:"heartbeat"`
+}
+
+// Reply answers one command. OK is false exactly when Error is set; the
+// other fields are the op's result and are omitted when they do not apply.
+type Reply struct {
+	Type  string          `json:"type"`
+	ID    json.RawMessage `json:"id,omitempty"`
+	OK    bool            `json:"ok"`
+	Error *Error          `json:"error,omitempty"`
+
+	// hello
+	Client string `json:"client,omitempty"`
+	UID    string `json:"uid,omitempty"`
+	Name   string `json:"name,omitempty"`
+
+	// join, leave, pub, presence, history
+	Room  string `json:"room,omitempty"`
+	Seq   uint64 `json:"seq,omitempty"`
+	Epoch string `json:"epoch,omitempty"`
+	// Recovered is set on a join with since: true when every missed
+	// message was replayed, false when history no longer reached back or
+	// the epoch changed.
+	Recovered *bool `json:"recovered,omitempty"`
+	// Replayed counts the msg events that follow this reply on a join with
+	// since; they come before any live message of the room.
+	Replayed *int `json:"replayed,omitempty"`
+
+	Members  []Member  `json:"members,omitempty"`
+	Messages []Message `json:"messages,omitempty"`
+	// More is set on history when older (or newer) messages remain.
+	More bool `json:"more,omitempty"`
+
+	// send
+	Delivered *int `json:"delivered,omitempty"`
+
+	// ping
+	Pong bool `json:"pong,omitempty"`
+}
+
+// ErrorEvent is an error not tied to a command id (a frame that could not be
+// parsed far enough to find one).
+type ErrorEvent struct {
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Event is the union of every server → client object, for clients that
+// decode into one type. Type says which fields are set.
+type Event struct {
+	Type string `json:"type"`
+
+	// reply
+	ID        json.RawMessage `json:"id,omitempty"`
+	OK        bool            `json:"ok,omitempty"`
+	Error     *Error          `json:"error,omitempty"`
+	Recovered *bool           `json:"recovered,omitempty"`
+	Replayed  *int            `json:"replayed,omitempty"`
+	Members   []Member        `json:"members,omitempty"`
+	Messages  []Message       `json:"messages,omitempty"`
+	More      bool            `json:"more,omitempty"`
+	Delivered *int            `json:"delivered,omitempty"`
+	Pong      bool            `json:"pong,omitempty"`
+
+	// welcome, reply to hello, join/leave presence events
+	Client    string `json:"client,omitempty"`
+	UID       string `json:"uid,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Node      string `json:"node,omitempty"`
+	Server    string `json:"server,omitempty"`
+	Protocol  int    `json:"protocol,omitempty"`
+	Heartbeat int64  `json:"heartbeat,omitempty"`
+
+	// msg, direct
+	Room  string          `json:"room,omitempty"`
+	Seq   uint64          `json:"seq,omitempty"`
+	Epoch string          `json:"epoch,omitempty"`
+	TS    int64           `json:"ts,omitempty"`
+	From  *From           `json:"from,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
+
+	// error
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Msg returns the event as a Message; meaningful when Type is "msg".
+func (e *Event) Msg() Message {
+	m := Message{Room: e.Room, Seq: e.Seq, Epoch: e.Epoch, TS: e.TS, Data: e.Data}
+	if e.From != nil {
+		m.From = *e.From
+	}
+	return m
+}
+
+// Err returns the reply's error, or nil when it succeeded.
+func (e *Event) Err() error {
+	if e.Error == nil {
+		return nil
+	}
+	return e.Error
+}

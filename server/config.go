@@ -1,0 +1,140 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config holds everything a Server needs. The zero value of a field means
+// its default (see DefaultConfig), so callers set only what they change.
+type Config struct {
+	// Node names this server in welcome events and logs. Default: a
+	// random id.
+	Node string
+	// Version is reported to clients in the welcome event.
+	Version string
+
+	// MaxConnections refuses new connections (close 4011) past this many.
+	MaxConnections int
+	// MaxMessageSize is the largest frame a client may send, in bytes.
+	MaxMessageSize int
+	// MaxRoomsPerConn caps the rooms one connection may join.
+	MaxRoomsPerConn int
+	// PublishRate is the sustained pub/send rate allowed per connection
+	// (per second); PublishBurst the burst above it.
+	PublishRate  float64
+	PublishBurst int
+
+	// SendQueueBytes bounds the bytes queued for one connection; a client
+	// that lets it fill is closed with 4008 (slow consumer).
+	SendQueueBytes int
+	// WriteTimeout bounds one write to a client's socket.
+	WriteTimeout time.Duration
+
+	// HistorySize is how many messages each room keeps for recovery and
+	// the history op; HistoryTTL how long. Zero size turns history off.
+	HistorySize int
+	HistoryTTL  time.Duration
+
+	// PresenceMaxMembers switches join/leave events off for rooms larger
+	// than this, so a huge room is not flooded with presence traffic. The
+	// presence op still works.
+	PresenceMaxMembers int
+
+	// HeartbeatInterval is how often the server pings each client. A
+	// client silent for two intervals is closed.
+	HeartbeatInterval time.Duration
+
+	// ShutdownTimeout bounds the graceful drain in Run.
+	ShutdownTimeout time.Duration
+
+	// Logger receives the server's structured logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults that make `rtsync serve` with no flags
+// a sensible server.
+func DefaultConfig() Config {
+	return Config{
+		MaxConnections:     100_000,
+		MaxMessageSize:     64 << 10,
+		MaxRoomsPerConn:    100,
+		PublishRate:        100,
+		PublishBurst:       200,
+		SendQueueBytes:     1 << 20,
+		WriteTimeout:       10 * time.Second,
+		HistorySize:        1000,
+		HistoryTTL:         24 * time.Hour,
+		PresenceMaxMembers: 1000,
+		HeartbeatInterval:  25 * time.Second,
+		ShutdownTimeout:    10 * time.Second,
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig and checks the rest.
+func (c Config) withDefaults() (Config, error) {
+	d := DefaultConfig()
+	if c.Node == "" {
+		c.Node = "n" + randomID(6)
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	setInt := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setInt(&c.MaxConnections, d.MaxConnections)
+	setInt(&c.MaxMessageSize, d.MaxMessageSize)
+	setInt(&c.MaxRoomsPerConn, d.MaxRoomsPerConn)
+	setInt(&c.PublishBurst, d.PublishBurst)
+	setInt(&c.SendQueueBytes, d.SendQueueBytes)
+	setInt(&c.PresenceMaxMembers, d.PresenceMaxMembers)
+	setInt(&c.HistorySize, d.HistorySize)
+	if c.HistorySize < 0 {
+		c.HistorySize = 0
+	}
+	if c.PublishRate == 0 {
+		c.PublishRate = d.PublishRate
+	}
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setDur(&c.WriteTimeout, d.WriteTimeout)
+	setDur(&c.HeartbeatInterval, d.HeartbeatInterval)
+	setDur(&c.ShutdownTimeout, d.ShutdownTimeout)
+	setDur(&c.HistoryTTL, d.HistoryTTL)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	var errs []error
+	neg := func(name string, v int) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %d", name, v))
+		}
+	}
+	neg("max connections", c.MaxConnections)
+	neg("max message size", c.MaxMessageSize)
+	neg("max rooms per connection", c.MaxRoomsPerConn)
+	neg("publish burst", c.PublishBurst)
+	neg("send queue bytes", c.SendQueueBytes)
+	neg("presence max members", c.PresenceMaxMembers)
+	if c.PublishRate < 0 {
+		errs = append(errs, fmt.Errorf("publish rate must not be negative, got %g", c.PublishRate))
+	}
+	if c.HistoryTTL < 0 || c.WriteTimeout < 0 || c.HeartbeatInterval < 0 || c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if c.MaxMessageSize > 0 && c.MaxMessageSize < 256 {
+		errs = append(errs, fmt.Errorf("max message size must be at least 256 bytes, got %d", c.MaxMessageSize))
+	}
+	if c.SendQueueBytes > 0 && c.SendQueueBytes < c.MaxMessageSize {
+		errs = append(errs, fmt.Errorf("send queue (%d bytes) must hold at least one message of max size (%d bytes)", c.SendQueueBytes, c.MaxMessageSize))
+	}
+	return c, errors.Join(errs...)
+}

@@ -1,0 +1,177 @@
+package server
+
+import (
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rtsync/rtsync/protocol"
+)
+
+// maxFrameBytes is where the writer cuts a batch into several frames, so a
+// client that fell behind is not sent one enormous frame.
+const maxFrameBytes = 64 << 10
+
+// conn is one client connection, whatever its transport.
+type conn struct {
+	id  string
+	srv *Server
+	t   Transport
+
+	// lastSeen is the unix nanosecond time of the last frame or pong from
+	// the client; the heartbeat sweeper reads it.
+	lastSeen atomic.Int64
+
+	// mu guards the send queue.
+	mu      sync.Mutex
+	queue   [][]byte
+	spare   [][]byte
+	queued  int  // bytes in queue
+	writing bool // a writer goroutine is draining the queue
+	closed  bool
+
+	// stateMu guards identity and membership, which commands on the reader
+	// goroutine change and the hub reads.
+	stateMu sync.Mutex
+	uid     string
+	name    string
+	meta    json.RawMessage
+	rooms   map[string]*room
+	from    []byte // encoded protocol.From, rebuilt when identity changes
+
+	// lim and flooded are owned by the reader goroutine. flooded is set
+	// when the client is being closed for flooding: what it sends after
+	// that is ignored.
+	lim     limiter
+	flooded bool
+}
+
+func newConn(s *Server, t Transport) *conn {
+	c := &conn{id: randomID(10), srv: s, t: t, lim: newLimiter(s.cfg.PublishRate, s.cfg.PublishBurst)}
+	c.touch()
+	return c
+}
+
+func (c *conn) touch() { c.lastSeen.Store(time.Now().UnixNano()) }
+
+// enqueue queues one encoded object for the client and starts a writer if
+// none is running. It never blocks on the network: a client whose queue
+// would pass the limit is closed as a slow consumer instead, so one slow
+// reader cannot stall a room's fan-out or grow the server's memory.
+func (c *conn) enqueue(b []byte) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.queued+len(b) > c.srv.cfg.SendQueueBytes {
+		c.mu.Unlock()
+		c.srv.metrics.slowConsumers.Add(1)
+		go c.close(protocol.CloseSlowConsumer, "")
+		return
+	}
+	c.queue = append(c.queue, b)
+	c.queued += len(b)
+	start := !c.writing
+	c.writing = true
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+}
+
+// send encodes v and queues it.
+func (c *conn) send(v any) {
+	b, err := protocol.Marshal(v)
+	if err != nil {
+		c.srv.log.Error("encode event", "client", c.id, "err", err)
+		return
+	}
+	c.enqueue(b)
+}
+
+// writeLoop drains the queue, one frame per batch of queued objects, and
+// exits when the queue is empty. It is the only caller of WriteBatch.
+func (c *conn) writeLoop() {
+	for {
+		c.mu.Lock()
+		if c.closed || len(c.queue) == 0 {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.queued = 0
+		c.mu.Unlock()
+
+		var err error
+		for len(batch) > 0 && err == nil {
+			n, size := 0, 0
+			for n < len(batch) && (n == 0 || size+len(batch[n]) <= maxFrameBytes) {
+				size += len(batch[n]) + 1
+				n++
+			}
+			err = c.t.WriteBatch(batch[:n])
+			c.srv.metrics.objects.Add(uint64(n))
+			c.srv.metrics.frames.Add(1)
+			clear(batch[:n])
+			batch = batch[n:]
+		}
+		if err != nil {
+			c.srv.log.Debug("write failed", "client", c.id, "err", err)
+			c.close(0, "")
+			return
+		}
+		c.mu.Lock()
+		// Keep a small spare for the next batch; let big ones go so an
+		// idle connection holds little.
+		if cap(batch) <= 64 && c.spare == nil {
+			c.spare = batch[:0:cap(batch)]
+		}
+		c.mu.Unlock()
+	}
+}
+
+// close ends the connection with a close code (0: just drop the socket),
+// removes it from the hub, and discards its queue. Safe to call many times
+// from any goroutine; only the first has effect.
+func (c *conn) close(code int, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.queue, c.spare, c.queued = nil, nil, 0
+	c.mu.Unlock()
+
+	if reason == "" {
+		reason = protocol.CloseReason(code)
+	}
+	c.srv.hub.remove(c)
+	c.t.Close(code, reason)
+}
+
+func (c *conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// identity returns the client's from object, encoded, and its parts.
+func (c *conn) identity() (from []byte, uid, name string) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if c.from == nil {
+		c.from, _ = json.Marshal(protocol.From{Client: c.id, UID: c.uid, Name: c.name})
+	}
+	return c.from, c.uid, c.name
+}
+
+func (c *conn) member() protocol.Member {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return protocol.Member{Client: c.id, UID: c.uid, Name: c.name, Meta: c.meta}
+}

@@ -1,0 +1,258 @@
+package server
+
+import (
+	"errors"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/rtsync/rtsync/protocol"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// errFlooded stops command processing for a connection being closed for
+// flooding.
+var errFlooded = errors.New("connection closed for flooding")
+
+// sendError sends an error event: the answer to a frame that could not be
+// tied to a command.
+func (c *conn) sendError(code, msg string) {
+	c.srv.metrics.countError(code)
+	c.send(protocol.ErrorEvent{Type: protocol.TypeError, Code: code, Message: msg})
+}
+
+func (c *conn) replyErr(id json.RawMessage, e *protocol.Error) {
+	c.srv.metrics.countError(e.Code)
+	c.send(protocol.Reply{Type: protocol.TypeReply, ID: id, Error: e})
+}
+
+func (c *conn) replyOK(id json.RawMessage) {
+	c.send(protocol.Reply{Type: protocol.TypeReply, ID: id, OK: true})
+}
+
+// handleFrame runs every command in a frame, in order. It runs on the
+// reader goroutine.
+func (c *conn) handleFrame(frame []byte) {
+	_ = protocol.Split(frame, func(obj []byte) error {
+		if c.flooded {
+			return errFlooded
+		}
+		c.srv.metrics.commands.Add(1)
+		cmd, e := protocol.Decode(obj)
+		if e != nil {
+			if e.Code == protocol.CodeBadJSON || e.Code == protocol.CodeBadFrame {
+				c.sendError(e.Code, e.Message)
+			} else {
+				c.replyErr(cmd.ID, e)
+			}
+			return nil
+		}
+		c.dispatch(&cmd)
+		return nil
+	})
+}
+
+func (c *conn) dispatch(cmd *protocol.Command) {
+	switch cmd.Op {
+	case protocol.OpPing:
+		c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Pong: true})
+	case protocol.OpHello:
+		c.hello(cmd)
+	case protocol.OpJoin:
+		c.join(cmd)
+	case protocol.OpLeave:
+		c.leave(cmd)
+	case protocol.OpPub:
+		c.pub(cmd)
+	case protocol.OpSend:
+		c.direct(cmd)
+	case protocol.OpPresence:
+		if r := c.joined(cmd); r != nil {
+			c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: r.name, Members: r.presence()})
+		}
+	case protocol.OpHistory:
+		c.history(cmd)
+	}
+}
+
+func (c *conn) hello(cmd *protocol.Command) {
+	c.stateMu.Lock()
+	old := c.uid
+	c.name = cmd.Name
+	if cmd.UID != "" {
+		c.uid = cmd.UID
+	}
+	if len(cmd.Meta) > 0 {
+		c.meta = cmd.Meta
+	}
+	c.from = nil
+	uid, name := c.uid, c.name
+	c.stateMu.Unlock()
+	if uid != old {
+		c.srv.hub.setUID(c, old, uid)
+	}
+	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Client: c.id, UID: uid, Name: name})
+}
+
+func (c *conn) join(cmd *protocol.Command) {
+	for {
+		c.stateMu.Lock()
+		if c.rooms == nil {
+			c.rooms = make(map[string]*room)
+		}
+		r, already := c.rooms[cmd.Room]
+		if !already && len(c.rooms) >= c.srv.cfg.MaxRoomsPerConn {
+			c.stateMu.Unlock()
+			c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeTooManyRooms, "this connection is already in %d rooms, the server's limit; leave one first", c.srv.cfg.MaxRoomsPerConn))
+			return
+		}
+		if !already {
+			r = c.srv.hub.room(cmd.Room, true)
+			c.rooms[cmd.Room] = r
+		}
+		c.stateMu.Unlock()
+		if r.join(c.srv, c, cmd) {
+			return
+		}
+		// The room was dropped between lookup and join: forget the stale
+		// pointer and look again.
+		c.stateMu.Lock()
+		if c.rooms[cmd.Room] == r {
+			delete(c.rooms, cmd.Room)
+		}
+		c.stateMu.Unlock()
+	}
+}
+
+// joined returns the room cmd names if the connection is in it, and replies
+// not_joined otherwise.
+func (c *conn) joined(cmd *protocol.Command) *room {
+	c.stateMu.Lock()
+	r := c.rooms[cmd.Room]
+	c.stateMu.Unlock()
+	if r == nil {
+		c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeNotJoined, "not in room %q; join it first", cmd.Room))
+	}
+	return r
+}
+
+func (c *conn) leave(cmd *protocol.Command) {
+	c.stateMu.Lock()
+	r := c.rooms[cmd.Room]
+	delete(c.rooms, cmd.Room)
+	c.stateMu.Unlock()
+	if r == nil {
+		c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeNotJoined, "not in room %q", cmd.Room))
+		return
+	}
+	r.leave(c.srv, c)
+	c.srv.hub.dropIfUnused(r)
+	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: r.name})
+}
+
+// limited applies the publish rate limit; it replies rate_limited (and
+// closes a client that keeps flooding) when the command must be dropped.
+func (c *conn) limited(cmd *protocol.Command) bool {
+	ok, flood := c.lim.allow(time.Now())
+	if ok {
+		return false
+	}
+	c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeRateLimited, "more than %g messages/s (burst %d); this one was not sent, slow down", c.srv.cfg.PublishRate, c.srv.cfg.PublishBurst))
+	if flood {
+		c.flooded = true
+		c.srv.log.Info("closing flooding client", "client", c.id, "remote", c.t.RemoteAddr())
+		c.drainAndClose(protocol.CloseRateLimited)
+	}
+	return true
+}
+
+func (c *conn) pub(cmd *protocol.Command) {
+	r := c.joined(cmd)
+	if r == nil || c.limited(cmd) {
+		return
+	}
+	from, _, _ := c.identity()
+	seq, epoch := r.publish(c.srv, c, from, cmd.Data, cmd.NoEcho)
+	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: r.name, Seq: seq, Epoch: epoch})
+}
+
+func (c *conn) direct(cmd *protocol.Command) {
+	if c.limited(cmd) {
+		return
+	}
+	var targets []*conn
+	if cmd.ToClient != "" {
+		if t := c.srv.hub.client(cmd.ToClient); t != nil {
+			targets = []*conn{t}
+		} else {
+			c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeNotFound, "no connected client %q", cmd.ToClient))
+			return
+		}
+	} else {
+		targets = c.srv.hub.byUID(cmd.ToUID)
+		if len(targets) == 0 {
+			c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeOffline, "user %q has no live connection; the message was not stored", cmd.ToUID))
+			return
+		}
+	}
+	from, _, _ := c.identity()
+	b := make([]byte, 0, 64+len(from)+len(cmd.Data))
+	b = append(b, `{"type":"direct","from":`...)
+	b = append(b, from...)
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, nowMS(), 10)
+	b = append(b, `,"data":`...)
+	b = append(b, cmd.Data...)
+	b = append(b, '}')
+	for _, t := range targets {
+		t.enqueue(b)
+	}
+	c.srv.metrics.directs.Add(uint64(len(targets)))
+	n := len(targets)
+	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Delivered: &n})
+}
+
+// historyReply is a reply to history whose messages are the stored,
+// already encoded msg events.
+type historyReply struct {
+	Type     string            `json:"type"`
+	ID       json.RawMessage   `json:"id,omitempty"`
+	OK       bool              `json:"ok"`
+	Room     string            `json:"room"`
+	Epoch    string            `json:"epoch"`
+	Seq      uint64            `json:"seq"`
+	Messages []json.RawMessage `json:"messages"`
+	More     bool              `json:"more,omitempty"`
+}
+
+func (c *conn) history(cmd *protocol.Command) {
+	r := c.joined(cmd)
+	if r == nil {
+		return
+	}
+	limit := cmd.Limit
+	if limit == 0 {
+		limit = protocol.DefaultHistoryLimit
+	}
+	cutoff := time.Now().Add(-c.srv.cfg.HistoryTTL).UnixMilli()
+	r.mu.Lock()
+	r.hist.trim(cutoff)
+	var entries []entry
+	var more bool
+	if cmd.Since != nil {
+		entries, more = r.hist.after(*cmd.Since, limit)
+	} else {
+		var before uint64
+		if cmd.Before != nil {
+			before = *cmd.Before
+		}
+		entries, more = r.hist.before(before, limit)
+	}
+	reply := historyReply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: r.name, Epoch: r.epoch, Seq: r.seq, More: more, Messages: make([]json.RawMessage, len(entries))}
+	r.mu.Unlock()
+	for i, e := range entries {
+		reply.Messages[i] = e.data
+	}
+	c.send(reply)
+}

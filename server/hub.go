@@ -1,0 +1,168 @@
+package server
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// hub indexes the live connections by client id and uid, and the rooms by
+// name.
+type hub struct {
+	srv *Server
+
+	mu    sync.RWMutex
+	conns map[string]*conn
+	uids  map[string]map[*conn]struct{}
+	rooms map[string]*room
+
+	count atomic.Int64
+}
+
+func newHub(s *Server) *hub {
+	return &hub{srv: s, conns: make(map[string]*conn), uids: make(map[string]map[*conn]struct{}), rooms: make(map[string]*room)}
+}
+
+// admit registers c unless the server is full.
+func (h *hub) admit(c *conn) bool {
+	if h.count.Add(1) > int64(h.srv.cfg.MaxConnections) {
+		h.count.Add(-1)
+		return false
+	}
+	h.mu.Lock()
+	h.conns[c.id] = c
+	h.mu.Unlock()
+	return true
+}
+
+// remove unregisters c and takes it out of every room. Called once, by
+// conn.close.
+func (h *hub) remove(c *conn) {
+	c.stateMu.Lock()
+	uid := c.uid
+	rooms := c.rooms
+	c.rooms = nil
+	c.stateMu.Unlock()
+
+	h.mu.Lock()
+	if _, ok := h.conns[c.id]; ok {
+		delete(h.conns, c.id)
+		h.count.Add(-1)
+	}
+	h.unbindLocked(c, uid)
+	h.mu.Unlock()
+
+	for _, r := range rooms {
+		r.leave(h.srv, c)
+		h.dropIfUnused(r)
+	}
+}
+
+func (h *hub) bindLocked(c *conn, uid string) {
+	if uid == "" {
+		return
+	}
+	set := h.uids[uid]
+	if set == nil {
+		set = make(map[*conn]struct{}, 1)
+		h.uids[uid] = set
+	}
+	set[c] = struct{}{}
+}
+
+func (h *hub) unbindLocked(c *conn, uid string) {
+	if set := h.uids[uid]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.uids, uid)
+		}
+	}
+}
+
+// setUID moves c from its old uid's set to uid's.
+func (h *hub) setUID(c *conn, old, uid string) {
+	h.mu.Lock()
+	h.unbindLocked(c, old)
+	if !c.isClosed() {
+		h.bindLocked(c, uid)
+	}
+	h.mu.Unlock()
+}
+
+func (h *hub) client(id string) *conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.conns[id]
+}
+
+func (h *hub) byUID(uid string) []*conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*conn, 0, len(h.uids[uid]))
+	for c := range h.uids[uid] {
+		out = append(out, c)
+	}
+	return out
+}
+
+// room returns the named room, creating it when create is set. It returns
+// nil for a missing room when create is false.
+func (h *hub) room(name string, create bool) *room {
+	h.mu.RLock()
+	r := h.rooms[name]
+	h.mu.RUnlock()
+	if r != nil || !create {
+		return r
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r = h.rooms[name]; r == nil {
+		r = newRoom(name)
+		h.rooms[name] = r
+	}
+	return r
+}
+
+// dropIfUnused forgets r when it has no members and no history, so that
+// rooms clients merely passed through do not accumulate.
+func (h *hub) dropIfUnused(r *room) {
+	h.mu.Lock()
+	r.mu.Lock()
+	if !r.dead && len(r.members) == 0 && r.hist.n == 0 {
+		r.dead = true
+		delete(h.rooms, r.name)
+	}
+	r.mu.Unlock()
+	h.mu.Unlock()
+}
+
+// sweepRooms trims expired history and forgets rooms left empty.
+func (h *hub) sweepRooms(now time.Time) {
+	cutoff := now.Add(-h.srv.cfg.HistoryTTL).UnixMilli()
+	h.mu.RLock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.RUnlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		r.hist.trim(cutoff)
+		empty := len(r.members) == 0 && r.hist.n == 0
+		r.mu.Unlock()
+		if empty {
+			h.dropIfUnused(r)
+		}
+	}
+}
+
+// snapshot returns the live connections.
+func (h *hub) snapshot() []*conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		out = append(out, c)
+	}
+	return out
+}

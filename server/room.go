@@ -1,0 +1,178 @@
+package server
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/rtsync/rtsync/protocol"
+)
+
+// room is a named group of connections with its seq counter and history.
+// Everything in it is guarded by mu; see the package doc for why fan-out
+// happens under it.
+type room struct {
+	name  string
+	epoch string
+
+	mu      sync.Mutex
+	seq     uint64
+	hist    ring
+	members map[*conn]struct{}
+	// snap is members as a slice for fast fan-out, rebuilt after a change.
+	snap []*conn
+	// dead is set when the hub dropped the room; a joiner holding a stale
+	// pointer must look it up again.
+	dead bool
+	// pubs counts publishes, for stats.
+	pubs uint64
+}
+
+func newRoom(name string) *room {
+	return &room{name: name, epoch: randomID(5), members: make(map[*conn]struct{})}
+}
+
+// snapshotLocked returns the member list, rebuilding it if stale.
+func (r *room) snapshotLocked() []*conn {
+	if r.snap == nil && len(r.members) > 0 {
+		r.snap = make([]*conn, 0, len(r.members))
+		for m := range r.members {
+			r.snap = append(r.snap, m)
+		}
+	}
+	return r.snap
+}
+
+// appendMsg encodes a msg event. Room names and epochs are restricted to
+// characters JSON needs no escape for, from is already JSON and data is
+// compact JSON, so plain appends are a correct encoder here and keep
+// publishing free of reflection.
+func appendMsg(b []byte, room, epoch string, seq uint64, ts int64, from, data []byte) []byte {
+	b = append(b, `{"type":"msg","room":"`...)
+	b = append(b, room...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"epoch":"`...)
+	b = append(b, epoch...)
+	b = append(b, `","ts":`...)
+	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, `,"from":`...)
+	b = append(b, from...)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	return append(b, '}')
+}
+
+// publish assigns the next seq, stores the message and queues it for every
+// member (but from, when noecho). from may be nil for server-side publishes.
+func (r *room) publish(s *Server, from *conn, fromJSON, data []byte, noecho bool) (uint64, string) {
+	ts := nowMS()
+	r.mu.Lock()
+	r.seq++
+	r.pubs++
+	seq := r.seq
+	msg := appendMsg(make([]byte, 0, 96+len(r.name)+len(fromJSON)+len(data)), r.name, r.epoch, seq, ts, fromJSON, data)
+	r.hist.push(entry{seq: seq, ts: ts, data: msg}, s.cfg.HistorySize)
+	members := r.snapshotLocked()
+	for _, m := range members {
+		if noecho && m == from {
+			continue
+		}
+		m.enqueue(msg)
+	}
+	r.mu.Unlock()
+	s.metrics.published.Add(1)
+	s.metrics.deliveries.Add(uint64(len(members)))
+	return seq, r.epoch
+}
+
+// presenceLocked sends a join or leave event about c to the other members,
+// unless the room is past the presence limit.
+func (r *room) presenceLocked(s *Server, typ string, c *conn) {
+	if len(r.members) > s.cfg.PresenceMaxMembers {
+		return
+	}
+	_, uid, name := c.identity()
+	b, err := protocol.Marshal(protocol.Presence{Type: typ, Room: r.name, Client: c.id, UID: uid, Name: name})
+	if err != nil {
+		return
+	}
+	for _, m := range r.snapshotLocked() {
+		if m != c {
+			m.enqueue(b)
+		}
+	}
+}
+
+// join adds c and queues, in this order and under the lock, the reply and
+// the replayed messages, so that live messages can only come after them.
+// It returns false, doing nothing, when the room was dropped meanwhile.
+func (r *room) join(s *Server, c *conn, cmd *protocol.Command) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead {
+		return false
+	}
+	if c.isClosed() {
+		// Closed while joining: hub.remove may already have left this
+		// room, so adding c now would leave a ghost member.
+		return true
+	}
+	reply := protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: r.name, Seq: r.seq, Epoch: r.epoch}
+	var replay []entry
+	if cmd.Since != nil {
+		since := *cmd.Since
+		recovered := false
+		switch {
+		case cmd.Epoch != "" && cmd.Epoch != r.epoch, since > r.seq:
+			// Another generation of history: seqs do not compare.
+		case since == r.seq:
+			recovered = true
+		default:
+			oldest := r.hist.oldestSeq()
+			recovered = oldest != 0 && oldest <= since+1
+			replay, _ = r.hist.after(since, r.hist.n)
+		}
+		n := len(replay)
+		reply.Recovered, reply.Replayed = &recovered, &n
+	}
+	c.send(reply)
+	for _, e := range replay {
+		c.enqueue(e.data)
+	}
+	if _, ok := r.members[c]; !ok {
+		r.members[c] = struct{}{}
+		r.snap = nil
+		r.presenceLocked(s, protocol.TypeJoin, c)
+	}
+	return true
+}
+
+// leave removes c; it reports whether c was a member.
+func (r *room) leave(s *Server, c *conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.members[c]; !ok {
+		return false
+	}
+	delete(r.members, c)
+	r.snap = nil
+	r.presenceLocked(s, protocol.TypeLeave, c)
+	return true
+}
+
+func (r *room) presence() []protocol.Member {
+	r.mu.Lock()
+	members := r.snapshotLocked()
+	r.mu.Unlock()
+	out := make([]protocol.Member, 0, len(members))
+	for _, m := range members {
+		out = append(out, m.member())
+	}
+	return out
+}
+
+func (r *room) size() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.members)
+}

@@ -1,0 +1,209 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/rtsync/rtsync/protocol"
+)
+
+// roomSweepInterval is how often expired history is trimmed and unused
+// rooms are forgotten.
+const roomSweepInterval = 30 * time.Second
+
+// Server is one rtsync node: a hub of connections, rooms and users behind
+// an HTTP handler that serves the WebSocket endpoint.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	hub     *hub
+	up      *websocket.Upgrader
+	metrics metrics
+	started time.Time
+
+	draining atomic.Bool
+	mux      *http.ServeMux
+}
+
+// New checks cfg, fills its defaults and returns a Server ready to Run.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("server config: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("node", cfg.Node), started: time.Now()}
+	s.hub = newHub(s)
+	s.up = s.upgrader()
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /ws", s.serveWS)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.draining.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return s, nil
+}
+
+// Config returns the configuration in force, defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// Handler returns the HTTP handler: GET /ws (WebSocket), /healthz, /readyz.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// open registers a new connection and greets it; it reports false (after
+// closing the connection with 4011) when the server is full.
+func (s *Server) open(c *conn) bool {
+	if !s.hub.admit(c) {
+		s.metrics.rejected.Add(1)
+		s.log.Warn("connection refused: server full", "remote", c.t.RemoteAddr(), "max_conns", s.cfg.MaxConnections)
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		c.t.Close(protocol.CloseServerFull, protocol.CloseReason(protocol.CloseServerFull))
+		return false
+	}
+	s.metrics.accepted.Add(1)
+	c.send(protocol.Welcome{
+		Type: protocol.TypeWelcome, Client: c.id, Node: s.cfg.Node, Server: s.cfg.Version,
+		Protocol: protocol.Version, Heartbeat: s.cfg.HeartbeatInterval.Milliseconds(),
+	})
+	return true
+}
+
+// Run serves on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, closes every client with 4012 and waits up to
+// Config.ShutdownTimeout for queues to drain. It returns nil after a clean
+// shutdown.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	var wg sync.WaitGroup
+	loopCtx, stopLoops := context.WithCancel(context.Background())
+	wg.Go(func() { s.heartbeats(loopCtx) })
+	wg.Go(func() { s.sweepRooms(loopCtx) })
+	defer func() { stopLoops(); wg.Wait() }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	return s.shutdown(hs)
+}
+
+// shutdown stops accepting, tells every client to reconnect elsewhere, and
+// waits for their queues to drain.
+func (s *Server) shutdown(hs *http.Server) error {
+	s.draining.Store(true)
+	start := time.Now()
+	deadline, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	// Stop accepting; hijacked WebSocket connections are ours to close.
+	err := hs.Shutdown(deadline)
+	conns := s.hub.snapshot()
+	s.log.Info("shutting down", "clients", len(conns), "timeout", s.cfg.ShutdownTimeout)
+	for _, c := range conns {
+		c.drainAndClose(protocol.CloseGoingAway)
+	}
+	for s.hub.count.Load() > 0 && deadline.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := s.hub.count.Load(); n > 0 {
+		s.log.Warn("shutdown timed out; dropping clients", "clients", n)
+		for _, c := range s.hub.snapshot() {
+			c.close(0, "")
+		}
+	}
+	s.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
+}
+
+// drainAndClose lets the writer flush what is queued, then closes with code.
+func (c *conn) drainAndClose(code int) {
+	go func() {
+		for range 200 {
+			c.mu.Lock()
+			idle := !c.writing && len(c.queue) == 0
+			c.mu.Unlock()
+			if idle {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		c.close(code, "")
+	}()
+}
+
+// heartbeats pings every connection each interval from one goroutine and
+// closes those silent for two intervals, so idle connections need no timer
+// of their own.
+func (s *Server) heartbeats(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.HeartbeatInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			s.sweepHeartbeats(now)
+		}
+	}
+}
+
+func (s *Server) sweepHeartbeats(now time.Time) {
+	dead := now.Add(-2 * s.cfg.HeartbeatInterval).UnixNano()
+	for _, c := range s.hub.snapshot() {
+		if c.lastSeen.Load() < dead {
+			s.metrics.timeouts.Add(1)
+			s.log.Debug("closing silent client", "client", c.id, "remote", c.t.RemoteAddr())
+			go c.close(protocol.CloseNoHeartbeat, "")
+			continue
+		}
+		c.mu.Lock()
+		busy := c.writing
+		c.mu.Unlock()
+		if !busy {
+			// A busy writer proves the socket is being used; one whose peer
+			// is gone fails on its write deadline instead.
+			if err := c.t.Ping(); err != nil {
+				go c.close(0, "")
+			}
+		}
+	}
+}
+
+func (s *Server) sweepRooms(ctx context.Context) {
+	tick := time.NewTicker(roomSweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			s.hub.sweepRooms(now)
+		}
+	}
+}

@@ -1,0 +1,23 @@
+package server
+
+// Transport is what a connection needs from its socket. The hub speaks only
+// to this interface, so WebSocket and other transports share one code path
+// and the hub can be tested without a network.
+//
+// WriteBatch is called by at most one goroutine at a time; Ping and Close
+// may be called concurrently with it and with each other.
+type Transport interface {
+	// WriteBatch writes the encoded objects to the peer, as one frame where
+	// the transport has frames, separated by '\n'.
+	WriteBatch(objs [][]byte) error
+	// Ping checks the peer is alive (a WebSocket ping frame). It must not
+	// block for long when a write is in progress.
+	Ping() error
+	// Close sends code and reason to the peer when the transport can, then
+	// closes the socket, giving the peer a moment to read what was sent.
+	Close(code int, reason string)
+	// Kind names the transport ("ws"), for logs and stats.
+	Kind() string
+	// RemoteAddr is the peer's address.
+	RemoteAddr() string
+}

@@ -1,0 +1,191 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/rtsync/rtsync/protocol"
+)
+
+// Socket tuning. Small read buffers and pooled write buffers keep an idle
+// connection cheap; see the package doc.
+const (
+	// readBufferSize is gorilla's per-connection read buffer. Frames larger
+	// than it are read straight into the pooled frame buffer.
+	readBufferSize = 512
+	// writeBufferSize is the size of the pooled write buffers.
+	writeBufferSize = 4096
+	// controlTimeout bounds sending a ping or close frame.
+	controlTimeout = time.Second
+	// closeGrace is how long a closing connection waits for the peer's
+	// close frame before the socket is dropped.
+	closeGrace = time.Second
+	// hardLimitFactor: frames up to this many times the message size limit
+	// are read and discarded with a too_large error; longer ones close the
+	// connection (1009), since reading them costs too much.
+	hardLimitFactor = 16
+)
+
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// wsTransport is a Transport over a gorilla WebSocket.
+type wsTransport struct {
+	ws     *websocket.Conn
+	remote string
+	wt     time.Duration
+
+	closeOnce sync.Once
+}
+
+func (t *wsTransport) Kind() string       { return "ws" }
+func (t *wsTransport) RemoteAddr() string { return t.remote }
+
+var newline = []byte{'\n'}
+
+func (t *wsTransport) WriteBatch(objs [][]byte) error {
+	_ = t.ws.SetWriteDeadline(time.Now().Add(t.wt))
+	w, err := t.ws.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	for i, b := range objs {
+		if i > 0 {
+			if _, err := w.Write(newline); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+func (t *wsTransport) Ping() error {
+	return t.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(controlTimeout))
+}
+
+func (t *wsTransport) Close(code int, reason string) {
+	t.closeOnce.Do(func() {
+		if code == 0 {
+			_ = t.ws.NetConn().Close()
+			return
+		}
+		msg := websocket.FormatCloseMessage(code, reason)
+		// A writer blocked on a full socket holds the write lock until the
+		// peer reads or the write deadline passes; wait as long, so a slow
+		// consumer that does read on learns why it was cut off.
+		if t.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(t.wt)) != nil {
+			_ = t.ws.NetConn().Close()
+			return
+		}
+		// Let the reader see the peer's close reply; then drop the socket
+		// in case the peer never sends one.
+		time.AfterFunc(closeGrace, func() { _ = t.ws.NetConn().Close() })
+	})
+}
+
+func (s *Server) upgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		ReadBufferSize:  readBufferSize,
+		WriteBufferSize: writeBufferSize,
+		WriteBufferPool: &sync.Pool{},
+		// Origins are not checked until --allowed-origins exists; an
+		// open server accepts every page.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+}
+
+// serveWS upgrades the request and runs the connection's read loop on this
+// goroutine, which net/http gave us and which becomes the reader.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "server is shutting down; reconnect to another node", http.StatusServiceUnavailable)
+		return
+	}
+	ws, err := s.up.Upgrade(w, r, nil)
+	if err != nil {
+		s.metrics.errors.Add(1)
+		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return // Upgrade already answered with an HTTP error
+	}
+	ws.SetReadLimit(int64(s.cfg.MaxMessageSize) * hardLimitFactor)
+	t := &wsTransport{ws: ws, remote: r.RemoteAddr, wt: s.cfg.WriteTimeout}
+	c := newConn(s, t)
+	ws.SetPongHandler(func(string) error { c.touch(); return nil })
+	if !s.open(c) {
+		return
+	}
+	defer c.close(0, "")
+	for {
+		typ, rd, err := ws.NextReader()
+		if err != nil {
+			s.logClose(c, err)
+			return
+		}
+		c.touch()
+		if typ != websocket.TextMessage {
+			_, _ = io.Copy(io.Discard, rd)
+			c.sendError(protocol.CodeBadFrame, "binary frames are not supported; send JSON in text frames")
+			continue
+		}
+		bp := frameBufs.Get().(*[]byte)
+		frame, tooLarge, err := readLimited(rd, (*bp)[:0], s.cfg.MaxMessageSize)
+		if err != nil {
+			frameBufs.Put(bp)
+			s.logClose(c, err)
+			return
+		}
+		if tooLarge {
+			c.sendError(protocol.CodeTooLarge, "frame is longer than the server's limit of "+itoa(s.cfg.MaxMessageSize)+" bytes")
+		} else {
+			c.handleFrame(frame)
+		}
+		if cap(frame) <= 64<<10 {
+			*bp = frame[:0]
+			frameBufs.Put(bp)
+		}
+	}
+}
+
+// readLimited reads a frame into buf. Past limit bytes it discards the rest
+// and reports tooLarge; gorilla's read limit stops truly huge frames.
+func readLimited(r io.Reader, buf []byte, limit int) ([]byte, bool, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > limit {
+			_, err = io.Copy(io.Discard, r)
+			return buf[:0], true, err
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, false, nil
+		}
+		if err != nil {
+			return buf, false, err
+		}
+	}
+}
+
+func (s *Server) logClose(c *conn, err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		s.log.Debug("client closed", "client", c.id, "code", ce.Code, "reason", ce.Text)
+	case errors.Is(err, websocket.ErrReadLimit):
+		s.log.Info("frame over hard limit, closing", "client", c.id, "remote", c.t.RemoteAddr())
+	case errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF):
+		s.log.Debug("connection closed", "client", c.id)
+	default:
+		s.log.Debug("read failed", "client", c.id, "err", err)
+	}
+}
