@@ -219,7 +219,10 @@ func ValidRoom(room string) *Error {
 	}
 	for i := 0; i < len(room); i++ {
 		if !roomByte(room[i]) {
-			return Errorf(CodeBadRoom, "room %q: character %q is not allowed; use letters, digits and - _ . : @ / #", truncate(room, 32), string(rune(room[i])))
+			// Name the whole character, not its first byte, when it is
+			// not ASCII.
+			r, _ := utf8.DecodeRuneInString(room[i:])
+			return Errorf(CodeBadRoom, "room %q: character %q is not allowed; use letters, digits and - _ . : @ / #", truncate(room, 32), r)
 		}
 	}
 	return nil
@@ -278,12 +281,17 @@ func truncate(s string, n int) string {
 // Marshal encodes a server event or client command as one line of JSON with
 // no trailing newline. Values of this package never fail to encode; an error
 // here means a caller put an unencodable value in a RawMessage field.
+//
+// It does not escape < > & as json.Marshal does: that would grow a payload up
+// to six times, past the limits (id, meta, frame size) it was checked against.
 func Marshal(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("encode %T: %w", v, err)
 	}
-	return b, nil
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
 }
 
 // DecodeEvent parses one server → client object.

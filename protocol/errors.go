@@ -33,7 +33,8 @@ const (
 	CodeTooLarge = "too_large"
 	// CodeTooManyRooms: joining would pass the per-connection room limit.
 	CodeTooManyRooms = "too_many_rooms"
-	// CodeNotJoined: pub or leave on a room the connection has not joined.
+	// CodeNotJoined: pub, leave, presence or history on a room the
+	// connection has not joined.
 	CodeNotJoined = "not_joined"
 	// CodeRateLimited: the command was dropped because the connection
 	// publishes faster than the server allows.
