@@ -22,14 +22,24 @@ type conn struct {
 	// lastSeen is the unix nanosecond time of the last frame or pong from
 	// the client; the heartbeat sweeper reads it.
 	lastSeen atomic.Int64
+	// writeStarted is the unix nanosecond time the current socket write
+	// began, 0 when none is under way; the write watchdog reads it.
+	writeStarted atomic.Int64
 
 	// mu guards the send queue.
 	mu      sync.Mutex
 	queue   [][]byte
 	spare   [][]byte
 	queued  int  // bytes in queue
-	writing bool // a writer goroutine is draining the queue
+	writing bool // a writer owns the queue: draining it, or deferred
 	closed  bool
+	// deferred: the writer is parked until the next coalescing tick.
+	deferred bool
+	// flushNow: write at once, skipping coalescing (a reply is queued, or
+	// the tick came).
+	flushNow bool
+	// lastWrite is when the last write finished (unix ns).
+	lastWrite int64
 
 	// stateMu guards identity and membership, which commands on the reader
 	// goroutine change and the hub reads.
@@ -59,7 +69,11 @@ func (c *conn) touch() { c.lastSeen.Store(time.Now().UnixNano()) }
 // none is running. It never blocks on the network: a client whose queue
 // would pass the limit is closed as a slow consumer instead, so one slow
 // reader cannot stall a room's fan-out or grow the server's memory.
-func (c *conn) enqueue(b []byte) {
+func (c *conn) enqueue(b []byte) { c.push(b, false) }
+
+// push queues b; urgent objects (replies) are written without waiting for
+// the coalescing window, taking along whatever is queued before them.
+func (c *conn) push(b []byte, urgent bool) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -74,10 +88,18 @@ func (c *conn) enqueue(b []byte) {
 	c.queue = append(c.queue, b)
 	c.queued += len(b)
 	start := !c.writing
+	if urgent {
+		c.flushNow = true
+		if c.deferred {
+			// Take the queue back from the coalescing tick, which skips
+			// connections no longer deferred.
+			c.deferred, start = false, true
+		}
+	}
 	c.writing = true
 	c.mu.Unlock()
 	if start {
-		go c.writeLoop()
+		c.srv.writers.submit(c)
 	}
 }
 
@@ -88,7 +110,7 @@ func (c *conn) send(v any) {
 		c.srv.log.Error("encode event", "client", c.id, "err", err)
 		return
 	}
-	c.enqueue(b)
+	c.push(b, true)
 }
 
 // writeLoop drains the queue, one frame per batch of queued objects, and
@@ -101,11 +123,22 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
+		if !c.flushNow && c.lastWrite != 0 && time.Now().UnixNano()-c.lastWrite < int64(c.srv.cfg.WriteCoalesce) {
+			// Written to moments ago: let more messages gather and go out
+			// together, one syscall instead of many. writing stays set, so
+			// nothing else starts a writer meanwhile.
+			c.deferred = true
+			c.mu.Unlock()
+			c.srv.writers.later(c)
+			return
+		}
+		c.flushNow = false
 		batch := c.queue
 		c.queue, c.spare = c.spare[:0], nil
 		c.queued = 0
 		c.mu.Unlock()
 
+		full := batch
 		var err error
 		for len(batch) > 0 && err == nil {
 			n, size := 0, 0
@@ -113,7 +146,9 @@ func (c *conn) writeLoop() {
 				size += len(batch[n]) + 1
 				n++
 			}
+			c.writeStarted.Store(time.Now().UnixNano())
 			err = c.t.WriteBatch(batch[:n])
+			c.writeStarted.Store(0)
 			c.srv.metrics.objects.Add(uint64(n))
 			c.srv.metrics.frames.Add(1)
 			clear(batch[:n])
@@ -125,10 +160,11 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.mu.Lock()
+		c.lastWrite = time.Now().UnixNano()
 		// Keep a small spare for the next batch; let big ones go so an
 		// idle connection holds little.
-		if cap(batch) <= 64 && c.spare == nil {
-			c.spare = batch[:0:cap(batch)]
+		if cap(full) <= 64 && c.spare == nil {
+			c.spare = full[:0]
 		}
 		c.mu.Unlock()
 	}

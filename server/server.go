@@ -28,6 +28,7 @@ type Server struct {
 	hub     *hub
 	up      *websocket.Upgrader
 	metrics metrics
+	writers *writerPool
 	started time.Time
 
 	draining atomic.Bool
@@ -42,6 +43,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("node", cfg.Node), started: time.Now()}
 	s.hub = newHub(s)
+	s.writers = newWriterPool(max(cfg.WriteCoalesce, time.Millisecond))
 	s.up = s.upgrader()
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /ws", s.serveWS)
@@ -95,7 +97,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(frameListener{ln}) }()
 
 	var wg sync.WaitGroup
 	loopCtx, stopLoops := context.WithCancel(context.Background())
@@ -159,16 +161,20 @@ func (c *conn) drainAndClose(code int) {
 
 // heartbeats pings every connection each interval from one goroutine and
 // closes those silent for two intervals, so idle connections need no timer
-// of their own.
+// of their own. It also runs the write watchdog.
 func (s *Server) heartbeats(ctx context.Context) {
 	tick := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer tick.Stop()
+	watch := time.NewTicker(max(s.cfg.WriteTimeout/4, 10*time.Millisecond))
+	defer watch.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
 			s.sweepHeartbeats(now)
+		case now := <-watch.C:
+			s.watchWrites(now)
 		}
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -535,7 +535,7 @@ func TestStatsCount(t *testing.T) {
 func TestSlowConsumer(t *testing.T) {
 	t.Parallel()
 	const queue = 1 << 20
-	s, url := startServer(t, Config{SendQueueBytes: queue, PublishRate: 1e6, PublishBurst: 1e6, HistorySize: 10})
+	s, url := startServer(t, Config{SendQueueBytes: queue, PublishRate: 1e6, PublishBurst: 1e6, HistorySize: 10, WriteTimeout: 5 * time.Minute, WriteCoalesce: -1})
 	slow, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -622,5 +622,34 @@ func TestShutdown(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		t.Fatal("still accepting after shutdown")
+	}
+}
+
+// TestCoalescing checks the write coalescing window with an absurd window
+// so that nothing depends on timing: a message following a write waits,
+// but a reply goes out at once and takes the waiting message with it,
+// in order.
+func TestCoalescing(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{WriteCoalesce: time.Hour})
+	sub := dial(t, url)
+	mustOK(t, sub.cmd(map[string]any{"op": "join", "room": "co"}))
+	pub := dial(t, url)
+	mustOK(t, pub.cmd(map[string]any{"op": "join", "room": "co"}))
+
+	mustOK(t, pub.cmd(map[string]any{"op": "pub", "room": "co", "data": 1, "noecho": true}))
+	// sub was written to (its join reply) moments ago, so this waits.
+	sub.quiet(200 * time.Millisecond)
+	// A reply flushes the queue: presence event, then the message, then the reply.
+	sub.nextID++
+	sub.sendRaw(`{"op":"ping","id":` + itoa(sub.nextID) + `}`)
+	if e := sub.expect(protocol.TypeJoin); e.Client != pub.welcome.Client {
+		t.Fatalf("presence = %+v", e)
+	}
+	if m := sub.expect(protocol.TypeMsg); m.Seq != 1 {
+		t.Fatalf("msg = %+v", m)
+	}
+	if r := sub.expect(protocol.TypeReply); !r.Pong {
+		t.Fatalf("reply = %+v", r)
 	}
 }

@@ -1,0 +1,6 @@
+//go:build !(linux || darwin || freebsd || netbsd || openbsd)
+
+package server
+
+// waitReadable is not available here; readers park inside their read.
+func waitReadable(*frameConn) bool { return false }

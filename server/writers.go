@@ -1,0 +1,106 @@
+package server
+
+import (
+	"sync"
+	"time"
+)
+
+// writerIdle is how long a writer goroutine waits for more work before it
+// exits. Long enough that under steady traffic writers are reused (a fresh
+// goroutine pays for growing its stack on the write path), short enough
+// that an idle server holds none.
+const writerIdle = time.Second
+
+// writerPool runs connection writers. A connection that needs writing is
+// handed to an idle writer if one is waiting and to a new goroutine
+// otherwise, so a writer blocked on a slow socket never delays another
+// connection, and the pool grows only to what the traffic needs.
+type writerPool struct {
+	work chan *conn
+	tick time.Duration
+
+	// deferred holds connections waiting for the next coalescing tick.
+	// One ticker serves them all, and runs only while some wait, so
+	// coalescing costs no timer per connection and nothing when idle.
+	mu       sync.Mutex
+	deferred []*conn
+	ticking  bool
+}
+
+func newWriterPool(tick time.Duration) *writerPool {
+	return &writerPool{work: make(chan *conn), tick: tick}
+}
+
+// later submits c at the next coalescing tick.
+func (p *writerPool) later(c *conn) {
+	p.mu.Lock()
+	p.deferred = append(p.deferred, c)
+	start := !p.ticking
+	p.ticking = true
+	p.mu.Unlock()
+	if start {
+		go p.ticker()
+	}
+}
+
+func (p *writerPool) ticker() {
+	t := time.NewTicker(p.tick)
+	defer t.Stop()
+	var batch []*conn
+	for range t.C {
+		p.mu.Lock()
+		batch, p.deferred = p.deferred, batch[:0]
+		if len(batch) == 0 {
+			p.ticking = false
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		for i, c := range batch {
+			batch[i] = nil
+			c.mu.Lock()
+			due := c.deferred // false if a reply took the queue back meanwhile
+			c.deferred = false
+			c.flushNow = c.flushNow || due
+			c.mu.Unlock()
+			if due {
+				p.submit(c)
+			}
+		}
+	}
+}
+
+func (p *writerPool) submit(c *conn) {
+	select {
+	case p.work <- c:
+	default:
+		go p.run(c)
+	}
+}
+
+func (p *writerPool) run(c *conn) {
+	t := time.NewTimer(writerIdle)
+	defer t.Stop()
+	for {
+		c.writeLoop()
+		t.Reset(writerIdle)
+		select {
+		case c = <-p.work:
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// watchWrites closes connections whose current write has been blocked for
+// longer than the write timeout. One sweep replaces a deadline per write,
+// whose timer updates cost more than the rest of a small write.
+func (s *Server) watchWrites(now time.Time) {
+	stuck := now.Add(-s.cfg.WriteTimeout).UnixNano()
+	for _, c := range s.hub.snapshot() {
+		if t := c.writeStarted.Load(); t != 0 && t < stuck {
+			s.log.Info("closing client stuck in a write", "client", c.id, "remote", c.t.RemoteAddr(), "timeout", s.cfg.WriteTimeout)
+			go c.close(0, "")
+		}
+	}
+}
