@@ -80,15 +80,21 @@ func (c *conn) push(b []byte, urgent bool) {
 		return
 	}
 	if c.queued+len(b) > c.srv.cfg.SendQueueBytes {
+		// Closed here, under the same lock, so nothing queued after this
+		// point can reach the client: it sees a prefix of the stream and
+		// then 4008, never a gap.
+		c.markClosedLocked()
 		c.mu.Unlock()
 		c.srv.metrics.slowConsumers.Add(1)
-		go c.close(protocol.CloseSlowConsumer, "")
+		go c.finish(protocol.CloseSlowConsumer, "")
 		return
 	}
 	c.queue = append(c.queue, b)
 	c.queued += len(b)
 	start := !c.writing
-	if urgent {
+	// A queue half full is written at once: coalescing must not be what
+	// makes a client that reads look slow.
+	if urgent || c.queued > c.srv.cfg.SendQueueBytes/2 {
 		c.flushNow = true
 		if c.deferred {
 			// Take the queue back from the coalescing tick, which skips
@@ -179,10 +185,19 @@ func (c *conn) close(code int, reason string) {
 		c.mu.Unlock()
 		return
 	}
+	c.markClosedLocked()
+	c.mu.Unlock()
+	c.finish(code, reason)
+}
+
+// markClosedLocked stops all further queueing and discards the queue.
+func (c *conn) markClosedLocked() {
 	c.closed = true
 	c.queue, c.spare, c.queued = nil, nil, 0
-	c.mu.Unlock()
+}
 
+// finish does the rest of close once the connection is marked closed.
+func (c *conn) finish(code int, reason string) {
 	if reason == "" {
 		reason = protocol.CloseReason(code)
 	}

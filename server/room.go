@@ -3,6 +3,7 @@ package server
 import (
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/rtsync/rtsync/protocol"
 )
@@ -122,7 +123,12 @@ func (r *room) join(s *Server, c *conn, cmd *protocol.Command) bool {
 	if cmd.Since != nil {
 		since := *cmd.Since
 		recovered := false
+		r.hist.trim(time.Now().Add(-s.cfg.HistoryTTL).UnixMilli())
 		switch {
+		case since == 0 && r.seq == 0:
+			// Nothing seen, nothing ever published here: nothing missed,
+			// even if the room was forgotten and remade meanwhile.
+			recovered = true
 		case cmd.Epoch != "" && cmd.Epoch != r.epoch, since > r.seq:
 			// Another generation of history: seqs do not compare.
 		case since == r.seq:
@@ -131,6 +137,17 @@ func (r *room) join(s *Server, c *conn, cmd *protocol.Command) bool {
 			oldest := r.hist.oldestSeq()
 			recovered = oldest != 0 && oldest <= since+1
 			replay, _ = r.hist.after(since, r.hist.n)
+			// The replay goes through the bounded send queue: past half of
+			// it, replay the newest messages that fit and say recovery was
+			// incomplete, rather than overflow the queue and cut the
+			// client off again at once. It can page back with history.
+			budget, size := s.cfg.SendQueueBytes/2, 0
+			for i := len(replay) - 1; i >= 0; i-- {
+				if size += len(replay[i].data) + 1; size > budget {
+					replay, recovered = replay[i+1:], false
+					break
+				}
+			}
 		}
 		n := len(replay)
 		reply.Recovered, reply.Replayed = &recovered, &n

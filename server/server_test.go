@@ -653,3 +653,43 @@ func TestCoalescing(t *testing.T) {
 		t.Fatalf("reply = %+v", r)
 	}
 }
+
+// TestRecoveryReplayBudget: a replay larger than half the send queue is cut
+// to the newest messages that fit and reported incomplete, instead of
+// overflowing the queue and closing the client again.
+func TestRecoveryReplayBudget(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{MaxMessageSize: 1024, SendQueueBytes: 8 << 10, PublishRate: 1e6, PublishBurst: 1e6})
+	pub := dial(t, url)
+	mustOK(t, pub.cmd(map[string]any{"op": "join", "room": "big"}))
+	for range 200 {
+		mustOK(t, pub.cmd(map[string]any{"op": "pub", "room": "big", "data": strings.Repeat("y", 100), "noecho": true}))
+	}
+	sub := dial(t, url)
+	r := mustOK(t, sub.cmd(map[string]any{"op": "join", "room": "big", "since": 0}))
+	n := *r.Replayed
+	if *r.Recovered || n == 0 || n >= 200 {
+		t.Fatalf("reply = %+v, want an incomplete recovery of the newest messages", r)
+	}
+	for want := uint64(200 - n + 1); want <= 200; want++ {
+		if m := sub.expect(protocol.TypeMsg); m.Seq != want {
+			t.Fatalf("replayed seq %d, want %d", m.Seq, want)
+		}
+	}
+	mustOK(t, sub.cmd(map[string]any{"op": "ping"})) // still connected
+}
+
+// TestRecoveryOfForgottenEmptyRoom: a room with nothing ever published is
+// forgotten when its last member leaves; coming back with since 0 and the
+// old epoch still counts as a complete recovery.
+func TestRecoveryOfForgottenEmptyRoom(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	c := dial(t, url)
+	epoch := mustOK(t, c.cmd(map[string]any{"op": "join", "room": "empty"})).Epoch
+	mustOK(t, c.cmd(map[string]any{"op": "leave", "room": "empty"}))
+	r := mustOK(t, c.cmd(map[string]any{"op": "join", "room": "empty", "since": 0, "epoch": epoch}))
+	if r.Epoch == epoch || !*r.Recovered {
+		t.Fatalf("reply = %+v (old epoch %s), want a new epoch and recovered", r, epoch)
+	}
+}

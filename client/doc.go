@@ -1,0 +1,64 @@
+// Package client is the Go client of rtsync's wire protocol v1 over
+// WebSocket. `rtsync chat`, `rtsync top` and `rtsync bench` use it, and so
+// can any Go program.
+//
+// Dial connects, waits for the server's welcome and sends hello when
+// Options carry an identity. The methods Hello, Join, Leave, Publish,
+// SendToUID, SendToClient, Presence, History and Ping send one command each
+// and wait for its reply; a reply with an error returns it as a
+// *protocol.Error, so errors.As tells a not_joined from a bad_room. Room
+// messages, direct messages, presence changes and connection state arrive
+// as Events.
+//
+// # Reconnection and recovery
+//
+// When a connection ends, the client reconnects with exponential backoff
+// and jitter (Options.Backoff), unless Options.NoReconnect is set, Close
+// was called, or the close code says not to (protocol.ShouldReconnect:
+// unauthorized, kicked). On the new connection it sends hello again and
+// re-joins every room with since = the last seq it delivered and that
+// room's epoch; the server replays what was missed before live messages,
+// and a KindRecovered event per room says whether the recovery was
+// complete. Messages the client already delivered are dropped by seq, so a
+// consumer sees each seq of a room and epoch at most once, in order, and
+// with no gap when Recovered says so.
+//
+// While disconnected, requests fail at once with ErrNotConnected instead
+// of waiting: a chat can show the error, a load generator can count it. A
+// request whose connection breaks before the reply fails with ErrConnLost;
+// it may have taken effect.
+//
+// # Concurrency contract
+//
+// Each Client has exactly one goroutine of its own, the reader. It owns the
+// socket's read side, decodes every frame, settles replies, keeps each
+// room's last seq and epoch, and emits every event, so events reach the
+// consumer in the order the server sent them. Between connections the same
+// goroutine waits out the backoff and makes the next connection.
+//
+// Requests run on the caller's goroutine: they write their command under a
+// per-connection mutex (gorilla/websocket allows one writer at a time) and
+// wait for the reader to hand them the reply. Every method of Client is
+// safe to call from any number of goroutines; replies are matched by id,
+// and commands from one goroutine take effect in the order it sent them.
+//
+// Events are delivered on a bounded channel (Options.EventBuffer), or to
+// Options.OnEvent on the reader goroutine. When the consumer falls behind
+// and the channel is full, the reader waits for it: it stops reading, TCP
+// pushes back to the server, and a server whose queue for this client
+// fills closes it with protocol.CloseSlowConsumer; the client reconnects
+// and recovers. Nothing is dropped silently and memory stays bounded, but
+// replies are read by the same goroutine, so requests wait too. Hence a
+// request made from the goroutine that reads Events may wait until its
+// timeout if the channel fills meanwhile: make requests from other
+// goroutines (as bubbletea commands do), and never wait for one in
+// OnEvent.
+//
+// The client drops no message on its own: a message that arrives is
+// delivered unless the same room, epoch and seq was delivered before, or it
+// is the client's own noecho message coming back in a recovery.
+//
+// Close sends a normal close frame, stops reconnecting, fails requests in
+// flight with ErrConnLost, and closes the Events channel once the reader
+// has exited; later requests fail with ErrClosed.
+package client

@@ -1,0 +1,255 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rtsync/rtsync/protocol"
+)
+
+// HelloOptions is the identity a hello command sets. Name may be empty
+// (anonymous); an empty UID or Meta keeps the connection's current one.
+type HelloOptions struct {
+	Name  string
+	UID   string
+	Token string
+	// Meta must encode to a JSON object; a json.RawMessage is sent as is.
+	Meta any
+}
+
+func helloCommand(h HelloOptions) (*protocol.Command, error) {
+	cmd := &protocol.Command{Op: protocol.OpHello, Name: h.Name, UID: h.UID, Token: h.Token}
+	if h.Meta != nil {
+		meta, err := encodeData(h.Meta)
+		if err != nil {
+			return nil, fmt.Errorf("meta: %w", err)
+		}
+		if len(meta) == 0 || meta[0] != '{' {
+			return nil, fmt.Errorf("meta must encode to a JSON object, not %.40s", meta)
+		}
+		cmd.Meta = meta
+	}
+	return cmd, nil
+}
+
+// Hello sets the connection's name, uid, token and meta, and returns the
+// identity the server confirmed. The identity is sent again after every
+// reconnect, with a UID, Token or Meta left empty here kept from before.
+func (c *Client) Hello(ctx context.Context, h HelloOptions) (Identity, error) {
+	cmd, err := helloCommand(h)
+	if err != nil {
+		return Identity{}, fmt.Errorf("hello: %w", err)
+	}
+	hello := *cmd
+	ev, err := c.request(ctx, cmd, &call{op: protocol.OpHello, hello: &hello})
+	if err != nil {
+		return Identity{}, fmt.Errorf("hello: %w", err)
+	}
+	return Identity{Client: ev.Client, UID: ev.UID, Name: ev.Name, Node: c.Identity().Node}, nil
+}
+
+// JoinResult is the server's answer to a join.
+type JoinResult struct {
+	Room string
+	// Seq is the room's last seq at the time of the join; live messages
+	// follow with higher seqs.
+	Seq   uint64
+	Epoch string
+	// Recovered and Replayed are set for a join with Since: whether every
+	// message after since was replayed, and how many were.
+	Recovered *bool
+	Replayed  int
+}
+
+// JoinOption changes a join.
+type JoinOption func(*protocol.Command)
+
+// Since asks a join to replay the messages after seq of the given epoch
+// (empty: the room's current one) before live ones, for a consumer that
+// kept its place across process restarts. Within one Client, reconnects
+// recover by themselves.
+func Since(seq uint64, epoch string) JoinOption {
+	return func(cmd *protocol.Command) {
+		cmd.Since = &seq
+		cmd.Epoch = epoch
+	}
+}
+
+// Join joins room. Messages and presence events of the room arrive as
+// events from then on, and the client re-joins it after every reconnect
+// until Leave.
+func (c *Client) Join(ctx context.Context, room string, opts ...JoinOption) (JoinResult, error) {
+	cmd := &protocol.Command{Op: protocol.OpJoin, Room: room}
+	for _, o := range opts {
+		o(cmd)
+	}
+	ev, err := c.request(ctx, cmd, &call{op: protocol.OpJoin, room: room, since: cmd.Since, epoch: cmd.Epoch})
+	if err != nil {
+		return JoinResult{}, fmt.Errorf("join %s: %w", room, err)
+	}
+	r := JoinResult{Room: ev.Room, Seq: ev.Seq, Epoch: ev.Epoch, Recovered: ev.Recovered}
+	if ev.Replayed != nil {
+		r.Replayed = *ev.Replayed
+	}
+	return r, nil
+}
+
+// Leave leaves room and stops re-joining it. While disconnected it only
+// forgets the room (the server has already dropped the membership) and
+// returns nil.
+func (c *Client) Leave(ctx context.Context, room string) error {
+	c.mu.Lock()
+	delete(c.rooms, room)
+	c.mu.Unlock()
+	_, err := c.request(ctx, &protocol.Command{Op: protocol.OpLeave, Room: room}, &call{op: protocol.OpLeave, room: room})
+	if errors.Is(err, ErrNotConnected) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("leave %s: %w", room, err)
+	}
+	return nil
+}
+
+// PublishOption changes a publish.
+type PublishOption func(*protocol.Command)
+
+// NoEcho keeps the server from sending the message back to this
+// connection.
+func NoEcho() PublishOption {
+	return func(cmd *protocol.Command) { cmd.NoEcho = true }
+}
+
+// Publish sends data to room, which the client must have joined, and
+// returns the seq the server assigned. data is JSON as json.RawMessage or
+// []byte, or any other value, which is encoded to JSON (a string becomes a
+// JSON string). The client's own copy arrives as a KindMessage event unless
+// NoEcho is given.
+func (c *Client) Publish(ctx context.Context, room string, data any, opts ...PublishOption) (uint64, error) {
+	raw, err := encodeData(data)
+	if err != nil {
+		return 0, fmt.Errorf("publish to %s: %w", room, err)
+	}
+	cmd := &protocol.Command{Op: protocol.OpPub, Room: room, Data: raw}
+	for _, o := range opts {
+		o(cmd)
+	}
+	ev, err := c.request(ctx, cmd, &call{op: protocol.OpPub, room: room, noecho: cmd.NoEcho})
+	if err != nil {
+		return 0, fmt.Errorf("publish to %s: %w", room, err)
+	}
+	return ev.Seq, nil
+}
+
+// SendToUID sends data (see Publish) directly to every connection of a
+// user, and returns how many connections it reached. A user with no live
+// connection gives a *protocol.Error with code protocol.CodeOffline.
+func (c *Client) SendToUID(ctx context.Context, uid string, data any) (int, error) {
+	return c.direct(ctx, &protocol.Command{Op: protocol.OpSend, ToUID: uid}, data, "user "+uid)
+}
+
+// SendToClient sends data (see Publish) directly to one connection, named
+// by its client id. An unknown id gives a *protocol.Error with code
+// protocol.CodeNotFound.
+func (c *Client) SendToClient(ctx context.Context, clientID string, data any) (int, error) {
+	return c.direct(ctx, &protocol.Command{Op: protocol.OpSend, ToClient: clientID}, data, "client "+clientID)
+}
+
+func (c *Client) direct(ctx context.Context, cmd *protocol.Command, data any, to string) (int, error) {
+	raw, err := encodeData(data)
+	if err != nil {
+		return 0, fmt.Errorf("send to %s: %w", to, err)
+	}
+	cmd.Data = raw
+	ev, err := c.request(ctx, cmd, &call{op: protocol.OpSend})
+	if err != nil {
+		return 0, fmt.Errorf("send to %s: %w", to, err)
+	}
+	if ev.Delivered == nil {
+		return 0, nil
+	}
+	return *ev.Delivered, nil
+}
+
+// Presence lists the members of a room the client has joined.
+func (c *Client) Presence(ctx context.Context, room string) ([]protocol.Member, error) {
+	ev, err := c.request(ctx, &protocol.Command{Op: protocol.OpPresence, Room: room}, &call{op: protocol.OpPresence, room: room})
+	if err != nil {
+		return nil, fmt.Errorf("presence of %s: %w", room, err)
+	}
+	return ev.Members, nil
+}
+
+// HistoryOptions selects a page of a room's history. With neither Since
+// nor Before it returns the newest messages.
+type HistoryOptions struct {
+	// Since pages forward: messages with seq > *Since, oldest first.
+	Since *uint64
+	// Before pages backward: the newest messages with seq < Before.
+	Before uint64
+	// Limit caps the page; zero means the server's default
+	// (protocol.DefaultHistoryLimit).
+	Limit int
+}
+
+// HistoryResult is one page of a room's history.
+type HistoryResult struct {
+	Room  string
+	Epoch string
+	// Seq is the room's last seq.
+	Seq uint64
+	// Messages are in ascending seq order.
+	Messages []protocol.Message
+	// More is set when further messages remain in the paging direction.
+	More bool
+}
+
+// History returns stored messages of a room the client has joined.
+func (c *Client) History(ctx context.Context, room string, o HistoryOptions) (HistoryResult, error) {
+	cmd := &protocol.Command{Op: protocol.OpHistory, Room: room, Since: o.Since, Limit: o.Limit}
+	if o.Before > 0 {
+		before := o.Before
+		cmd.Before = &before
+	}
+	ev, err := c.request(ctx, cmd, &call{op: protocol.OpHistory, room: room})
+	if err != nil {
+		return HistoryResult{}, fmt.Errorf("history of %s: %w", room, err)
+	}
+	return HistoryResult{Room: ev.Room, Epoch: ev.Epoch, Seq: ev.Seq, Messages: ev.Messages, More: ev.More}, nil
+}
+
+// Ping asks the server for a pong and returns the round-trip time, which
+// includes the server's queueing of this connection.
+func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	if _, err := c.request(ctx, &protocol.Command{Op: protocol.OpPing}, &call{op: protocol.OpPing}); err != nil {
+		return 0, fmt.Errorf("ping: %w", err)
+	}
+	return time.Since(start), nil
+}
+
+// encodeData turns a payload into JSON: raw JSON as is (checked), anything
+// else encoded.
+func encodeData(v any) (json.RawMessage, error) {
+	var raw []byte
+	switch d := v.(type) {
+	case json.RawMessage:
+		raw = d
+	case []byte:
+		raw = d
+	default:
+		b, err := encodeJSON(v)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	if !json.Valid(raw) {
+		return nil, fmt.Errorf("data %.40q is not valid JSON; pass a string to send text", raw)
+	}
+	return bytes.Clone(raw), nil
+}
