@@ -498,7 +498,7 @@ func (cn *conn) shutdown() {
 func (c *Client) send(cn *conn, cmd *protocol.Command, cl *call) (uint64, error) {
 	id := c.nextID.Add(1)
 	cmd.ID = strconv.AppendUint(make([]byte, 0, 20), id, 10)
-	b, err := encodeJSON(cmd)
+	b, err := protocol.Marshal(cmd)
 	if err != nil {
 		return 0, err
 	}
@@ -512,18 +512,6 @@ func (c *Client) send(cn *conn, cmd *protocol.Command, cl *call) (uint64, error)
 	c.stats.commands.Add(1)
 	c.stats.bytesOut.Add(uint64(len(b)))
 	return id, nil
-}
-
-// encodeJSON encodes without HTML escaping, so payloads keep their bytes,
-// and with RawMessage values compacted, so no newline splits a frame.
-func encodeJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("encode %T: %w", v, err)
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
 }
 
 // loop is the reader goroutine: it reads the current connection until it

@@ -242,7 +242,7 @@ func encodeData(v any) (json.RawMessage, error) {
 	case []byte:
 		raw = d
 	default:
-		b, err := encodeJSON(v)
+		b, err := protocol.Marshal(v)
 		if err != nil {
 			return nil, err
 		}

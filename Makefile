@@ -1,0 +1,59 @@
+# rtsync build and checks. `make test` is what CI runs (.ci/run).
+
+GO       ?= go
+PKG      := github.com/rtsync/rtsync
+BIN      := bin/rtsync
+
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS  := -s -w \
+	-X $(PKG)/internal/buildinfo.version=$(VERSION) \
+	-X $(PKG)/internal/buildinfo.commit=$(COMMIT) \
+	-X $(PKG)/internal/buildinfo.date=$(DATE)
+
+# Must match goreleaser.yaml's goos x goarch; internal/buildinfo's
+# TestReleasePlatformsMatch fails when they drift.
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+
+TEST_TIMEOUT ?= 8m
+
+.PHONY: all test vet fmt-check unit build release-check clean
+
+all: build
+
+## test: vet, format check, race tests, then the release cross-compile
+test: vet fmt-check unit release-check
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@files="$$(gofmt -l .)"; \
+	if [ -n "$$files" ]; then \
+		echo "gofmt: these files need formatting (run gofmt -w on them):"; \
+		echo "$$files"; \
+		exit 1; \
+	fi
+
+unit:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## build: ./bin/rtsync for this machine, stamped with version, commit, date
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+## release-check: cross-compile every release platform as goreleaser would
+release-check:
+	@set -e; out="$$(mktemp -d)"; trap 'rm -rf "$$out"' EXIT; failed=""; \
+	for p in $(PLATFORMS); do \
+		os="$${p%/*}"; arch="$${p#*/}"; ext=""; [ "$$os" = windows ] && ext=.exe; \
+		echo "release-check: $$os/$$arch"; \
+		if ! CGO_ENABLED=0 GOOS="$$os" GOARCH="$$arch" $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+			-o "$$out/rtsync-$$os-$$arch$$ext" . ; then failed="$$failed $$p"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "release-check: build failed for:$$failed"; exit 1; fi; \
+	echo "release-check: all $(words $(PLATFORMS)) platforms build"
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,284 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rtsync/rtsync/internal/buildinfo"
+	"github.com/rtsync/rtsync/internal/cliconf"
+	"github.com/rtsync/rtsync/internal/iostreams"
+	"github.com/rtsync/rtsync/server"
+)
+
+// serveOptions is what `rtsync serve` needs; its flags are bound to these
+// fields, most of them straight into Server.
+type serveOptions struct {
+	IO *iostreams.IOStreams
+
+	Addr       string
+	ConfigFile string
+	LogFormat  string
+	LogLevel   string
+	// Server is handed to server.New; runServe sets Logger and Version.
+	Server server.Config
+
+	// LookupEnv and ReadFile feed the flag > env > file > default layering;
+	// nil means the process environment and the real filesystem.
+	LookupEnv func(string) (string, bool)
+	ReadFile  func(string) ([]byte, error)
+
+	// onListen, when set, is told the bound address before serving starts,
+	// so tests can listen on port 0 and find the server.
+	onListen func(net.Addr)
+}
+
+const serveLong = `Run the rtsync server: WebSocket clients connect to ws://ADDR/ws, and
+orchestrators check http://ADDR/healthz and /readyz.
+
+No authentication is configured yet, so anyone who can reach ADDR can connect
+and publish. The default address, 127.0.0.1:7000, is reachable from this
+machine only; listen on other addresses only on a network you trust.
+
+Each setting comes from the first of these that has it:
+
+  1. a flag on the command line        --max-conns 5000
+  2. an environment variable           RTSYNC_MAX_CONNS=5000
+     (RTSYNC_ + the flag name upper-cased, '-' written as '_';
+     an empty variable counts as unset)
+  3. the config file named by --config or RTSYNC_CONFIG, a YAML mapping
+     whose keys are the flag names:
+         addr: 0.0.0.0:7000
+         max-conns: 5000
+         max-message-size: 128KiB
+         history-ttl: 1h
+     (an unknown key is an error, so typos do not pass silently)
+  4. the defaults shown below
+
+Sizes are a byte count or take a unit: 512, 64KiB, 1MiB (KiB, MiB, GiB count
+in 1024s; KB, MB, GB in 1000s). Durations take a unit too: 500ms, 10s, 2h.
+
+On SIGINT (Ctrl-C) or SIGTERM the server stops accepting, tells every client
+to reconnect (close code 4012), waits up to --shutdown-timeout for queued
+messages to go out, and exits 0. A second signal exits at once.`
+
+const serveExample = `  # a local server on 127.0.0.1:7000
+  rtsync serve
+
+  # reachable from other machines, JSON logs
+  rtsync serve --addr 0.0.0.0:7000 --log-format json
+
+  # the same through the environment, as in a container
+  RTSYNC_ADDR=0.0.0.0:7000 RTSYNC_LOG_FORMAT=json rtsync serve
+
+  # settings from a file; flags and RTSYNC_* variables still win over it
+  rtsync serve --config rtsync.yaml --log-level debug
+
+  # bigger frames, longer history
+  rtsync serve --max-message-size 1MiB --history-size 5000 --history-ttl 72h`
+
+// newServeCmd builds `rtsync serve`. runF replaces runServe in tests that
+// only check how flags, environment and config file become options; nil
+// means runServe.
+func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOptions) error) *cobra.Command {
+	if runF == nil {
+		runF = runServe
+	}
+	// Start from the server's defaults so fields with no flag keep them.
+	opts := &serveOptions{IO: ios, Server: server.DefaultConfig()}
+	c := &cobra.Command{
+		Use:     "serve",
+		Short:   "Run the real-time server",
+		Long:    serveLong,
+		Example: serveExample,
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			err := cliconf.Apply(c.Flags(), cliconf.Options{
+				EnvPrefix:  envPrefix,
+				ConfigFlag: "config",
+				LookupEnv:  opts.LookupEnv,
+				ReadFile:   opts.ReadFile,
+			})
+			if err != nil {
+				return &usageError{err: err}
+			}
+			return runF(c.Context(), opts)
+		},
+	}
+
+	// Defaults come from the server package so help never drifts from
+	// what the server would do anyway.
+	d := server.DefaultConfig()
+	s := &opts.Server
+	fs := c.Flags()
+	fs.SortFlags = false // keep related flags together in help
+	fs.StringVar(&opts.Addr, "addr", "127.0.0.1:7000", "`host:port` to listen on; 0.0.0.0:PORT for every interface")
+	fs.StringVar(&s.Node, "node", "", "`name` of this node in welcome events and logs (default a random id)")
+	fs.IntVar(&s.MaxConnections, "max-conns", d.MaxConnections, "most connections at once; more are refused with close code 4011")
+	cliconf.ByteSizeVar(fs, &s.MaxMessageSize, "max-message-size", d.MaxMessageSize, "largest frame a client may send")
+	fs.IntVar(&s.MaxRoomsPerConn, "max-rooms", d.MaxRoomsPerConn, "most rooms one connection may be in")
+	fs.Float64Var(&s.PublishRate, "publish-rate", d.PublishRate, "messages per second one connection may publish or send, sustained")
+	fs.IntVar(&s.PublishBurst, "publish-burst", d.PublishBurst, "messages one connection may send at once above --publish-rate")
+	cliconf.ByteSizeVar(fs, &s.SendQueueBytes, "send-queue", d.SendQueueBytes, "bytes queued for one client before it is closed as too slow (code 4008)")
+	fs.DurationVar(&s.WriteTimeout, "write-timeout", d.WriteTimeout, "longest one write to a client may take")
+	fs.DurationVar(&s.WriteCoalesce, "write-coalesce", d.WriteCoalesce, "shortest gap between two writes to one client; faster traffic is batched into one write, 0 writes each message at once")
+	fs.IntVar(&s.HistorySize, "history-size", d.HistorySize, "messages each room keeps for recovery and the history op; 0 turns history off")
+	fs.DurationVar(&s.HistoryTTL, "history-ttl", d.HistoryTTL, "how long a room keeps a message")
+	fs.IntVar(&s.PresenceMaxMembers, "presence-max", d.PresenceMaxMembers, "rooms with more members than this send no join/leave events")
+	fs.DurationVar(&s.HeartbeatInterval, "heartbeat", d.HeartbeatInterval, "how often clients are pinged; one silent for two intervals is closed")
+	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long a graceful stop waits for clients to drain")
+	logFormats := []string{"text", "json"}
+	logLevels := []string{"debug", "info", "warn", "error"}
+	cliconf.ChoiceVar(fs, &opts.LogFormat, "log-format", "text", "log format on stderr", logFormats...)
+	cliconf.ChoiceVar(fs, &opts.LogLevel, "log-level", "info", "least severe log level shown", logLevels...)
+	fs.StringVar(&opts.ConfigFile, "config", "", "read settings from YAML `FILE` (keys are flag names; see above)")
+
+	_ = c.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions(logFormats, cobra.ShellCompDirectiveNoFileComp))
+	_ = c.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions(logLevels, cobra.ShellCompDirectiveNoFileComp))
+	_ = c.MarkFlagFilename("config", "yaml", "yml")
+	return c
+}
+
+// runServe checks the settings, listens on opts.Addr and serves until ctx
+// ends, then drains and returns nil.
+func runServe(ctx context.Context, opts *serveOptions) error {
+	cfg := opts.Server
+	if err := checkServeSettings(cfg); err != nil {
+		return &usageError{err: err}
+	}
+	// server.Config reads zero as "default"; on the command line 0 means
+	// off, which the server spells as negative.
+	if cfg.HistorySize == 0 {
+		cfg.HistorySize = -1
+	}
+	if cfg.WriteCoalesce == 0 {
+		cfg.WriteCoalesce = -1
+	}
+	log := newLogger(opts.IO.ErrOut, opts.LogFormat, opts.LogLevel)
+	cfg.Logger = log
+	cfg.Version = buildinfo.Get().Version
+
+	srv, err := server.New(cfg)
+	if err != nil {
+		return fmt.Errorf("%w; check the serve flags", err)
+	}
+	ln, err := listen(ctx, opts.Addr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		return err
+	}
+	if opts.onListen != nil {
+		opts.onListen(ln.Addr())
+	}
+
+	addr := ln.Addr().String()
+	eff := srv.Config()
+	log.Info("rtsync listening", "url", "ws://"+addr+"/ws", "health", "http://"+addr+"/healthz",
+		"node", eff.Node, "version", eff.Version)
+	log.Warn("no authentication configured: anyone who can reach this address can connect and publish", "addr", addr)
+	if opts.ConfigFile != "" {
+		log.Info("settings read", "config", opts.ConfigFile)
+	}
+	log.Debug("settings", "max_conns", eff.MaxConnections, "max_message_size", eff.MaxMessageSize,
+		"max_rooms", eff.MaxRoomsPerConn, "publish_rate", eff.PublishRate, "publish_burst", eff.PublishBurst,
+		"send_queue", eff.SendQueueBytes, "write_timeout", eff.WriteTimeout, "write_coalesce", eff.WriteCoalesce, "history_size", eff.HistorySize,
+		"history_ttl", eff.HistoryTTL, "presence_max", eff.PresenceMaxMembers, "heartbeat", eff.HeartbeatInterval,
+		"shutdown_timeout", eff.ShutdownTimeout)
+
+	// Run closes ln.
+	return srv.Run(ctx, ln)
+}
+
+// checkServeSettings rejects values server.Config would silently replace
+// with its default (a zero) or refuse with its own field names, so the
+// message names the flag the user set.
+func checkServeSettings(c server.Config) error {
+	var errs []error
+	atLeast1 := func(flag string, v int) {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("--%s must be at least 1, got %d", flag, v))
+		}
+	}
+	positive := func(flag string, v time.Duration) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s must be more than 0, got %s", flag, v))
+		}
+	}
+	atLeast1("max-conns", c.MaxConnections)
+	atLeast1("max-rooms", c.MaxRoomsPerConn)
+	atLeast1("publish-burst", c.PublishBurst)
+	atLeast1("presence-max", c.PresenceMaxMembers)
+	if c.PublishRate <= 0 {
+		errs = append(errs, fmt.Errorf("--publish-rate must be more than 0, got %g", c.PublishRate))
+	}
+	if c.WriteCoalesce < 0 {
+		errs = append(errs, fmt.Errorf("--write-coalesce must be 0 (off) or more, got %s", c.WriteCoalesce))
+	}
+	if c.HistorySize < 0 {
+		errs = append(errs, fmt.Errorf("--history-size must be 0 (history off) or more, got %d", c.HistorySize))
+	}
+	positive("write-timeout", c.WriteTimeout)
+	positive("history-ttl", c.HistoryTTL)
+	positive("heartbeat", c.HeartbeatInterval)
+	positive("shutdown-timeout", c.ShutdownTimeout)
+	const minMessage = 256
+	if c.MaxMessageSize < minMessage {
+		errs = append(errs, fmt.Errorf("--max-message-size must be at least %d bytes, got %s", minMessage, cliconf.FormatByteSize(int64(c.MaxMessageSize))))
+	} else if c.SendQueueBytes < c.MaxMessageSize {
+		errs = append(errs, fmt.Errorf("--send-queue (%s) must hold at least one message of --max-message-size (%s); raise --send-queue",
+			cliconf.FormatByteSize(int64(c.SendQueueBytes)), cliconf.FormatByteSize(int64(c.MaxMessageSize))))
+	}
+	return errors.Join(errs...)
+}
+
+// newLogger returns the slog logger serve writes to w. format and level
+// were checked by their flags.
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	ho := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// listen opens the TCP listener, turning the usual failures into errors
+// that say what to do.
+func listen(ctx context.Context, addr string) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, listenError(addr, err)
+	}
+	return ln, nil
+}
+
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("listen on %s: %w; is another rtsync running? pick another port with --addr", addr, syscall.EADDRINUSE)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("listen on %s: permission denied; ports below 1024 need privileges, pick a higher port with --addr", addr)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("listen on %s: %w; use an address of this machine with --addr, e.g. 127.0.0.1:7000 (this machine only) or 0.0.0.0:7000 (every interface)", addr, syscall.EADDRNOTAVAIL)
+	}
+	cause := err
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		cause = oe.Err
+	}
+	return fmt.Errorf("listen on %s: %w; give --addr as host:port, e.g. 127.0.0.1:7000", addr, cause)
+}

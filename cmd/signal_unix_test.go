@@ -1,0 +1,57 @@
+//go:build unix
+
+package cmd
+
+import (
+	"bytes"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestServeStopsOnSIGTERM runs the real rtsync (this test binary under
+// testscript.Main's name, on PATH) and checks that SIGTERM, which testscript's
+// kill cannot send, drains and exits 0 just as SIGINT does.
+func TestServeStopsOnSIGTERM(t *testing.T) {
+	t.Parallel()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command("rtsync", "serve", "--addr", addr, "--shutdown-timeout", "5s")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+
+	if err := waitHTTP("http://"+addr+"/healthz", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("rtsync serve after SIGTERM: %v\nstderr:\n%s", err, &stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("rtsync serve still running 20s after SIGTERM\nstderr:\n%s", &stderr)
+	}
+	if !strings.Contains(stderr.String(), "rtsync listening") {
+		t.Errorf("stderr lacks the listen line:\n%s", &stderr)
+	}
+}
