@@ -71,7 +71,7 @@ func DefaultConfig() Config {
 		PublishBurst:       200,
 		SendQueueBytes:     1 << 20,
 		WriteTimeout:       10 * time.Second,
-		WriteCoalesce:      20 * time.Millisecond,
+		WriteCoalesce:      10 * time.Millisecond,
 		HistorySize:        1000,
 		HistoryTTL:         24 * time.Hour,
 		PresenceMaxMembers: 1000,
