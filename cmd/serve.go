@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,10 @@ type serveOptions struct {
 	IO *iostreams.IOStreams
 
 	Addr       string
+	TCPAddr    string
+	TLSCert    string
+	TLSKey     string
+	HookFail   string
 	ConfigFile string
 	LogFormat  string
 	LogLevel   string
@@ -135,6 +140,25 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.IntVar(&s.PresenceMaxMembers, "presence-max", d.PresenceMaxMembers, "rooms with more members than this send no join/leave events")
 	fs.DurationVar(&s.HeartbeatInterval, "heartbeat", d.HeartbeatInterval, "how often clients are pinged; one silent for two intervals is closed")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long a graceful stop waits for clients to drain")
+	fs.StringVar(&opts.TCPAddr, "tcp-addr", "", "also serve the line-based TCP transport on `host:port` (JSON lines, or plain text: nc works)")
+	fs.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS/WSS with this certificate `FILE` (PEM; with --tls-key)")
+	fs.StringVar(&opts.TLSKey, "tls-key", "", "private key `FILE` (PEM) for --tls-cert")
+	fs.StringVar(&s.JWTSecret, "jwt-secret", "", "verify client tokens signed with this HS256 `secret`; clients then need a token")
+	fs.StringVar(&s.JWTPublicKeyFile, "jwt-public-key", "", "verify RS256/ES256 client tokens with this PEM public key `FILE`")
+	fs.StringVar(&s.JWKSFile, "jwks", "", "verify client tokens with the keys of this JSON Web Key Set `FILE`")
+	fs.BoolVar(&s.AllowAnonymous, "allow-anonymous", false, "with token authentication, also let clients without a token connect (no uid)")
+	fs.StringSliceVar(&s.AllowedOrigins, "allowed-origins", nil, "browser `origins` allowed to connect, comma-separated (e.g. https://app.example.com); empty allows any")
+	fs.StringSliceVar(&s.APIKeys, "api-key", nil, "bearer `key` for the HTTP API /api/v1 (repeat or comma-separate for several; reloaded on SIGHUP); none: API on loopback only")
+	fs.StringVar(&s.HookURL, "hook-url", "", "POST connect, message, rpc and close events to this `URL` (your application's Events handler)")
+	fs.StringVar(&s.HookConnectURL, "hook-connect-url", "", "`URL` for connect events only (overrides --hook-url)")
+	fs.StringVar(&s.HookMessageURL, "hook-message-url", "", "`URL` for message events only (overrides --hook-url)")
+	fs.StringVar(&s.HookRPCURL, "hook-rpc-url", "", "`URL` for rpc events only (overrides --hook-url)")
+	fs.StringVar(&s.HookCloseURL, "hook-close-url", "", "`URL` for close events only (overrides --hook-url)")
+	fs.StringVar(&s.HookSecret, "hook-secret", "", "sign hook requests with HMAC-SHA256 using this `secret`")
+	fs.DurationVar(&s.HookTimeout, "hook-timeout", d.HookTimeout, "longest a hook call may take")
+	fs.IntVar(&s.HookConcurrency, "hook-concurrency", d.HookConcurrency, "most hook calls in flight at once")
+	hookFails := []string{"closed", "open"}
+	cliconf.ChoiceVar(fs, &opts.HookFail, "hook-fail", "closed", "when a hook fails or times out: closed refuses the connection or message, open lets it through", hookFails...)
 	logFormats := []string{"text", "json"}
 	logLevels := []string{"debug", "info", "warn", "error"}
 	cliconf.ChoiceVar(fs, &opts.LogFormat, "log-format", "text", "log format on stderr", logFormats...)
@@ -162,6 +186,10 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	if cfg.WriteCoalesce == 0 {
 		cfg.WriteCoalesce = -1
 	}
+	cfg.HookFailOpen = opts.HookFail == "open"
+	if (opts.TLSCert == "") != (opts.TLSKey == "") {
+		return &usageError{err: errors.New("--tls-cert and --tls-key go together; give both or neither")}
+	}
 	log := newLogger(opts.IO.ErrOut, opts.LogFormat, opts.LogLevel)
 	cfg.Logger = log
 	cfg.Version = buildinfo.Get().Version
@@ -180,10 +208,29 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	if opts.onListen != nil {
 		opts.onListen(ln.Addr())
 	}
+	scheme, wsScheme := "http", "ws"
+	if opts.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("load TLS certificate %s and key %s: %w; check both are PEM files that belong together", opts.TLSCert, opts.TLSKey, err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme, wsScheme = "https", "wss"
+	}
+	if opts.TCPAddr != "" {
+		tl, err := listen(ctx, opts.TCPAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("--tcp-addr: %w", err)
+		}
+		srv.ServeTCP(tl)
+		log.Info("rtsync TCP transport listening", "addr", tl.Addr().String())
+	}
 
 	addr := ln.Addr().String()
 	eff := srv.Config()
-	log.Info("rtsync listening", "url", "ws://"+addr+"/ws", "health", "http://"+addr+"/healthz",
+	log.Info("rtsync listening", "url", wsScheme+"://"+addr+"/ws", "health", scheme+"://"+addr+"/healthz",
 		"node", eff.Node, "version", eff.Version)
 	log.Warn("no authentication configured: anyone who can reach this address can connect and publish", "addr", addr)
 	if opts.ConfigFile != "" {

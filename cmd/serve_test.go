@@ -87,7 +87,7 @@ func TestServeSettingsLayering(t *testing.T) {
 			if got.Addr != want.Addr || got.LogFormat != want.LogFormat || got.LogLevel != want.LogLevel {
 				t.Errorf("addr/log: got %q %q %q, want %q %q %q", got.Addr, got.LogFormat, got.LogLevel, want.Addr, want.LogFormat, want.LogLevel)
 			}
-			if got.Server != want.Server {
+			if !reflect.DeepEqual(got.Server, want.Server) {
 				t.Errorf("server config:\n got %+v\nwant %+v", got.Server, want.Server)
 			}
 		})
@@ -316,6 +316,22 @@ func TestServeFlagsCoverConfig(t *testing.T) {
 		"PresenceMaxMembers": "presence-max",
 		"HeartbeatInterval":  "heartbeat",
 		"ShutdownTimeout":    "shutdown-timeout",
+		"JWTSecret":          "jwt-secret",
+		"JWTPublicKeyFile":   "jwt-public-key",
+		"JWKSFile":           "jwks",
+		"AllowAnonymous":     "allow-anonymous",
+		"AllowedOrigins":     "allowed-origins",
+		"APIKeys":            "api-key",
+		"HookURL":            "hook-url",
+		"HookConnectURL":     "hook-connect-url",
+		"HookMessageURL":     "hook-message-url",
+		"HookRPCURL":         "hook-rpc-url",
+		"HookCloseURL":       "hook-close-url",
+		"HookSecret":         "hook-secret",
+		"HookTimeout":        "hook-timeout",
+		"HookConcurrency":    "hook-concurrency",
+		"HookFailOpen":       "hook-fail",
+		"Events":             "", // in-process handler, for programs embedding the server
 	}
 	ios, _, _, _ := iostreams.Test()
 	flags := newServeCmd(ios, nil).Flags()

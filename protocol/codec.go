@@ -18,6 +18,7 @@ const (
 	MaxEpochLen   = 64
 	MaxMetaBytes  = 2048
 	MaxTokenBytes = 8192
+	MaxMethodLen  = 128
 	// MaxHistoryLimit caps one history reply; DefaultHistoryLimit is used
 	// when the command gives no limit.
 	MaxHistoryLimit     = 1000
@@ -108,10 +109,16 @@ func (c *Command) Validate() *Error {
 		return e
 	}
 	if c.Op == "" {
-		return Errorf(CodeBadRequest, "missing \"op\"; one of hello, join, leave, pub, send, presence, history, ping")
+		return Errorf(CodeBadRequest, "missing \"op\"; one of hello, join, leave, pub, send, presence, history, ping, rpc")
 	}
 	switch c.Op {
 	case OpPing:
+		return nil
+	case OpRPC:
+		if c.Method == "" || len(c.Method) > MaxMethodLen {
+			return Errorf(CodeBadRequest, "rpc needs \"method\", 1 to %d bytes", MaxMethodLen)
+		}
+		c.Data = compact(c.Data)
 		return nil
 	case OpHello:
 		if e := ValidName(c.Name); e != nil {
@@ -153,7 +160,7 @@ func (c *Command) Validate() *Error {
 			return Errorf(CodeBadRequest, "to_client is longer than %d bytes", MaxUIDLen)
 		}
 	default:
-		return Errorf(CodeUnknownOp, "unknown op %q; one of hello, join, leave, pub, send, presence, history, ping", truncate(c.Op, 32))
+		return Errorf(CodeUnknownOp, "unknown op %q; one of hello, join, leave, pub, send, presence, history, ping, rpc", truncate(c.Op, 32))
 	}
 	switch c.Op {
 	case OpJoin:

@@ -47,6 +47,9 @@ const (
 	CodeUnauthorized = "unauthorized"
 	// CodeForbidden: the connection may not do this.
 	CodeForbidden = "forbidden"
+	// CodeUnavailable: the application behind the server (event hooks) did
+	// not answer; the command may be retried.
+	CodeUnavailable = "unavailable"
 	// CodeInternal: the server failed; the command may be retried.
 	CodeInternal = "internal"
 )
@@ -57,6 +60,9 @@ const (
 	// CloseUnauthorized: the token is missing, invalid or expired. Get a new
 	// token before reconnecting.
 	CloseUnauthorized = 4001
+	// CloseForbidden: the application refused the connection (its connect
+	// hook said no). Do not reconnect automatically.
+	CloseForbidden = 4003
 	// CloseSlowConsumer: the client did not read fast enough and its send
 	// queue filled. Reconnect and recover with since.
 	CloseSlowConsumer = 4008
@@ -81,6 +87,8 @@ func CloseReason(code int) string {
 	switch code {
 	case CloseUnauthorized:
 		return "unauthorized"
+	case CloseForbidden:
+		return "forbidden"
 	case CloseSlowConsumer:
 		return "slow consumer"
 	case CloseRateLimited:
@@ -101,7 +109,7 @@ func CloseReason(code int) string {
 // on its own.
 func ShouldReconnect(code int) bool {
 	switch code {
-	case CloseUnauthorized, CloseKicked:
+	case CloseUnauthorized, CloseForbidden, CloseKicked:
 		return false
 	}
 	return true

@@ -15,6 +15,9 @@ const (
 	OpPresence = "presence"
 	OpHistory  = "history"
 	OpPing     = "ping"
+	// OpRPC asks the application (event hooks) for an answer; the server
+	// only relays it.
+	OpRPC = "rpc"
 )
 
 // Event types the server sends.
@@ -61,6 +64,9 @@ type Command struct {
 	// send
 	ToUID    string `json:"to_uid,omitempty"`
 	ToClient string `json:"to_client,omitempty"`
+
+	// rpc
+	Method string `json:"method,omitempty"`
 }
 
 // From identifies the sender of a message.
@@ -157,6 +163,9 @@ type Reply struct {
 
 	// ping
 	Pong bool `json:"pong,omitempty"`
+
+	// rpc: the application's answer
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // ErrorEvent is an error not tied to a command id (a frame that could not be

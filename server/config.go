@@ -58,6 +58,44 @@ type Config struct {
 
 	// Logger receives the server's structured logs. Default: discard.
 	Logger *slog.Logger
+
+	// JWTSecret (HS256), JWTPublicKeyFile (PEM RSA or EC public key, for
+	// RS256/ES256) and JWKSFile (a JSON Web Key Set file) configure client
+	// authentication; see auth.go. With none set the server is open:
+	// clients connect without a token and hello may set their uid.
+	JWTSecret        string
+	JWTPublicKeyFile string
+	JWKSFile         string
+	// AllowAnonymous lets clients without a token connect to a server that
+	// has JWT authentication; they have no uid.
+	AllowAnonymous bool
+	// AllowedOrigins lists the browser origins that may open a WebSocket
+	// ("*" for any). Empty: any origin.
+	AllowedOrigins []string
+
+	// APIKeys are the bearer keys of the HTTP server API (/api/v1). With
+	// none, the API answers loopback clients only.
+	APIKeys []string
+
+	// HookURL receives connect, message, rpc and close events as signed
+	// HTTP POSTs; the per-event URLs override it for one event. See
+	// hooks.go.
+	HookURL        string
+	HookConnectURL string
+	HookMessageURL string
+	HookRPCURL     string
+	HookCloseURL   string
+	// HookSecret signs hook requests (HMAC-SHA256).
+	HookSecret string
+	// HookTimeout bounds one hook call; HookConcurrency the calls in flight.
+	HookTimeout     time.Duration
+	HookConcurrency int
+	// HookFailOpen accepts connections and messages when a hook fails;
+	// false (fail closed) refuses them.
+	HookFailOpen bool
+	// Events handles the same events in-process, for programs that embed
+	// the server; it takes precedence over HookURL.
+	Events EventHandler
 }
 
 // DefaultConfig returns the defaults that make `rtsync serve` with no flags
@@ -77,6 +115,8 @@ func DefaultConfig() Config {
 		PresenceMaxMembers: 1000,
 		HeartbeatInterval:  25 * time.Second,
 		ShutdownTimeout:    10 * time.Second,
+		HookTimeout:        5 * time.Second,
+		HookConcurrency:    64,
 	}
 }
 
@@ -120,6 +160,8 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.HeartbeatInterval, d.HeartbeatInterval)
 	setDur(&c.ShutdownTimeout, d.ShutdownTimeout)
 	setDur(&c.HistoryTTL, d.HistoryTTL)
+	setDur(&c.HookTimeout, d.HookTimeout)
+	setInt(&c.HookConcurrency, d.HookConcurrency)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

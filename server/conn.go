@@ -47,8 +47,14 @@ type conn struct {
 	uid     string
 	name    string
 	meta    json.RawMessage
+	session json.RawMessage
 	rooms   map[string]*room
-	from    []byte // encoded protocol.From, rebuilt when identity changes
+	perms   *permissions // nil: may do anything (open server)
+
+	// welcomed is set once the welcome was queued: the connection was
+	// accepted, so its end is an event for the application.
+	welcomed atomic.Bool
+	from     []byte // encoded protocol.From, rebuilt when identity changes
 
 	// lim and flooded are owned by the reader goroutine. flooded is set
 	// when the client is being closed for flooding: what it sends after
@@ -201,6 +207,7 @@ func (c *conn) finish(code int, reason string) {
 	if reason == "" {
 		reason = protocol.CloseReason(code)
 	}
+	c.hookClose(code, reason)
 	c.srv.hub.remove(c)
 	c.t.Close(code, reason)
 }

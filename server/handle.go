@@ -73,14 +73,23 @@ func (c *conn) dispatch(cmd *protocol.Command) {
 		}
 	case protocol.OpHistory:
 		c.history(cmd)
+	case protocol.OpRPC:
+		c.rpc(cmd)
 	}
 }
 
 func (c *conn) hello(cmd *protocol.Command) {
+	if cmd.Token != "" {
+		if e := c.helloToken(cmd.Token); e != nil {
+			c.replyErr(cmd.ID, e)
+			c.drainAndClose(protocol.CloseUnauthorized)
+			return
+		}
+	}
 	c.stateMu.Lock()
 	old := c.uid
 	c.name = cmd.Name
-	if cmd.UID != "" {
+	if cmd.UID != "" && c.srv.openMode() {
 		c.uid = cmd.UID
 	}
 	if len(cmd.Meta) > 0 {
@@ -96,6 +105,17 @@ func (c *conn) hello(cmd *protocol.Command) {
 }
 
 func (c *conn) join(cmd *protocol.Command) {
+	if e := c.joinRoom(cmd, true); e != nil {
+		c.replyErr(cmd.ID, e)
+	}
+}
+
+// joinRoom joins the room cmd names; with reply it answers and replays as
+// the join op does.
+func (c *conn) joinRoom(cmd *protocol.Command, reply bool) *protocol.Error {
+	if e := c.authorize("join", cmd.Room); e != nil {
+		return e
+	}
 	for {
 		c.stateMu.Lock()
 		if c.rooms == nil {
@@ -104,16 +124,15 @@ func (c *conn) join(cmd *protocol.Command) {
 		r, already := c.rooms[cmd.Room]
 		if !already && len(c.rooms) >= c.srv.cfg.MaxRoomsPerConn {
 			c.stateMu.Unlock()
-			c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeTooManyRooms, "this connection is already in %d rooms, the server's limit; leave one first", c.srv.cfg.MaxRoomsPerConn))
-			return
+			return protocol.Errorf(protocol.CodeTooManyRooms, "this connection is already in %d rooms, the server's limit; leave one first", c.srv.cfg.MaxRoomsPerConn)
 		}
 		if !already {
 			r = c.srv.hub.room(cmd.Room, true)
 			c.rooms[cmd.Room] = r
 		}
 		c.stateMu.Unlock()
-		if r.join(c.srv, c, cmd) {
-			return
+		if r.join(c.srv, c, cmd, reply) {
+			return nil
 		}
 		// The room was dropped between lookup and join: forget the stale
 		// pointer and look again.
@@ -172,8 +191,17 @@ func (c *conn) pub(cmd *protocol.Command) {
 	if r == nil || c.limited(cmd) {
 		return
 	}
+	if e := c.authorize("publish", cmd.Room); e != nil {
+		c.replyErr(cmd.ID, e)
+		return
+	}
+	data, e := c.hookMessage(cmd.Room, cmd.Data)
+	if e != nil {
+		c.replyErr(cmd.ID, e)
+		return
+	}
 	from, _, _ := c.identity()
-	seq, epoch := r.publish(c.srv, c, from, cmd.Data, cmd.NoEcho)
+	seq, epoch := r.publish(c.srv, c, from, data, cmd.NoEcho)
 	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: r.name, Seq: seq, Epoch: epoch})
 }
 

@@ -107,7 +107,7 @@ func (r *room) presenceLocked(s *Server, typ string, c *conn) {
 // join adds c and queues, in this order and under the lock, the reply and
 // the replayed messages, so that live messages can only come after them.
 // It returns false, doing nothing, when the room was dropped meanwhile.
-func (r *room) join(s *Server, c *conn, cmd *protocol.Command) bool {
+func (r *room) join(s *Server, c *conn, cmd *protocol.Command, withReply bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.dead {
@@ -152,9 +152,11 @@ func (r *room) join(s *Server, c *conn, cmd *protocol.Command) bool {
 		n := len(replay)
 		reply.Recovered, reply.Replayed = &recovered, &n
 	}
-	c.send(reply)
-	for _, e := range replay {
-		c.enqueue(e.data)
+	if withReply {
+		c.send(reply)
+		for _, e := range replay {
+			c.enqueue(e.data)
+		}
 	}
 	if _, ok := r.members[c]; !ok {
 		r.members[c] = struct{}{}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,17 @@ type Server struct {
 
 	draining atomic.Bool
 	mux      *http.ServeMux
+
+	tcpListeners []net.Listener
+}
+
+// connInfo is what is known about a connection before it is accepted.
+type connInfo struct {
+	transport string
+	remote    string
+	header    http.Header
+	query     url.Values
+	token     string
 }
 
 // New checks cfg, fills its defaults and returns a Server ready to Run.
@@ -66,21 +78,64 @@ func (s *Server) Config() Config { return s.cfg }
 // Handler returns the HTTP handler: GET /ws (WebSocket), /healthz, /readyz.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// open registers a new connection and greets it; it reports false (after
-// closing the connection with 4011) when the server is full.
-func (s *Server) open(c *conn) bool {
-	if !s.hub.admit(c) {
-		s.metrics.rejected.Add(1)
-		s.log.Warn("connection refused: server full", "remote", c.t.RemoteAddr(), "max_conns", s.cfg.MaxConnections)
+// open admits a new connection: it checks capacity, authenticates it,
+// asks the application (connect hook), applies what it said, and greets the
+// client. It reports false, after closing the connection with the reason,
+// when the connection is refused.
+func (s *Server) open(c *conn, info *connInfo) bool {
+	refuse := func(code int, reason string) bool {
 		c.mu.Lock()
-		c.closed = true
+		c.markClosedLocked()
 		c.mu.Unlock()
-		c.t.Close(protocol.CloseServerFull, protocol.CloseReason(protocol.CloseServerFull))
+		c.t.Close(code, reason)
 		return false
 	}
+	if !s.hub.admit(c) {
+		s.metrics.rejected.Add(1)
+		s.log.Warn("connection refused: server full", "remote", info.remote, "max_conns", s.cfg.MaxConnections)
+		return refuse(protocol.CloseServerFull, protocol.CloseReason(protocol.CloseServerFull))
+	}
+	admitted := false
+	defer func() {
+		if !admitted {
+			s.hub.remove(c)
+		}
+	}()
+	ar, e := s.authenticate(info.token)
+	if e != nil {
+		s.metrics.rejected.Add(1)
+		s.log.Info("connection refused: bad token", "remote", info.remote, "err", e.Message)
+		return refuse(protocol.CloseUnauthorized, e.Message)
+	}
+	c.perms = ar.Perms
+	s.setIdentity(c, ar.UID, ar.Name)
+	res, e := s.hookConnect(c, info, ar.Claims)
+	if e != nil {
+		s.metrics.rejected.Add(1)
+		return refuse(protocol.CloseForbidden, e.Message)
+	}
+	if res != nil {
+		if res.Refuse {
+			s.metrics.rejected.Add(1)
+			s.log.Info("connection refused by the application", "remote", info.remote, "reason", res.Reason)
+			return refuse(protocol.CloseForbidden, res.Reason)
+		}
+		s.setIdentity(c, res.UID, res.Name)
+		if len(res.Session) > 0 {
+			c.setSession(res.Session)
+		}
+		for _, room := range res.Rooms {
+			if e := s.joinFor(c, room); e != nil {
+				s.log.Warn("connect hook asked for a room that cannot be joined", "client", c.id, "room", room, "err", e.Message)
+			}
+		}
+	}
+	admitted = true
 	s.metrics.accepted.Add(1)
+	_, uid, name := c.identity()
+	c.welcomed.Store(true)
 	c.send(protocol.Welcome{
-		Type: protocol.TypeWelcome, Client: c.id, Node: s.cfg.Node, Server: s.cfg.Version,
+		Type: protocol.TypeWelcome, Client: c.id, UID: uid, Name: name, Node: s.cfg.Node, Server: s.cfg.Version,
 		Protocol: protocol.Version, Heartbeat: s.cfg.HeartbeatInterval.Milliseconds(),
 	})
 	return true
@@ -103,6 +158,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	loopCtx, stopLoops := context.WithCancel(context.Background())
 	wg.Go(func() { s.heartbeats(loopCtx) })
 	wg.Go(func() { s.sweepRooms(loopCtx) })
+	for _, tl := range s.tcpListeners {
+		wg.Go(func() { s.acceptTCP(loopCtx, tl) })
+	}
 	defer func() { stopLoops(); wg.Wait() }()
 
 	select {

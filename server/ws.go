@@ -95,9 +95,7 @@ func (s *Server) upgrader() *websocket.Upgrader {
 		ReadBufferSize:  readBufferSize,
 		WriteBufferSize: writeBufferSize,
 		WriteBufferPool: &sync.Pool{},
-		// Origins are not checked until --allowed-origins exists; an
-		// open server accepts every page.
-		CheckOrigin: func(*http.Request) bool { return true },
+		CheckOrigin:     s.checkOrigin,
 	}
 }
 
@@ -111,6 +109,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server is shutting down; reconnect to another node", http.StatusServiceUnavailable)
 		return
 	}
+	info := &connInfo{transport: "ws", remote: r.RemoteAddr, header: r.Header, query: r.URL.Query(), token: tokenFrom(r)}
 	ws, err := s.up.Upgrade(w, r, nil)
 	if err != nil {
 		s.metrics.errors.Add(1)
@@ -121,7 +120,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	t := &wsTransport{ws: ws, remote: r.RemoteAddr, wt: s.cfg.WriteTimeout}
 	c := newConn(s, t)
 	ws.SetPongHandler(func(string) error { c.touch(); return nil })
-	if !s.open(c) {
+	if !s.open(c, info) {
 		return
 	}
 	go s.readLoop(c, ws)
