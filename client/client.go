@@ -294,7 +294,7 @@ func (c *Client) connect(ctx context.Context) (*conn, int, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	ws, resp, err := c.opts.Dialer.DialContext(ctx, c.url, c.opts.Header)
+	ws, resp, err := c.opts.Dialer.DialContext(ctx, c.url, c.upgradeHeader())
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -329,6 +329,28 @@ func (c *Client) connect(ctx context.Context) (*conn, int, error) {
 	cn.buf.Reset()
 	cn.extendDeadline()
 	return cn, 0, nil
+}
+
+// upgradeHeader returns the headers of the upgrade request, bearing the
+// token of the last hello the server accepted: after Hello refreshed the
+// token, a reconnect must not present the one the client started with,
+// which may have expired. An Authorization header the caller set in
+// Options.Header is left alone.
+func (c *Client) upgradeHeader() http.Header {
+	c.mu.Lock()
+	var tok string
+	if c.hello != nil {
+		tok = c.hello.Token
+	}
+	c.mu.Unlock()
+	h := c.opts.Header
+	auth := h.Get("Authorization")
+	if tok == "" || auth == "Bearer "+tok || (auth != "" && auth != "Bearer "+c.opts.Token) {
+		return h
+	}
+	h = h.Clone()
+	h.Set("Authorization", "Bearer "+tok)
+	return h
 }
 
 // dialError says what failed and what to do about it.
@@ -888,6 +910,13 @@ func (c *Client) reconnect(prev int) (*conn, int) {
 		if status == http.StatusUnauthorized || status == http.StatusForbidden {
 			c.stop(err)
 			c.emit(Event{Kind: KindDisconnected, Disconnected: &Disconnected{Code: protocol.CloseUnauthorized, Reason: protocol.CloseReason(protocol.CloseUnauthorized), Err: err}})
+			return nil, attempt
+		}
+		// Closed before the welcome with a code that says not to come back
+		// (4001: the token was refused, e.g. it expired meanwhile).
+		if ce := (*CloseError)(nil); errors.As(err, &ce) && !protocol.ShouldReconnect(ce.Code) {
+			c.stop(err)
+			c.emit(Event{Kind: KindDisconnected, Disconnected: &Disconnected{Code: ce.Code, Reason: ce.Reason, Err: err}})
 			return nil, attempt
 		}
 		lastErr = err

@@ -48,6 +48,8 @@ func TestScripts(t *testing.T) {
 			"waithttp":  cmdWaitHTTP,
 			"exitcode":  cmdExitCode,
 			"expandenv": cmdExpandEnv,
+			"tcp":       cmdTCP,
+			"wswelcome": cmdWSWelcome,
 		},
 	})
 }

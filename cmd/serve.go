@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,14 +45,30 @@ type serveOptions struct {
 	// onListen, when set, is told the bound address before serving starts,
 	// so tests can listen on port 0 and find the server.
 	onListen func(net.Addr)
+	// cmdLine names the flags given on the command line, which a reload of
+	// the API keys must not override (serve_reload.go); hup, when set,
+	// replaces SIGHUP for tests.
+	cmdLine []string
+	hup     chan os.Signal
 }
 
 const serveLong = `Run the rtsync server: WebSocket clients connect to ws://ADDR/ws, and
 orchestrators check http://ADDR/healthz and /readyz.
 
-No authentication is configured yet, so anyone who can reach ADDR can connect
-and publish. The default address, 127.0.0.1:7000, is reachable from this
-machine only; listen on other addresses only on a network you trust.
+With --tcp-addr the server also takes plain TCP clients (apps, devices, game
+clients without WebSocket): the same JSON objects, one per line, in the same
+rooms. A TCP client whose first line is not JSON is in text mode: its lines
+are messages to room lobby and it reads "[room] name: text" lines, so
+'nc 127.0.0.1 7001' is a chat client (type /help there). docs/protocol.md,
+"TCP transport", has the details.
+
+Without --jwt-secret, --jwt-public-key or --jwks the server is open: anyone
+who can reach ADDR can connect, pick a uid and publish (the first log lines
+say so). With one of them, clients need a JWT whose sub becomes their uid and
+whose rooms and read claims say which rooms they may publish to and join;
+'rtsync token --help' makes one for development, docs/auth.md has the rest.
+The default address, 127.0.0.1:7000, is reachable from this machine only;
+listen on other addresses of an open server only on a network you trust.
 
 Each setting comes from the first of these that has it:
 
@@ -73,7 +90,14 @@ in 1024s; KB, MB, GB in 1000s). Durations take a unit too: 500ms, 10s, 2h.
 
 On SIGINT (Ctrl-C) or SIGTERM the server stops accepting, tells every client
 to reconnect (close code 4012), waits up to --shutdown-timeout for queued
-messages to go out, and exits 0. A second signal exits at once.`
+messages to go out, and exits 0. A second signal exits at once.
+
+The HTTP API at http://ADDR/api/v1 (docs/api.md) lets your application send,
+publish, kick and look things up. It needs Authorization: Bearer KEY with one
+of the --api-key keys; with none it answers requests from this machine only.
+On SIGHUP the server reads the config file (and the environment) again for
+--api-key, so keys kept in the file rotate without a restart; keys given on
+the command line stay as they are.`
 
 const serveExample = `  # a local server on 127.0.0.1:7000
   rtsync serve
@@ -87,8 +111,23 @@ const serveExample = `  # a local server on 127.0.0.1:7000
   # settings from a file; flags and RTSYNC_* variables still win over it
   rtsync serve --config rtsync.yaml --log-level debug
 
+  # clients need a token signed with this secret (make one with rtsync token)
+  RTSYNC_JWT_SECRET=$(cat secret.txt) rtsync serve
+
+  # tokens from your identity provider, browsers from your site only, TLS
+  rtsync serve --jwks jwks.json --allowed-origins https://app.example.com \
+    --tls-cert cert.pem --tls-key key.pem --addr 0.0.0.0:443
+
+  # also the line-based TCP transport; then chat from a shell: nc 127.0.0.1 7001
+  rtsync serve --tcp-addr 127.0.0.1:7001
+
   # bigger frames, longer history
-  rtsync serve --max-message-size 1MiB --history-size 5000 --history-ttl 72h`
+  rtsync serve --max-message-size 1MiB --history-size 5000 --history-ttl 72h
+
+  # an HTTP API key for your application, in a file: change the key there
+  # and send SIGHUP (kill -HUP PID) to rotate it without a restart
+  echo 'api-key: [s3cret]' > rtsync.yaml && rtsync serve --config rtsync.yaml
+  curl -H 'Authorization: Bearer s3cret' http://127.0.0.1:7000/api/v1/stats`
 
 // newServeCmd builds `rtsync serve`. runF replaces runServe in tests that
 // only check how flags, environment and config file become options; nil
@@ -106,6 +145,7 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 		Example: serveExample,
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			opts.recordCommandLine(c.Flags())
 			err := cliconf.Apply(c.Flags(), cliconf.Options{
 				EnvPrefix:  envPrefix,
 				ConfigFlag: "config",
@@ -146,7 +186,8 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.StringVar(&s.JWTSecret, "jwt-secret", "", "verify client tokens signed with this HS256 `secret`; clients then need a token")
 	fs.StringVar(&s.JWTPublicKeyFile, "jwt-public-key", "", "verify RS256/ES256 client tokens with this PEM public key `FILE`")
 	fs.StringVar(&s.JWKSFile, "jwks", "", "verify client tokens with the keys of this JSON Web Key Set `FILE`")
-	fs.BoolVar(&s.AllowAnonymous, "allow-anonymous", false, "with token authentication, also let clients without a token connect (no uid)")
+	fs.BoolVar(&s.AllowAnonymous, "allow-anonymous", false, "with token authentication, also let clients without a token connect: no uid, no publishing, only --anonymous-rooms")
+	fs.StringSliceVar(&s.AnonymousRooms, "anonymous-rooms", nil, "room `patterns` anonymous clients may join, read-only, comma-separated ('*' matches anything: news.*); default none")
 	fs.StringSliceVar(&s.AllowedOrigins, "allowed-origins", nil, "browser `origins` allowed to connect, comma-separated (e.g. https://app.example.com); empty allows any")
 	fs.StringSliceVar(&s.APIKeys, "api-key", nil, "bearer `key` for the HTTP API /api/v1 (repeat or comma-separate for several; reloaded on SIGHUP); none: API on loopback only")
 	fs.StringVar(&s.HookURL, "hook-url", "", "POST connect, message, rpc and close events to this `URL` (your application's Events handler)")
@@ -157,6 +198,8 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.StringVar(&s.HookSecret, "hook-secret", "", "sign hook requests with HMAC-SHA256 using this `secret`")
 	fs.DurationVar(&s.HookTimeout, "hook-timeout", d.HookTimeout, "longest a hook call may take")
 	fs.IntVar(&s.HookConcurrency, "hook-concurrency", d.HookConcurrency, "most hook calls in flight at once")
+	fs.IntVar(&s.HookBreakerFailures, "hook-breaker-failures", d.HookBreakerFailures, "failed hook calls in a row that open the circuit breaker: calls then fail at once for --hook-breaker-cooldown; 0 turns the breaker off")
+	fs.DurationVar(&s.HookBreakerCooldown, "hook-breaker-cooldown", d.HookBreakerCooldown, "how long an open hook circuit breaker fails calls at once before one probe call goes through")
 	hookFails := []string{"closed", "open"}
 	cliconf.ChoiceVar(fs, &opts.HookFail, "hook-fail", "closed", "when a hook fails or times out: closed refuses the connection or message, open lets it through", hookFails...)
 	logFormats := []string{"text", "json"}
@@ -185,6 +228,9 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	}
 	if cfg.WriteCoalesce == 0 {
 		cfg.WriteCoalesce = -1
+	}
+	if cfg.HookBreakerFailures == 0 {
+		cfg.HookBreakerFailures = -1
 	}
 	cfg.HookFailOpen = opts.HookFail == "open"
 	if (opts.TLSCert == "") != (opts.TLSKey == "") {
@@ -232,7 +278,18 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	eff := srv.Config()
 	log.Info("rtsync listening", "url", wsScheme+"://"+addr+"/ws", "health", scheme+"://"+addr+"/healthz",
 		"node", eff.Node, "version", eff.Version)
-	log.Warn("no authentication configured: anyone who can reach this address can connect and publish", "addr", addr)
+	switch algs := strings.Join(srv.AuthAlgorithms(), ","); {
+	case algs == "":
+		log.Warn("no authentication configured: anyone who can reach this address can connect and publish", "addr", addr)
+	case eff.AllowAnonymous:
+		log.Info("client authentication: JWT, anonymous clients allowed read-only", "algorithms", algs, "anonymous_rooms", strings.Join(eff.AnonymousRooms, ","))
+	default:
+		log.Info("client authentication: JWT required", "algorithms", algs)
+	}
+	if len(eff.AllowedOrigins) > 0 {
+		log.Info("browser origins limited", "allowed_origins", strings.Join(eff.AllowedOrigins, ","))
+	}
+	logAPIKeys(log, eff.APIKeys, scheme+"://"+addr+"/api/v1")
 	if opts.ConfigFile != "" {
 		log.Info("settings read", "config", opts.ConfigFile)
 	}
@@ -242,6 +299,8 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		"history_ttl", eff.HistoryTTL, "presence_max", eff.PresenceMaxMembers, "heartbeat", eff.HeartbeatInterval,
 		"shutdown_timeout", eff.ShutdownTimeout)
 
+	stopReload := watchAPIKeys(ctx, srv, opts, log)
+	defer stopReload()
 	// Run closes ln.
 	return srv.Run(ctx, ln)
 }
@@ -278,6 +337,10 @@ func checkServeSettings(c server.Config) error {
 	positive("history-ttl", c.HistoryTTL)
 	positive("heartbeat", c.HeartbeatInterval)
 	positive("shutdown-timeout", c.ShutdownTimeout)
+	positive("hook-breaker-cooldown", c.HookBreakerCooldown)
+	if c.HookBreakerFailures < 0 {
+		errs = append(errs, fmt.Errorf("--hook-breaker-failures must be 0 (breaker off) or more, got %d", c.HookBreakerFailures))
+	}
 	const minMessage = 256
 	if c.MaxMessageSize < minMessage {
 		errs = append(errs, fmt.Errorf("--max-message-size must be at least %d bytes, got %s", minMessage, cliconf.FormatByteSize(int64(c.MaxMessageSize))))

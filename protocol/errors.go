@@ -80,6 +80,10 @@ const (
 	CloseGoingAway = 4012
 	// CloseNoHeartbeat: the client was silent past the heartbeat timeout.
 	CloseNoHeartbeat = 4013
+	// CloseTryAgainLater (the standard WebSocket 1013): the application
+	// behind the server did not answer the connect hook, and the server
+	// fails closed. Reconnect with backoff.
+	CloseTryAgainLater = 1013
 )
 
 // CloseReason is the short text sent with each close code.
@@ -101,6 +105,8 @@ func CloseReason(code int) string {
 		return "server going away, reconnect"
 	case CloseNoHeartbeat:
 		return "no heartbeat"
+	case CloseTryAgainLater:
+		return "try again later"
 	}
 	return ""
 }

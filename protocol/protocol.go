@@ -29,6 +29,9 @@ const (
 	TypeJoin    = "join"
 	TypeLeave   = "leave"
 	TypeError   = "error"
+	// TypeClose is the last line a TCP client receives before the server
+	// closes the connection: TCP has no close frame to carry the code.
+	TypeClose = "close"
 )
 
 // Command is one client → server object. Which fields matter depends on Op;
@@ -174,6 +177,15 @@ type ErrorEvent struct {
 	Type    string `json:"type"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+}
+
+// CloseEvent is the line that tells a TCP client why the server is closing
+// the connection, with a close code and reason as a WebSocket close frame
+// would carry them. Unlike an error event's, its code is a number.
+type CloseEvent struct {
+	Type   string `json:"type"`
+	Code   int    `json:"code"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Event is the union of every server → client object, for clients that

@@ -67,8 +67,14 @@ type Config struct {
 	JWTPublicKeyFile string
 	JWKSFile         string
 	// AllowAnonymous lets clients without a token connect to a server that
-	// has JWT authentication; they have no uid.
+	// has JWT authentication; they have no uid, may join the rooms
+	// AnonymousRooms allows (read-only), and may log in later by sending a
+	// token in hello. Without it, a client that has not sent a token may
+	// send only hello and ping.
 	AllowAnonymous bool
+	// AnonymousRooms are patterns of the rooms anonymous clients may join
+	// ("*" matches any run of characters: "news.*", "*"). Empty: none.
+	AnonymousRooms []string
 	// AllowedOrigins lists the browser origins that may open a WebSocket
 	// ("*" for any). Empty: any origin.
 	AllowedOrigins []string
@@ -79,7 +85,7 @@ type Config struct {
 
 	// HookURL receives connect, message, rpc and close events as signed
 	// HTTP POSTs; the per-event URLs override it for one event. See
-	// hooks.go.
+	// hookhttp.go and docs/hooks.md.
 	HookURL        string
 	HookConnectURL string
 	HookMessageURL string
@@ -87,9 +93,16 @@ type Config struct {
 	HookCloseURL   string
 	// HookSecret signs hook requests (HMAC-SHA256).
 	HookSecret string
-	// HookTimeout bounds one hook call; HookConcurrency the calls in flight.
+	// HookTimeout bounds one hook call, waiting for a free slot included;
+	// HookConcurrency the HTTP calls in flight (more wait for a slot).
 	HookTimeout     time.Duration
 	HookConcurrency int
+	// HookBreakerFailures failed calls in a row to one hook URL open its
+	// circuit breaker: for HookBreakerCooldown, calls to it fail at once
+	// (the failure policy applies), then one goes through as a probe.
+	// Negative: no breaker.
+	HookBreakerFailures int
+	HookBreakerCooldown time.Duration
 	// HookFailOpen accepts connections and messages when a hook fails;
 	// false (fail closed) refuses them.
 	HookFailOpen bool
@@ -102,21 +115,23 @@ type Config struct {
 // a sensible server.
 func DefaultConfig() Config {
 	return Config{
-		MaxConnections:     100_000,
-		MaxMessageSize:     64 << 10,
-		MaxRoomsPerConn:    100,
-		PublishRate:        100,
-		PublishBurst:       200,
-		SendQueueBytes:     1 << 20,
-		WriteTimeout:       10 * time.Second,
-		WriteCoalesce:      10 * time.Millisecond,
-		HistorySize:        1000,
-		HistoryTTL:         24 * time.Hour,
-		PresenceMaxMembers: 1000,
-		HeartbeatInterval:  25 * time.Second,
-		ShutdownTimeout:    10 * time.Second,
-		HookTimeout:        5 * time.Second,
-		HookConcurrency:    64,
+		MaxConnections:      100_000,
+		MaxMessageSize:      64 << 10,
+		MaxRoomsPerConn:     100,
+		PublishRate:         100,
+		PublishBurst:        200,
+		SendQueueBytes:      1 << 20,
+		WriteTimeout:        10 * time.Second,
+		WriteCoalesce:       10 * time.Millisecond,
+		HistorySize:         1000,
+		HistoryTTL:          24 * time.Hour,
+		PresenceMaxMembers:  1000,
+		HeartbeatInterval:   25 * time.Second,
+		ShutdownTimeout:     10 * time.Second,
+		HookTimeout:         5 * time.Second,
+		HookConcurrency:     64,
+		HookBreakerFailures: 5,
+		HookBreakerCooldown: 5 * time.Second,
 	}
 }
 
@@ -162,6 +177,8 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.HistoryTTL, d.HistoryTTL)
 	setDur(&c.HookTimeout, d.HookTimeout)
 	setInt(&c.HookConcurrency, d.HookConcurrency)
+	setInt(&c.HookBreakerFailures, d.HookBreakerFailures)
+	setDur(&c.HookBreakerCooldown, d.HookBreakerCooldown)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -180,7 +197,16 @@ func (c Config) withDefaults() (Config, error) {
 	if c.PublishRate < 0 {
 		errs = append(errs, fmt.Errorf("publish rate must not be negative, got %g", c.PublishRate))
 	}
-	if c.HistoryTTL < 0 || c.WriteTimeout < 0 || c.HeartbeatInterval < 0 || c.ShutdownTimeout < 0 {
+	neg("hook concurrency", c.HookConcurrency)
+	for _, u := range []struct{ name, url string }{
+		{"hook URL", c.HookURL}, {"hook connect URL", c.HookConnectURL}, {"hook message URL", c.HookMessageURL},
+		{"hook rpc URL", c.HookRPCURL}, {"hook close URL", c.HookCloseURL},
+	} {
+		if err := checkHookURL(u.name, u.url); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.HistoryTTL < 0 || c.WriteTimeout < 0 || c.HeartbeatInterval < 0 || c.ShutdownTimeout < 0 || c.HookTimeout < 0 || c.HookBreakerCooldown < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	if c.MaxMessageSize > 0 && c.MaxMessageSize < 256 {

@@ -49,16 +49,26 @@ type conn struct {
 	meta    json.RawMessage
 	session json.RawMessage
 	rooms   map[string]*room
-	perms   *permissions // nil: may do anything (open server)
+
+	// perms is what the connection's token allows (nil: anything, open
+	// server) and expires when the token expires (unix ns, 0: never); see
+	// auth.go. The reader goroutine replaces them on hello with a token;
+	// the heartbeat sweep reads expires.
+	perms   atomic.Pointer[permissions]
+	expires atomic.Int64
 
 	// welcomed is set once the welcome was queued: the connection was
 	// accepted, so its end is an event for the application.
 	welcomed atomic.Bool
 	from     []byte // encoded protocol.From, rebuilt when identity changes
+	// peerCode and peerReason are the close code and reason the client
+	// sent, if it closed first; the close event reports them.
+	peerCode   int
+	peerReason string
 
 	// lim and flooded are owned by the reader goroutine. flooded is set
-	// when the client is being closed for flooding: what it sends after
-	// that is ignored.
+	// when the client is being closed for flooding (or for a refused
+	// token): what it sends after that is ignored.
 	lim     limiter
 	flooded bool
 }

@@ -1,6 +1,8 @@
 // Package server is rtsync's sync/chat server: a hub of connections, rooms,
-// user ids and per-connection sessions, reached over WebSocket (and, through
-// the same Transport interface, other transports).
+// user ids and per-connection sessions, reached over WebSocket and, through
+// the same Transport interface, over TCP as JSON lines or plain text lines
+// (tcp.go). Which transport a client used makes no difference past its
+// reader: commands, events and rules are the same.
 //
 // # Concurrency contract
 //
@@ -10,7 +12,8 @@
 // queue (conn.enqueue); a writer goroutine exists only while the queue holds
 // something, and it writes everything queued as one frame. An idle
 // connection therefore holds one parked goroutine and no timers: a single
-// sweeper sends heartbeats and closes silent connections.
+// sweeper sends heartbeats and closes silent connections, and those whose
+// token expired (see auth.go).
 //
 // A room's lock orders everything that happens to the room: seq assignment,
 // history, fan-out and membership changes all take it, so every member sees
@@ -18,6 +21,20 @@
 // live delivery with no gap and no duplicate. Fan-out encodes a message once
 // and queues the same bytes for every member.
 //
+// The application's event handler (hooks.go, hookhttp.go) is called on the
+// connection's goroutine too: connect before the connection is reachable
+// and its welcome queued, message and rpc in command order, so a slow
+// application delays only the clients it is answering. Close events go to
+// a bounded queue served by a few worker goroutines that exist only while
+// events wait.
+//
+// The server API (ops.go: the exported *Server methods; api.go: the same
+// over HTTP under /api/v1) runs on its caller's goroutine and changes
+// connections through the same locks and queues as their own commands, so
+// a server-side publish or join is ordered with the room's other traffic
+// like a member's. It sees a connection only once its welcome is queued.
+//
 // Lock order: hub.mu, then room.mu, then conn.mu (and conn.stateMu before
-// conn.mu). No lock is held while writing to a socket.
+// conn.mu; room.mu before conn.stateMu). No lock is held while writing to a
+// socket.
 package server

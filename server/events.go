@@ -16,7 +16,12 @@ import (
 //
 // Methods are called on the connection's own goroutine (Connect before the
 // welcome, Message and RPC in command order), so a slow handler delays
-// that client only. They must be safe for concurrent use across clients.
+// that client only; Close is called later on one of a few close workers.
+// They must be safe for concurrent use across clients, and should return
+// when ctx (which carries Config.HookTimeout) ends. An error or a panic is
+// a failure: the failure policy (Config.HookFailOpen) applies to Connect
+// and Message, and RPC replies unavailable. Events are shared with the
+// server: treat them as read-only. docs/hooks.md describes every field.
 type EventHandler interface {
 	// Connect decides whether a new connection is accepted and may set
 	// its uid, name, session and rooms.
@@ -95,8 +100,11 @@ type RPCResult struct {
 	Error *protocol.Error `json:"error,omitempty"`
 }
 
-// CloseEvent tells that a connection ended, with the close code the server
-// sent (0 when the client went away first).
+// CloseEvent tells that a connection ended: Code and Reason are the close
+// code and reason the server sent (4000-4999, or 1000 echoing the client),
+// the ones the client sent in its close frame when it closed first (1000,
+// 1001, ...), or 1006 when the connection dropped without a close code
+// (network failure, a TCP client hanging up).
 type CloseEvent struct {
 	Who
 	Code   int    `json:"code"`

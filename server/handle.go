@@ -54,6 +54,12 @@ func (c *conn) handleFrame(frame []byte) {
 }
 
 func (c *conn) dispatch(cmd *protocol.Command) {
+	if cmd.Op != protocol.OpHello && cmd.Op != protocol.OpPing {
+		if e := c.checkAuth(); e != nil {
+			c.refuseAuth(cmd.ID, e)
+			return
+		}
+	}
 	switch cmd.Op {
 	case protocol.OpPing:
 		c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Pong: true})
@@ -81,14 +87,18 @@ func (c *conn) dispatch(cmd *protocol.Command) {
 func (c *conn) hello(cmd *protocol.Command) {
 	if cmd.Token != "" {
 		if e := c.helloToken(cmd.Token); e != nil {
-			c.replyErr(cmd.ID, e)
-			c.drainAndClose(protocol.CloseUnauthorized)
+			c.refuseAuth(cmd.ID, e)
 			return
 		}
 	}
+	// A name set by the token stays; a hello that only refreshes the
+	// token keeps the name too.
+	keepName := c.nameFixed() || (cmd.Token != "" && cmd.Name == "")
 	c.stateMu.Lock()
 	old := c.uid
-	c.name = cmd.Name
+	if !keepName {
+		c.name = cmd.Name
+	}
 	if cmd.UID != "" && c.srv.openMode() {
 		c.uid = cmd.UID
 	}
@@ -105,17 +115,20 @@ func (c *conn) hello(cmd *protocol.Command) {
 }
 
 func (c *conn) join(cmd *protocol.Command) {
-	if e := c.joinRoom(cmd, true); e != nil {
+	e := c.authorize("join", cmd.Room)
+	if e == nil {
+		e = c.joinRoom(cmd, true)
+	}
+	if e != nil {
 		c.replyErr(cmd.ID, e)
 	}
 }
 
 // joinRoom joins the room cmd names; with reply it answers and replays as
-// the join op does.
+// the join op does. It does not check the token's permissions: the client's
+// join does, while the application (connect hook, HTTP API) may put a
+// client in any room.
 func (c *conn) joinRoom(cmd *protocol.Command, reply bool) *protocol.Error {
-	if e := c.authorize("join", cmd.Room); e != nil {
-		return e
-	}
 	for {
 		c.stateMu.Lock()
 		if c.rooms == nil {
@@ -170,6 +183,15 @@ func (c *conn) leave(cmd *protocol.Command) {
 	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: r.name})
 }
 
+// refuseAuth answers a command refused for want of a valid token and closes
+// the connection with 4001 and the same reason; what the client sends
+// meanwhile is ignored.
+func (c *conn) refuseAuth(id json.RawMessage, e *protocol.Error) {
+	c.replyErr(id, e)
+	c.flooded = true
+	c.drainAndCloseWith(protocol.CloseUnauthorized, e.Message)
+}
+
 // limited applies the publish rate limit; it replies rate_limited (and
 // closes a client that keeps flooding) when the command must be dropped.
 func (c *conn) limited(cmd *protocol.Command) bool {
@@ -207,6 +229,10 @@ func (c *conn) pub(cmd *protocol.Command) {
 
 func (c *conn) direct(cmd *protocol.Command) {
 	if c.limited(cmd) {
+		return
+	}
+	if e := c.authorize("send", ""); e != nil {
+		c.replyErr(cmd.ID, e)
 		return
 	}
 	var targets []*conn

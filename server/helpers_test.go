@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -52,15 +54,38 @@ type wsClient struct {
 
 func dial(t *testing.T, url string) *wsClient {
 	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	c, err := dialHeader(t, url, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
+	}
+	return c
+}
+
+// dialHeader dials with extra upgrade headers (and whatever query url
+// carries) and waits for the welcome. It returns the error instead of
+// failing when the server refuses the upgrade or closes the connection
+// before its welcome (a *websocket.CloseError then).
+func dialHeader(t *testing.T, url string, h http.Header) (*wsClient, error) {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial(url, h)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("%w (HTTP %s)", err, resp.Status)
+		}
+		return nil, err
 	}
 	c := &wsClient{t: t, ws: ws, events: make(chan protocol.Event, 1<<16), err: make(chan error, 1)}
 	t.Cleanup(func() { _ = ws.Close() })
 	go c.readLoop()
-	c.welcome = c.expect(protocol.TypeWelcome)
-	return c
+	e, err := c.tryRead(5 * time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if e.Type != protocol.TypeWelcome {
+		t.Fatalf("got %s event %+v, want welcome", e.Type, e)
+	}
+	c.welcome = e
+	return c, nil
 }
 
 func (c *wsClient) sendRaw(s string) {

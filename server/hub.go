@@ -23,17 +23,37 @@ func newHub(s *Server) *hub {
 	return &hub{srv: s, conns: make(map[string]*conn), uids: make(map[string]map[*conn]struct{}), rooms: make(map[string]*room)}
 }
 
-// admit registers c unless the server is full.
+// admit counts c in unless the server is full. The connection is not
+// reachable until register; if it never gets there, release gives its
+// place back.
 func (h *hub) admit(c *conn) bool {
 	if h.count.Add(1) > int64(h.srv.cfg.MaxConnections) {
 		h.count.Add(-1)
 		return false
 	}
-	h.mu.Lock()
-	h.conns[c.id] = c
-	h.mu.Unlock()
 	return true
 }
+
+// register makes an admitted connection reachable by client id and uid,
+// unless it was closed meanwhile (false: call release). Once registered,
+// remove gives its place back.
+func (h *hub) register(c *conn) bool {
+	c.stateMu.Lock()
+	uid := c.uid
+	c.stateMu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c.isClosed() {
+		return false
+	}
+	h.conns[c.id] = c
+	h.bindLocked(c, uid)
+	return true
+}
+
+// release gives back the place of an admitted connection that was never
+// registered.
+func (h *hub) release() { h.count.Add(-1) }
 
 // remove unregisters c and takes it out of every room. Called once, by
 // conn.close.

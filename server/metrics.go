@@ -51,6 +51,8 @@ type Stats struct {
 	SlowConsumers uint64            `json:"slow_consumers"`
 	Timeouts      uint64            `json:"heartbeat_timeouts"`
 	Errors        map[string]uint64 `json:"errors"`
+	// Hooks counts the calls to the application's event handler.
+	Hooks HookStats `json:"hooks"`
 }
 
 // Stats returns the server's current counters.
@@ -61,7 +63,7 @@ func (s *Server) Stats() Stats {
 		Accepted: m.accepted.Load(), Rejected: m.rejected.Load(), Commands: m.commands.Load(),
 		Published: m.published.Load(), Deliveries: m.deliveries.Load(), Directs: m.directs.Load(),
 		Frames: m.frames.Load(), Objects: m.objects.Load(), SlowConsumers: m.slowConsumers.Load(),
-		Timeouts: m.timeouts.Load(), Errors: map[string]uint64{},
+		Timeouts: m.timeouts.Load(), Errors: map[string]uint64{}, Hooks: s.hookStats(),
 	}
 	s.hub.mu.RLock()
 	st.Rooms, st.UIDs = len(s.hub.rooms), len(s.hub.uids)

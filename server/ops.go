@@ -1,7 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/rtsync/rtsync/protocol"
 )
@@ -57,4 +66,930 @@ func (c *conn) setSession(v json.RawMessage) {
 	c.stateMu.Lock()
 	c.session = v
 	c.stateMu.Unlock()
+}
+
+// The server API: GatewayWorker's Gateway:: calls as methods on *Server,
+// for the HTTP API (/api/v1, api.go) and for Go programs that embed the
+// server. They are safe for concurrent use. They only see connections that
+// were accepted (welcomed): one still in its connect hook is not online yet.
+//
+// Failures are *OpError values that unwrap to ErrNotFound, ErrInvalid,
+// ErrTooLarge or ErrConflict, so callers can test them with errors.Is.
+
+// ServerClientID is the from.client of messages sent through the server
+// API, so clients can tell them from other clients' messages. Client ids
+// starting with '$' are reserved: a connection's id is lower-case base32.
+const ServerClientID = "$server"
+
+// Kinds of server API failure; every *OpError unwraps to one of them.
+var (
+	// ErrNotFound: no connected client has the given id, or the client is
+	// not in the given room.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: an argument breaks a rule (room or uid name, JSON data,
+	// session not an object, limit out of range).
+	ErrInvalid = errors.New("invalid argument")
+	// ErrTooLarge: data or a session is larger than the server's message
+	// size limit (Config.MaxMessageSize).
+	ErrTooLarge = errors.New("too large")
+	// ErrConflict: the operation conflicts with a limit of the client, such
+	// as its maximum number of rooms.
+	ErrConflict = errors.New("conflict")
+)
+
+// OpError is the error a server API call returns: a wire error code (one
+// of the protocol.Code* values: not_found, not_joined, bad_request,
+// bad_room, too_large, too_many_rooms) with a message for people, and one
+// of the Err* kinds it unwraps to.
+type OpError struct {
+	Code    string
+	Message string
+	kind    error
+}
+
+// Error returns the message.
+func (e *OpError) Error() string { return e.Message }
+
+// Unwrap returns the kind of failure: ErrNotFound, ErrInvalid, ErrTooLarge
+// or ErrConflict.
+func (e *OpError) Unwrap() error { return e.kind }
+
+func opErrorf(kind error, code, format string, args ...any) *OpError {
+	return &OpError{Code: code, Message: fmt.Sprintf(format, args...), kind: kind}
+}
+
+// fromWire turns a protocol error of a shared code path into an OpError.
+func fromWire(e *protocol.Error) *OpError {
+	kind := ErrInvalid
+	switch e.Code {
+	case protocol.CodeNotFound, protocol.CodeNotJoined:
+		kind = ErrNotFound
+	case protocol.CodeTooLarge:
+		kind = ErrTooLarge
+	case protocol.CodeTooManyRooms:
+		kind = ErrConflict
+	}
+	return &OpError{Code: e.Code, Message: e.Message, kind: kind}
+}
+
+// kickDrainWait bounds how long a kick waits for what is already queued
+// for the client (say, a message sent just before the kick) to be written.
+const kickDrainWait = time.Second
+
+// serverFrom is the encoded from of direct messages the server API sends.
+var serverFrom = []byte(`{"client":"` + ServerClientID + `"}`)
+
+// live returns the accepted, open connection with id client.
+func (s *Server) live(client string) (*conn, error) {
+	if c := s.hub.client(client); c != nil && c.welcomed.Load() && !c.isClosed() {
+		return c, nil
+	}
+	return nil, opErrorf(ErrNotFound, protocol.CodeNotFound, "no connected client %.64q", client)
+}
+
+// liveByUID returns the accepted connections bound to uid.
+func (s *Server) liveByUID(uid string) []*conn {
+	conns := s.hub.byUID(uid)
+	out := conns[:0]
+	for _, c := range conns {
+		if c.welcomed.Load() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// checkAPIData validates data as one JSON value within the message size limit
+// and returns it compact: objects on the wire are separated by newlines,
+// so relayed data must not hold any.
+func (s *Server) checkAPIData(data json.RawMessage) (json.RawMessage, error) {
+	if len(data) == 0 {
+		return nil, opErrorf(ErrInvalid, protocol.CodeBadRequest, "data is required: any JSON value, such as {\"text\":\"hi\"}")
+	}
+	if !json.Valid(data) {
+		return nil, opErrorf(ErrInvalid, protocol.CodeBadRequest, "data is not valid JSON")
+	}
+	data = compactValid(data)
+	if len(data) > s.cfg.MaxMessageSize {
+		return nil, opErrorf(ErrTooLarge, protocol.CodeTooLarge, "data is %d bytes, more than the server's message size limit of %d bytes (--max-message-size)", len(data), s.cfg.MaxMessageSize)
+	}
+	return data, nil
+}
+
+// compactJSON removes insignificant white space from valid JSON, when
+// there is any.
+func compactValid(v json.RawMessage) json.RawMessage {
+	if bytes.IndexAny(v, " \t\r\n") < 0 {
+		return v
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, v) != nil {
+		return v
+	}
+	return b.Bytes()
+}
+
+// checkAPIObject validates v as a JSON object within the message size limit
+// and returns it compact.
+func (s *Server) checkAPIObject(what string, v json.RawMessage) (json.RawMessage, error) {
+	t := bytes.TrimLeft(v, " \t\r\n")
+	if len(t) == 0 || t[0] != '{' || !json.Valid(v) {
+		return nil, opErrorf(ErrInvalid, protocol.CodeBadRequest, "%s must be a JSON object, such as {\"role\":\"admin\"}", what)
+	}
+	v = compactValid(v)
+	if len(v) > s.cfg.MaxMessageSize {
+		return nil, opErrorf(ErrTooLarge, protocol.CodeTooLarge, "%s is %d bytes, more than the server's message size limit of %d bytes (--max-message-size)", what, len(v), s.cfg.MaxMessageSize)
+	}
+	return v, nil
+}
+
+func checkAPIUID(uid string) error {
+	if e := protocol.ValidUID(uid); e != nil {
+		return fromWire(e)
+	}
+	return nil
+}
+
+func checkAPIRoom(room string) error {
+	if e := protocol.ValidRoom(room); e != nil {
+		return fromWire(e)
+	}
+	return nil
+}
+
+// excludeSet turns a list of client ids into a set; nil when empty, which
+// keeps fan-out free of lookups.
+func excludeSet(ids []string) map[string]struct{} {
+	if len(ids) == 0 {
+		return nil
+	}
+	set := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		set[id] = struct{}{}
+	}
+	return set
+}
+
+// appendDirect encodes a direct event.
+func appendDirect(b, from, data []byte) []byte {
+	b = append(b, `{"type":"direct","from":`...)
+	b = append(b, from...)
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, nowMS(), 10)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	return append(b, '}')
+}
+
+func serverDirect(data []byte) []byte {
+	return appendDirect(make([]byte, 0, 64+len(serverFrom)+len(data)), serverFrom, data)
+}
+
+// Broadcast sends data as a direct event from ServerClientID to every
+// connection but those whose ids are in exclude (GatewayWorker's
+// sendToAll). It returns how many connections it was queued for.
+func (s *Server) Broadcast(data json.RawMessage, exclude []string) (int, error) {
+	data, err := s.checkAPIData(data)
+	if err != nil {
+		return 0, err
+	}
+	ex := excludeSet(exclude)
+	b := serverDirect(data)
+	n := 0
+	for _, c := range s.hub.snapshot() {
+		if !c.welcomed.Load() {
+			continue
+		}
+		if _, skip := ex[c.id]; skip {
+			continue
+		}
+		c.enqueue(b)
+		n++
+	}
+	s.metrics.directs.Add(uint64(n))
+	return n, nil
+}
+
+// SendToClient sends data to one connection as a direct event from
+// ServerClientID (sendToClient).
+func (s *Server) SendToClient(client string, data json.RawMessage) error {
+	data, err := s.checkAPIData(data)
+	if err != nil {
+		return err
+	}
+	c, err := s.live(client)
+	if err != nil {
+		return err
+	}
+	c.enqueue(serverDirect(data))
+	s.metrics.directs.Add(1)
+	return nil
+}
+
+// SendToUID sends data to every connection of uid as a direct event from
+// ServerClientID (sendToUid). It returns how many connections it was queued
+// for: 0, and no error, when the user is offline.
+func (s *Server) SendToUID(uid string, data json.RawMessage) (int, error) {
+	if err := checkAPIUID(uid); err != nil {
+		return 0, err
+	}
+	data, err := s.checkAPIData(data)
+	if err != nil {
+		return 0, err
+	}
+	conns := s.liveByUID(uid)
+	if len(conns) == 0 {
+		return 0, nil
+	}
+	b := serverDirect(data)
+	for _, c := range conns {
+		c.enqueue(b)
+	}
+	s.metrics.directs.Add(uint64(len(conns)))
+	return len(conns), nil
+}
+
+// PublishOptions are the optional parts of a server-side publish.
+type PublishOptions struct {
+	// Name is put in the message's from.name, beside from.client
+	// ServerClientID (say, "system" or the name of a bot).
+	Name string
+	// Exclude lists client ids that are not sent the message. It is
+	// stored in history all the same.
+	Exclude []string
+}
+
+// Publish publishes data in room exactly as a member's pub would, but from
+// ServerClientID (sendToGroup): it assigns the next seq, stores the message
+// in history and sends a msg event to every member not excluded. The room
+// need not have members. It returns the message's seq and the room's epoch.
+func (s *Server) Publish(room string, data json.RawMessage, opts PublishOptions) (seq uint64, epoch string, err error) {
+	if err := checkAPIRoom(room); err != nil {
+		return 0, "", err
+	}
+	if e := protocol.ValidName(opts.Name); e != nil {
+		return 0, "", fromWire(e)
+	}
+	data, err = s.checkAPIData(data)
+	if err != nil {
+		return 0, "", err
+	}
+	from, err := json.Marshal(protocol.From{Client: ServerClientID, Name: opts.Name})
+	if err != nil {
+		return 0, "", fmt.Errorf("encode from: %w", err)
+	}
+	ex := excludeSet(opts.Exclude)
+	for {
+		// A room with no members may be dropped between lookup and
+		// publish; then look again.
+		r := s.hub.room(room, true)
+		if seq, epoch, ok := r.publishExcept(s, nil, from, data, false, ex); ok {
+			return seq, epoch, nil
+		}
+	}
+}
+
+func checkKickReason(reason string) error {
+	if len(reason) > maxCloseReason || !utf8.ValidString(reason) {
+		return opErrorf(ErrInvalid, protocol.CodeBadRequest, "reason must be UTF-8 text of at most %d bytes (a WebSocket close frame's limit)", maxCloseReason)
+	}
+	return nil
+}
+
+// Kick closes a connection with close code 4010 (protocol.CloseKicked) and
+// reason (empty: "kicked") (closeClient). Messages already queued for the
+// client are written first, waiting up to a second; when Kick returns the
+// client is offline.
+func (s *Server) Kick(client, reason string) error {
+	if err := checkKickReason(reason); err != nil {
+		return err
+	}
+	c, err := s.live(client)
+	if err != nil {
+		return err
+	}
+	c.kick(reason)
+	return nil
+}
+
+// KickUID kicks every connection of uid, as Kick does, and returns how
+// many there were.
+func (s *Server) KickUID(uid, reason string) (int, error) {
+	if err := checkAPIUID(uid); err != nil {
+		return 0, err
+	}
+	if err := checkKickReason(reason); err != nil {
+		return 0, err
+	}
+	conns := s.liveByUID(uid)
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() { c.kick(reason) })
+	}
+	wg.Wait()
+	return len(conns), nil
+}
+
+// kick lets the writer flush what is queued (bounded by kickDrainWait),
+// then closes with 4010. Unlike close it takes the connection out of the
+// hub before returning but leaves the close handshake to a goroutine: a
+// peer that does not read could hold it for the write timeout.
+func (c *conn) kick(reason string) {
+	for deadline := time.Now().Add(kickDrainWait); time.Now().Before(deadline); {
+		c.mu.Lock()
+		idle := c.closed || (!c.writing && len(c.queue) == 0)
+		c.mu.Unlock()
+		if idle {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.markClosedLocked()
+	c.mu.Unlock()
+	if reason == "" {
+		reason = protocol.CloseReason(protocol.CloseKicked)
+	}
+	c.hookClose(protocol.CloseKicked, reason)
+	c.srv.hub.remove(c)
+	go c.t.Close(protocol.CloseKicked, reason)
+}
+
+// IsOnline reports whether a connection with id client is connected
+// (isOnline).
+func (s *Server) IsOnline(client string) bool {
+	_, err := s.live(client)
+	return err == nil
+}
+
+// IsUIDOnline reports whether uid has at least one connection
+// (isUidOnline).
+func (s *Server) IsUIDOnline(uid string) bool { return len(s.liveByUID(uid)) > 0 }
+
+// ClientIDsByUID returns the ids of uid's connections, sorted
+// (getClientIdByUid). It is empty when the user is offline.
+func (s *Server) ClientIDsByUID(uid string) []string {
+	conns := s.liveByUID(uid)
+	ids := make([]string, len(conns))
+	for i, c := range conns {
+		ids[i] = c.id
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// UIDByClientID returns the uid bound to a connection, "" when none
+// (getUidByClientId).
+func (s *Server) UIDByClientID(client string) (string, error) {
+	c, err := s.live(client)
+	if err != nil {
+		return "", err
+	}
+	_, uid, _ := c.identity()
+	return uid, nil
+}
+
+// ClientInfo describes one connection.
+type ClientInfo struct {
+	Client string `json:"client"`
+	// UID and Name are "" when unset.
+	UID  string `json:"uid"`
+	Name string `json:"name"`
+	// Meta is what the client sent as meta in hello, if anything.
+	Meta json.RawMessage `json:"meta,omitempty"`
+	// Session is the session object, {} when there is none.
+	Session json.RawMessage `json:"session"`
+	// Rooms are the rooms the connection is in, sorted.
+	Rooms []string `json:"rooms"`
+	// Transport is "ws" or another transport's kind; RemoteAddr the
+	// peer's address.
+	Transport  string `json:"transport"`
+	RemoteAddr string `json:"remote_addr"`
+}
+
+// Client describes a connected client.
+func (s *Server) Client(client string) (ClientInfo, error) {
+	c, err := s.live(client)
+	if err != nil {
+		return ClientInfo{}, err
+	}
+	info := ClientInfo{Client: c.id, Transport: c.t.Kind(), RemoteAddr: c.t.RemoteAddr()}
+	c.stateMu.Lock()
+	info.UID, info.Name, info.Meta, info.Session = c.uid, c.name, c.meta, c.session
+	info.Rooms = make([]string, 0, len(c.rooms))
+	for name := range c.rooms {
+		info.Rooms = append(info.Rooms, name)
+	}
+	c.stateMu.Unlock()
+	if len(info.Session) == 0 {
+		info.Session = emptySession()
+	}
+	slices.Sort(info.Rooms)
+	return info, nil
+}
+
+// BindUID binds a connection to uid, replacing any uid it had (bindUid).
+// Messages to uid reach it from then on; its later messages and presence
+// events carry the uid.
+func (s *Server) BindUID(client, uid string) error {
+	if err := checkAPIUID(uid); err != nil {
+		return err
+	}
+	c, err := s.live(client)
+	if err != nil {
+		return err
+	}
+	s.setIdentity(c, uid, "")
+	return nil
+}
+
+// UnbindUID removes a connection's uid, if it has one (unbindUid).
+func (s *Server) UnbindUID(client string) error {
+	c, err := s.live(client)
+	if err != nil {
+		return err
+	}
+	c.stateMu.Lock()
+	old := c.uid
+	c.uid, c.from = "", nil
+	c.stateMu.Unlock()
+	if old != "" {
+		s.hub.setUID(c, old, "")
+	}
+	return nil
+}
+
+// JoinRoom puts a connection in the room roomName (joinGroup). The client
+// is sent a join event about itself, since it sent no join; the other
+// members get the usual join event. Joining a room it is in already does
+// nothing.
+func (s *Server) JoinRoom(client, roomName string) error {
+	if err := checkAPIRoom(roomName); err != nil {
+		return err
+	}
+	c, err := s.live(client)
+	if err != nil {
+		return err
+	}
+	for {
+		// As conn.joinRoom, but with joinNotify.
+		c.stateMu.Lock()
+		if c.rooms == nil {
+			c.rooms = make(map[string]*room)
+		}
+		r, already := c.rooms[roomName]
+		if !already && len(c.rooms) >= s.cfg.MaxRoomsPerConn {
+			c.stateMu.Unlock()
+			return opErrorf(ErrConflict, protocol.CodeTooManyRooms, "client %s is already in %d rooms, the server's limit (--max-rooms); take it out of one first", client, s.cfg.MaxRoomsPerConn)
+		}
+		if !already {
+			r = s.hub.room(roomName, true)
+			c.rooms[roomName] = r
+		}
+		c.stateMu.Unlock()
+		if r.joinNotify(s, c) {
+			return nil
+		}
+		// The room was dropped between lookup and join: look again.
+		c.stateMu.Lock()
+		if c.rooms[roomName] == r {
+			delete(c.rooms, roomName)
+		}
+		c.stateMu.Unlock()
+	}
+}
+
+// LeaveRoom takes a connection out of room (leaveGroup). The client is
+// sent a leave event about itself, the other members the usual leave
+// event. It fails with ErrNotFound (code not_joined) when the client is
+// not in the room.
+func (s *Server) LeaveRoom(client, room string) error {
+	if err := checkAPIRoom(room); err != nil {
+		return err
+	}
+	c, err := s.live(client)
+	if err != nil {
+		return err
+	}
+	c.stateMu.Lock()
+	r := c.rooms[room]
+	delete(c.rooms, room)
+	c.stateMu.Unlock()
+	if r == nil || !r.leaveNotify(s, c, true) {
+		return opErrorf(ErrNotFound, protocol.CodeNotJoined, "client %s is not in room %q", client, room)
+	}
+	s.hub.dropIfUnused(r)
+	return nil
+}
+
+// Ungroup takes every member out of room and returns how many there were
+// (ungroup). Each member is sent a leave event about itself. The room's
+// history stays.
+func (s *Server) Ungroup(room string) (int, error) {
+	if err := checkAPIRoom(room); err != nil {
+		return 0, err
+	}
+	r := s.hub.room(room, false)
+	if r == nil {
+		return 0, nil
+	}
+	n := r.dissolve()
+	s.hub.dropIfUnused(r)
+	return n, nil
+}
+
+// RoomInfo sums up a room. A room exists while it has members or stored
+// messages; for one that does not, every number is 0 and Epoch is empty.
+type RoomInfo struct {
+	Room string `json:"room"`
+	// Clients and UIDs count the members and their distinct uids
+	// (getClientCountByGroup, getUidCountByGroup).
+	Clients int `json:"clients"`
+	UIDs    int `json:"uids"`
+	// Seq is the last assigned seq, Epoch the history generation it
+	// belongs to, Stored the messages history holds.
+	Seq    uint64 `json:"seq"`
+	Epoch  string `json:"epoch"`
+	Stored int    `json:"stored"`
+}
+
+// Room sums up a room.
+func (s *Server) Room(room string) (RoomInfo, error) {
+	if err := checkAPIRoom(room); err != nil {
+		return RoomInfo{}, err
+	}
+	info := RoomInfo{Room: room}
+	r := s.hub.room(room, false)
+	if r == nil {
+		return info, nil
+	}
+	cutoff := time.Now().Add(-s.cfg.HistoryTTL).UnixMilli()
+	r.mu.Lock()
+	r.hist.trim(cutoff)
+	info.Seq, info.Epoch, info.Stored = r.seq, r.epoch, r.hist.n
+	members := r.snapshotLocked()
+	r.mu.Unlock()
+	uids := make(map[string]struct{})
+	for _, m := range members {
+		if !m.welcomed.Load() {
+			continue
+		}
+		info.Clients++
+		if _, uid, _ := m.identity(); uid != "" {
+			uids[uid] = struct{}{}
+		}
+	}
+	info.UIDs = len(uids)
+	return info, nil
+}
+
+// ListOptions selects one page of a listing. Listings are sorted by key
+// (client id, uid or room name), so paging with After is stable while
+// items come and go.
+type ListOptions struct {
+	// After starts the page after this key: the Next of the previous page.
+	After string
+	// Limit caps the items of the page; 0 means no limit.
+	Limit int
+}
+
+// Page is one page of a listing.
+type Page[T any] struct {
+	Items []T
+	// Total counts the items of the whole listing.
+	Total int
+	// Next is the After of the next page; "" when this page is the last.
+	Next string
+}
+
+// pageOf sorts items by key and cuts out the page opts asks for.
+func pageOf[T any](items []T, key func(T) string, opts ListOptions) (page []T, total int, next string) {
+	slices.SortFunc(items, func(a, b T) int { return strings.Compare(key(a), key(b)) })
+	start := 0
+	if opts.After != "" {
+		start, _ = slices.BinarySearchFunc(items, opts.After, func(e T, t string) int { return strings.Compare(key(e), t) })
+		for start < len(items) && key(items[start]) <= opts.After {
+			start++
+		}
+	}
+	end := len(items)
+	if opts.Limit > 0 && end-start > opts.Limit {
+		end = start + opts.Limit
+		next = key(items[end-1])
+	}
+	return items[start:end], len(items), next
+}
+
+func sameKey(s string) string { return s }
+
+func stringPage(keys []string, opts ListOptions) Page[string] {
+	items, total, next := pageOf(keys, sameKey, opts)
+	return Page[string]{Items: items, Total: total, Next: next}
+}
+
+// ClientSession is a connection's identity and session object, as the
+// session listings return them. Session is {} when there is none.
+type ClientSession struct {
+	Client  string          `json:"client"`
+	UID     string          `json:"uid"`
+	Name    string          `json:"name"`
+	Session json.RawMessage `json:"session"`
+}
+
+// emptySession is the session of a client that has none.
+func emptySession() json.RawMessage { return json.RawMessage{'{', '}'} }
+
+func (c *conn) clientSession() ClientSession {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	cs := ClientSession{Client: c.id, UID: c.uid, Name: c.name, Session: c.session}
+	if len(cs.Session) == 0 {
+		cs.Session = emptySession()
+	}
+	return cs
+}
+
+func connKey(c *conn) string { return c.id }
+
+func sessionPage(conns []*conn, opts ListOptions) Page[ClientSession] {
+	items, total, next := pageOf(conns, connKey, opts)
+	out := make([]ClientSession, len(items))
+	for i, c := range items {
+		out[i] = c.clientSession()
+	}
+	return Page[ClientSession]{Items: out, Total: total, Next: next}
+}
+
+// liveConns returns the accepted connections.
+func (s *Server) liveConns() []*conn {
+	conns := s.hub.snapshot()
+	out := conns[:0]
+	for _, c := range conns {
+		if c.welcomed.Load() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// roomMembers returns the accepted members of room, nil when there is no
+// such room.
+func (s *Server) roomMembers(room string) []*conn {
+	r := s.hub.room(room, false)
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	snap := r.snapshotLocked()
+	r.mu.Unlock()
+	out := make([]*conn, 0, len(snap))
+	for _, m := range snap {
+		if m.welcomed.Load() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// ClientCount returns how many connections are connected
+// (getAllClientCount).
+func (s *Server) ClientCount() int { return len(s.liveConns()) }
+
+// ClientIDs lists the ids of every connection (getAllClientIdList).
+func (s *Server) ClientIDs(opts ListOptions) Page[string] {
+	conns := s.liveConns()
+	ids := make([]string, len(conns))
+	for i, c := range conns {
+		ids[i] = c.id
+	}
+	return stringPage(ids, opts)
+}
+
+// UIDs lists the uids with at least one connection (getAllUidList).
+func (s *Server) UIDs(opts ListOptions) Page[string] {
+	s.hub.mu.RLock()
+	uids := make([]string, 0, len(s.hub.uids))
+	for uid, set := range s.hub.uids {
+		for c := range set {
+			if c.welcomed.Load() {
+				uids = append(uids, uid)
+				break
+			}
+		}
+	}
+	s.hub.mu.RUnlock()
+	return stringPage(uids, opts)
+}
+
+// Rooms lists the rooms that exist: those with members or stored messages
+// (getAllGroupIdList).
+func (s *Server) Rooms(opts ListOptions) Page[string] {
+	s.hub.mu.RLock()
+	names := make([]string, 0, len(s.hub.rooms))
+	for name := range s.hub.rooms {
+		names = append(names, name)
+	}
+	s.hub.mu.RUnlock()
+	return stringPage(names, opts)
+}
+
+// Sessions lists every connection with its session (getAllClientSessions).
+func (s *Server) Sessions(opts ListOptions) Page[ClientSession] {
+	return sessionPage(s.liveConns(), opts)
+}
+
+// RoomClientIDs lists the ids of room's members (getClientIdListByGroup).
+// A room that does not exist has none.
+func (s *Server) RoomClientIDs(room string, opts ListOptions) (Page[string], error) {
+	if err := checkAPIRoom(room); err != nil {
+		return Page[string]{}, err
+	}
+	members := s.roomMembers(room)
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.id
+	}
+	return stringPage(ids, opts), nil
+}
+
+// RoomUIDs lists the distinct uids of room's members (getUidListByGroup).
+func (s *Server) RoomUIDs(room string, opts ListOptions) (Page[string], error) {
+	if err := checkAPIRoom(room); err != nil {
+		return Page[string]{}, err
+	}
+	seen := make(map[string]struct{})
+	var uids []string
+	for _, m := range s.roomMembers(room) {
+		if _, uid, _ := m.identity(); uid != "" {
+			if _, dup := seen[uid]; !dup {
+				seen[uid] = struct{}{}
+				uids = append(uids, uid)
+			}
+		}
+	}
+	return stringPage(uids, opts), nil
+}
+
+// RoomSessions lists room's members with their sessions
+// (getClientSessionsByGroup).
+func (s *Server) RoomSessions(room string, opts ListOptions) (Page[ClientSession], error) {
+	if err := checkAPIRoom(room); err != nil {
+		return Page[ClientSession]{}, err
+	}
+	return sessionPage(s.roomMembers(room), opts), nil
+}
+
+// Session returns a connection's session object, {} when it has none
+// (getSession).
+func (s *Server) Session(client string) (json.RawMessage, error) {
+	c, err := s.live(client)
+	if err != nil {
+		return nil, err
+	}
+	c.stateMu.Lock()
+	v := c.session
+	c.stateMu.Unlock()
+	if len(v) == 0 {
+		return emptySession(), nil
+	}
+	return v, nil
+}
+
+// SetSession replaces a connection's session with a JSON object
+// (setSession). The session goes with the client's events to the
+// application (Who.Session); it is at most Config.MaxMessageSize bytes.
+// The server keeps session (compacted): do not modify it afterwards.
+func (s *Server) SetSession(client string, session json.RawMessage) error {
+	session, err := s.checkAPIObject("session", session)
+	if err != nil {
+		return err
+	}
+	c, err := s.live(client)
+	if err != nil {
+		return err
+	}
+	c.setSession(session)
+	return nil
+}
+
+// UpdateSession merges the top-level keys of patch, a JSON object, into a
+// connection's session (updateSession): each key replaces the session's,
+// and a key whose value is null is removed. It returns the new session.
+func (s *Server) UpdateSession(client string, patch json.RawMessage) (json.RawMessage, error) {
+	patch, err := s.checkAPIObject("session patch", patch)
+	if err != nil {
+		return nil, err
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(patch, &keys); err != nil {
+		return nil, opErrorf(ErrInvalid, protocol.CodeBadRequest, "session patch: %v", err)
+	}
+	c, err := s.live(client)
+	if err != nil {
+		return nil, err
+	}
+	// The read-modify-write holds stateMu so concurrent updates of
+	// different keys all land.
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	merged := make(map[string]json.RawMessage, len(keys))
+	if len(c.session) > 0 {
+		if err := json.Unmarshal(c.session, &merged); err != nil {
+			// Only a connect hook can have set a non-object; replace it.
+			clear(merged)
+		}
+	}
+	for k, v := range keys {
+		if string(v) == "null" {
+			delete(merged, k)
+		} else {
+			merged[k] = v
+		}
+	}
+	out, err := marshalCompact(merged)
+	if err != nil {
+		return nil, fmt.Errorf("encode session: %w", err)
+	}
+	if len(out) > s.cfg.MaxMessageSize {
+		return nil, opErrorf(ErrTooLarge, protocol.CodeTooLarge, "the merged session would be %d bytes, more than the server's message size limit of %d bytes (--max-message-size)", len(out), s.cfg.MaxMessageSize)
+	}
+	c.session = out
+	return out, nil
+}
+
+// marshalCompact encodes v compactly without escaping <, > and &, so relayed
+// JSON keeps its bytes.
+func marshalCompact(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
+}
+
+// HistoryQuery selects messages of a room's history, as the history op
+// does: Since lists the oldest Limit messages after that seq, Before the
+// newest ones before it, neither the newest. Limit 0 means 100; at most
+// 1000.
+type HistoryQuery struct {
+	Since  *uint64
+	Before *uint64
+	Limit  int
+}
+
+// HistoryPage is a room's history, as the history op's reply has it.
+type HistoryPage struct {
+	Room  string `json:"room"`
+	Epoch string `json:"epoch"`
+	Seq   uint64 `json:"seq"`
+	// Messages are msg events, oldest first.
+	Messages []json.RawMessage `json:"messages"`
+	// More is set when further messages exist in the direction asked.
+	More bool `json:"more"`
+}
+
+// History lists stored messages of room. A room that does not exist has
+// none (and no epoch).
+func (s *Server) History(room string, q HistoryQuery) (HistoryPage, error) {
+	if err := checkAPIRoom(room); err != nil {
+		return HistoryPage{}, err
+	}
+	if q.Since != nil && q.Before != nil {
+		return HistoryPage{}, opErrorf(ErrInvalid, protocol.CodeBadRequest, "history takes since or before, not both")
+	}
+	if q.Limit == 0 {
+		q.Limit = protocol.DefaultHistoryLimit
+	}
+	if q.Limit < 0 || q.Limit > protocol.MaxHistoryLimit {
+		return HistoryPage{}, opErrorf(ErrInvalid, protocol.CodeBadRequest, "limit must be between 1 and %d", protocol.MaxHistoryLimit)
+	}
+	page := HistoryPage{Room: room, Messages: []json.RawMessage{}}
+	r := s.hub.room(room, false)
+	if r == nil {
+		return page, nil
+	}
+	cutoff := time.Now().Add(-s.cfg.HistoryTTL).UnixMilli()
+	var entries []entry
+	r.mu.Lock()
+	r.hist.trim(cutoff)
+	switch {
+	case q.Since != nil:
+		entries, page.More = r.hist.after(*q.Since, q.Limit)
+	case q.Before != nil:
+		entries, page.More = r.hist.before(*q.Before, q.Limit)
+	default:
+		entries, page.More = r.hist.before(0, q.Limit)
+	}
+	page.Epoch, page.Seq = r.epoch, r.seq
+	r.mu.Unlock()
+	for _, e := range entries {
+		page.Messages = append(page.Messages, e.data)
+	}
+	return page, nil
 }

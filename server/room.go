@@ -66,24 +66,45 @@ func appendMsg(b []byte, room, epoch string, seq uint64, ts int64, from, data []
 // publish assigns the next seq, stores the message and queues it for every
 // member (but from, when noecho). from may be nil for server-side publishes.
 func (r *room) publish(s *Server, from *conn, fromJSON, data []byte, noecho bool) (uint64, string) {
+	seq, epoch, _ := r.publishExcept(s, from, fromJSON, data, noecho, nil)
+	return seq, epoch
+}
+
+// publishExcept is publish that also skips the members whose client ids are
+// in exclude (nil: none, and no cost per member beyond a nil check). It
+// reports false, doing nothing, when the room was dropped meanwhile: a
+// publisher that is not a member (the server API) must look it up again,
+// or the message would go into a history nobody can reach.
+func (r *room) publishExcept(s *Server, from *conn, fromJSON, data []byte, noecho bool, exclude map[string]struct{}) (uint64, string, bool) {
 	ts := nowMS()
 	r.mu.Lock()
+	if r.dead {
+		r.mu.Unlock()
+		return 0, "", false
+	}
 	r.seq++
 	r.pubs++
 	seq := r.seq
 	msg := appendMsg(make([]byte, 0, 96+len(r.name)+len(fromJSON)+len(data)), r.name, r.epoch, seq, ts, fromJSON, data)
 	r.hist.push(entry{seq: seq, ts: ts, data: msg}, s.cfg.HistorySize)
 	members := r.snapshotLocked()
+	delivered := len(members)
 	for _, m := range members {
 		if noecho && m == from {
 			continue
+		}
+		if exclude != nil {
+			if _, skip := exclude[m.id]; skip {
+				delivered--
+				continue
+			}
 		}
 		m.enqueue(msg)
 	}
 	r.mu.Unlock()
 	s.metrics.published.Add(1)
-	s.metrics.deliveries.Add(uint64(len(members)))
-	return seq, r.epoch
+	s.metrics.deliveries.Add(uint64(delivered))
+	return seq, r.epoch, true
 }
 
 // presenceLocked sends a join or leave event about c to the other members,
@@ -166,8 +187,34 @@ func (r *room) join(s *Server, c *conn, cmd *protocol.Command, withReply bool) b
 	return true
 }
 
+// joinNotify adds c as join does with no since and no reply, and sends c
+// a join event about itself: for joins the server API makes on a live
+// client's behalf, which it must learn of, since it sent no join. The event
+// is queued under the lock, before any message of the room. It returns
+// false, doing nothing, when the room was dropped meanwhile.
+func (r *room) joinNotify(s *Server, c *conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead {
+		return false
+	}
+	if _, ok := r.members[c]; ok || c.isClosed() {
+		return true
+	}
+	r.notifySelfLocked(protocol.TypeJoin, c)
+	r.members[c] = struct{}{}
+	r.snap = nil
+	r.presenceLocked(s, protocol.TypeJoin, c)
+	return true
+}
+
 // leave removes c; it reports whether c was a member.
-func (r *room) leave(s *Server, c *conn) bool {
+func (r *room) leave(s *Server, c *conn) bool { return r.leaveNotify(s, c, false) }
+
+// leaveNotify is leave that, with self, also sends c its own leave event,
+// after the last message of the room it was sent: for leaves the server
+// makes on a client's behalf.
+func (r *room) leaveNotify(s *Server, c *conn, self bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.members[c]; !ok {
@@ -176,7 +223,39 @@ func (r *room) leave(s *Server, c *conn) bool {
 	delete(r.members, c)
 	r.snap = nil
 	r.presenceLocked(s, protocol.TypeLeave, c)
+	if self {
+		r.notifySelfLocked(protocol.TypeLeave, c)
+	}
 	return true
+}
+
+// notifySelfLocked sends c a join or leave event about itself.
+func (r *room) notifySelfLocked(typ string, c *conn) {
+	_, uid, name := c.identity()
+	if b, err := protocol.Marshal(protocol.Presence{Type: typ, Room: r.name, Client: c.id, UID: uid, Name: name}); err == nil {
+		c.enqueue(b)
+	}
+}
+
+// dissolve takes every member out of the room (ungroup). Each member gets
+// its own leave event and no other: they all leave, so events about one
+// another would be n² noise. It returns how many members there were.
+func (r *room) dissolve() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := len(r.members)
+	for m := range r.members {
+		// room.mu before conn.stateMu, as in presenceLocked.
+		m.stateMu.Lock()
+		if m.rooms[r.name] == r {
+			delete(m.rooms, r.name)
+		}
+		m.stateMu.Unlock()
+		r.notifySelfLocked(protocol.TypeLeave, m)
+	}
+	clear(r.members)
+	r.snap = nil
+	return n
 }
 
 func (r *room) presence() []protocol.Member {

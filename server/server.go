@@ -35,6 +35,18 @@ type Server struct {
 	draining atomic.Bool
 	mux      *http.ServeMux
 
+	// events is the application's event handler (Config.Events, or
+	// httpHooks when a hook URL is set), nil when there is none.
+	events    EventHandler
+	httpHooks *httpHooks
+	hookm     hookMetrics
+	closes    *closeQueue
+	// auth is the client authentication and origin policy (auth.go),
+	// fixed at New.
+	auth *auth
+	// api serves the HTTP server API under /api/v1 (api.go).
+	api *api
+
 	tcpListeners []net.Listener
 }
 
@@ -54,9 +66,31 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("node", cfg.Node), started: time.Now()}
+	if s.auth, err = newAuth(cfg, s.log); err != nil {
+		return nil, fmt.Errorf("server config: %w", err)
+	}
 	s.hub = newHub(s)
 	s.writers = newWriterPool(max(cfg.WriteCoalesce, time.Millisecond))
 	s.up = s.upgrader()
+	// Close events may use half the hook slots, so a wave of
+	// disconnects cannot starve connects and messages.
+	s.closes = &closeQueue{s: s, max: max(1, cfg.HookConcurrency/2), limit: closeQueueLimit}
+	if cfg.Events != nil {
+		s.events = cfg.Events
+	} else if s.httpHooks = newHTTPHooks(cfg, &s.hookm, s.log); s.httpHooks != nil {
+		s.events = s.httpHooks
+		urls := make([]string, 0, len(s.httpHooks.routes))
+		for _, event := range []string{eventConnect, eventMessage, eventRPC, eventClose} {
+			if rt := s.httpHooks.routes[event]; rt != nil {
+				urls = append(urls, event+"="+rt.safe)
+			}
+		}
+		s.log.Info("event hooks", "urls", urls, "timeout", cfg.HookTimeout, "concurrency", cfg.HookConcurrency,
+			"fail_open", cfg.HookFailOpen, "signed", cfg.HookSecret != "")
+		if cfg.HookSecret == "" {
+			s.log.Warn("event hook requests are not signed: set a hook secret so the application can tell them from forged ones")
+		}
+	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -69,76 +103,104 @@ func New(cfg Config) (*Server, error) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	s.registerAPI(s.mux)
 	return s, nil
 }
 
 // Config returns the configuration in force, defaults filled in.
 func (s *Server) Config() Config { return s.cfg }
 
-// Handler returns the HTTP handler: GET /ws (WebSocket), /healthz, /readyz.
+// Handler returns the HTTP handler: GET /ws (WebSocket), /healthz, /readyz
+// and the server API under /api/v1/.
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // open admits a new connection: it checks capacity, authenticates it,
 // asks the application (connect hook), applies what it said, and greets the
 // client. It reports false, after closing the connection with the reason,
 // when the connection is refused.
+//
+// The connection becomes reachable (by client id, by uid, in rooms) only
+// after its welcome is queued, so the welcome is the first thing the
+// client receives and carries the uid and name the application set.
 func (s *Server) open(c *conn, info *connInfo) bool {
 	refuse := func(code int, reason string) bool {
+		s.metrics.rejected.Add(1)
 		c.mu.Lock()
 		c.markClosedLocked()
 		c.mu.Unlock()
-		c.t.Close(code, reason)
+		c.t.Close(code, closeReason(code, reason))
 		return false
 	}
 	if !s.hub.admit(c) {
-		s.metrics.rejected.Add(1)
 		s.log.Warn("connection refused: server full", "remote", info.remote, "max_conns", s.cfg.MaxConnections)
-		return refuse(protocol.CloseServerFull, protocol.CloseReason(protocol.CloseServerFull))
+		return refuse(protocol.CloseServerFull, "")
 	}
-	admitted := false
+	registered := false
 	defer func() {
-		if !admitted {
-			s.hub.remove(c)
+		if !registered {
+			s.hub.release()
 		}
 	}()
 	ar, e := s.authenticate(info.token)
 	if e != nil {
-		s.metrics.rejected.Add(1)
 		s.log.Info("connection refused: bad token", "remote", info.remote, "err", e.Message)
 		return refuse(protocol.CloseUnauthorized, e.Message)
 	}
-	c.perms = ar.Perms
-	s.setIdentity(c, ar.UID, ar.Name)
+	c.setAuth(ar)
+	c.presetIdentity(ar.UID, ar.Name)
 	res, e := s.hookConnect(c, info, ar.Claims)
 	if e != nil {
-		s.metrics.rejected.Add(1)
-		return refuse(protocol.CloseForbidden, e.Message)
+		// The failure was logged (rate-limited) by the hook plumbing.
+		return refuse(protocol.CloseTryAgainLater, e.Message)
 	}
 	if res != nil {
 		if res.Refuse {
-			s.metrics.rejected.Add(1)
-			s.log.Info("connection refused by the application", "remote", info.remote, "reason", res.Reason)
+			s.log.Debug("connection refused by the application", "remote", info.remote, "reason", res.Reason)
 			return refuse(protocol.CloseForbidden, res.Reason)
 		}
-		s.setIdentity(c, res.UID, res.Name)
+		c.presetIdentity(res.UID, res.Name)
 		if len(res.Session) > 0 {
 			c.setSession(res.Session)
 		}
-		for _, room := range res.Rooms {
-			if e := s.joinFor(c, room); e != nil {
-				s.log.Warn("connect hook asked for a room that cannot be joined", "client", c.id, "room", room, "err", e.Message)
-			}
-		}
 	}
-	admitted = true
-	s.metrics.accepted.Add(1)
 	_, uid, name := c.identity()
 	c.welcomed.Store(true)
 	c.send(protocol.Welcome{
 		Type: protocol.TypeWelcome, Client: c.id, UID: uid, Name: name, Node: s.cfg.Node, Server: s.cfg.Version,
 		Protocol: protocol.Version, Heartbeat: s.cfg.HeartbeatInterval.Milliseconds(),
 	})
+	if !s.hub.register(c) {
+		return false // its first write failed; it is closed already
+	}
+	registered = true
+	s.metrics.accepted.Add(1)
+	if res != nil {
+		for _, room := range res.Rooms {
+			if e := s.joinFor(c, room); e != nil {
+				s.log.Warn("connect hook asked for a room that cannot be joined", "client", c.id, "room", room, "err", e.Message)
+			}
+		}
+	}
+	if s.draining.Load() {
+		// Shutdown began while the hook ran, and its sweep may have
+		// missed this connection.
+		c.drainAndClose(protocol.CloseGoingAway)
+	}
 	return true
+}
+
+// presetIdentity sets the uid and name (empty: unchanged) of a connection
+// not yet registered in the hub, which indexes the uid on registration.
+func (c *conn) presetIdentity(uid, name string) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if uid != "" {
+		c.uid = uid
+	}
+	if name != "" {
+		c.name = name
+	}
+	c.from = nil
 }
 
 // Run serves on ln until ctx ends, then shuts down gracefully: it stops
@@ -175,6 +237,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 // waits for their queues to drain.
 func (s *Server) shutdown(hs *http.Server) error {
 	s.draining.Store(true)
+	for _, tl := range s.tcpListeners {
+		_ = tl.Close() // acceptTCP returns; its clients are in the hub
+	}
 	start := time.Now()
 	deadline, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
@@ -194,6 +259,11 @@ func (s *Server) shutdown(hs *http.Server) error {
 			c.close(0, "")
 		}
 	}
+	// Let the application hear about the connections that just closed.
+	s.closes.wait(deadline)
+	if n := s.closes.len(); n > 0 {
+		s.log.Warn("shutdown timed out; close events not sent to the application", "events", n)
+	}
 	s.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil
@@ -202,7 +272,11 @@ func (s *Server) shutdown(hs *http.Server) error {
 }
 
 // drainAndClose lets the writer flush what is queued, then closes with code.
-func (c *conn) drainAndClose(code int) {
+func (c *conn) drainAndClose(code int) { c.drainAndCloseWith(code, "") }
+
+// drainAndCloseWith is drainAndClose with a close reason ("": the code's
+// standard one).
+func (c *conn) drainAndCloseWith(code int, reason string) {
 	go func() {
 		for range 200 {
 			c.mu.Lock()
@@ -213,7 +287,7 @@ func (c *conn) drainAndClose(code int) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		c.close(code, "")
+		c.close(code, reason)
 	}()
 }
 
@@ -240,7 +314,12 @@ func (s *Server) heartbeats(ctx context.Context) {
 func (s *Server) sweepHeartbeats(now time.Time) {
 	dead := now.Add(-2 * s.cfg.HeartbeatInterval).UnixNano()
 	for _, c := range s.hub.snapshot() {
-		if c.lastSeen.Load() < dead {
+		if reason, expired := c.authExpired(now); expired {
+			s.log.Debug("closing client: token expired or never sent", "client", c.id, "remote", c.t.RemoteAddr())
+			go c.close(protocol.CloseUnauthorized, reason)
+			continue
+		}
+		if c.lastSeen.Load() < dead && !silenceAllowed(c.t) {
 			s.metrics.timeouts.Add(1)
 			s.log.Debug("closing silent client", "client", c.id, "remote", c.t.RemoteAddr())
 			go c.close(protocol.CloseNoHeartbeat, "")

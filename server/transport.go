@@ -21,3 +21,18 @@ type Transport interface {
 	// RemoteAddr is the peer's address.
 	RemoteAddr() string
 }
+
+// silentTransport is implemented by transports whose clients may stay
+// silent past the heartbeat limit because something else proves them
+// alive: a TCP connection in text mode (a person on nc), whose peer the OS
+// keepalive probes.
+type silentTransport interface {
+	silenceAllowed() bool
+}
+
+// silenceAllowed reports whether t's client is exempt from the heartbeat
+// sweep's silence rule.
+func silenceAllowed(t Transport) bool {
+	st, ok := t.(silentTransport)
+	return ok && st.silenceAllowed()
+}

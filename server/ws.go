@@ -76,7 +76,7 @@ func (t *wsTransport) Close(code int, reason string) {
 			_ = t.ws.NetConn().Close()
 			return
 		}
-		msg := websocket.FormatCloseMessage(code, reason)
+		msg := websocket.FormatCloseMessage(code, closeReason(code, reason))
 		// A writer blocked on a full socket holds the write lock until the
 		// peer reads or the write deadline passes; wait as long, so a slow
 		// consumer that does read on learns why it was cut off.
@@ -107,6 +107,13 @@ func (s *Server) upgrader() *websocket.Upgrader {
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		http.Error(w, "server is shutting down; reconnect to another node", http.StatusServiceUnavailable)
+		return
+	}
+	if !s.checkOrigin(r) {
+		// Refused here rather than by the upgrader, to say why.
+		s.metrics.rejected.Add(1)
+		s.log.Info("connection refused: origin not allowed", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"))
+		http.Error(w, "origin "+r.Header.Get("Origin")+" may not open a WebSocket on this server: it is not among the server's allowed origins", http.StatusForbidden)
 		return
 	}
 	info := &connInfo{transport: "ws", remote: r.RemoteAddr, header: r.Header, query: r.URL.Query(), token: tokenFrom(r)}
@@ -162,6 +169,10 @@ func (s *Server) readFrame(c *conn, ws *websocket.Conn) bool {
 	typ, rd, err := ws.NextReader()
 	if err != nil {
 		s.logClose(c, err)
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			c.peerClosed(ce.Code, ce.Text)
+		}
 		return false
 	}
 	c.touch()
