@@ -321,3 +321,20 @@ func TestMarshalKeepsHTMLCharacters(t *testing.T) {
 		t.Errorf("round trip changed the command: id %.20s… meta %.20s… name %q", c2.ID, c2.Meta, c2.Name)
 	}
 }
+
+// TestCloseEventDecodes: the TCP close line decodes as an Event, its numeric
+// close code apart from the string code of error events.
+func TestCloseEventDecodes(t *testing.T) {
+	t.Parallel()
+	b, err := protocol.Marshal(protocol.CloseEvent{Type: protocol.TypeClose, CloseCode: protocol.CloseSlowConsumer, Reason: "slow consumer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := protocol.DecodeEvent(b)
+	if err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	if e.Type != protocol.TypeClose || e.CloseCode != protocol.CloseSlowConsumer || e.Reason != "slow consumer" || e.Code != "" {
+		t.Fatalf("decoded %+v from %s", e, b)
+	}
+}

@@ -181,11 +181,12 @@ type ErrorEvent struct {
 
 // CloseEvent is the line that tells a TCP client why the server is closing
 // the connection, with a close code and reason as a WebSocket close frame
-// would carry them. Unlike an error event's, its code is a number.
+// would carry them. The field is close_code, not code, so that it does not
+// collide with the string code of error events in Event.
 type CloseEvent struct {
-	Type   string `json:"type"`
-	Code   int    `json:"code"`
-	Reason string `json:"reason,omitempty"`
+	Type      string `json:"type"`
+	CloseCode int    `json:"close_code"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // Event is the union of every server → client object, for clients that
@@ -225,6 +226,10 @@ type Event struct {
 	// error
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
+
+	// close (TCP transport)
+	CloseCode int    `json:"close_code,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // Msg returns the event as a Message; meaningful when Type is "msg".

@@ -220,7 +220,7 @@ func (t *tcpTransport) write(b []byte) error {
 }
 
 // Close writes a last line saying why, since TCP has no close frame: in
-// JSON mode {"type":"close","code":C,"reason":R}, in text mode
+// JSON mode {"type":"close","close_code":C,"reason":R}, in text mode
 // "! closed: R (C)". It then half-closes the socket and gives the peer a
 // moment to read before dropping it. Code 0 drops the socket at once.
 func (t *tcpTransport) Close(code int, reason string) {
@@ -265,9 +265,9 @@ func (t *tcpTransport) closeLine(code int, reason string) []byte {
 	if t.text.Load() {
 		return fmt.Appendf(nil, "! closed: %s (%d)\n", clean(reason), code)
 	}
-	b, err := protocol.Marshal(protocol.CloseEvent{Type: protocol.TypeClose, Code: code, Reason: reason})
+	b, err := protocol.Marshal(protocol.CloseEvent{Type: protocol.TypeClose, CloseCode: code, Reason: reason})
 	if err != nil {
-		b = fmt.Appendf(nil, `{"type":"close","code":%d}`, code)
+		b = fmt.Appendf(nil, `{"type":"close","close_code":%d}`, code)
 	}
 	return append(b, '\n')
 }

@@ -231,7 +231,7 @@ func (c *tcpClient) quiet(d time.Duration) {
 }
 
 func closeLine(code int) string {
-	return fmt.Sprintf(`{"type":"close","code":%d,"reason":%q}`, code, protocol.CloseReason(code))
+	return fmt.Sprintf(`{"type":"close","close_code":%d,"reason":%q}`, code, protocol.CloseReason(code))
 }
 
 func TestTCPJSONOps(t *testing.T) {
