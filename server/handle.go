@@ -270,14 +270,10 @@ func (c *conn) direct(cmd *protocol.Command) {
 // historyReply is a reply to history whose messages are the stored,
 // already encoded msg events.
 type historyReply struct {
-	Type     string            `json:"type"`
-	ID       json.RawMessage   `json:"id,omitempty"`
-	OK       bool              `json:"ok"`
-	Room     string            `json:"room"`
-	Epoch    string            `json:"epoch"`
-	Seq      uint64            `json:"seq"`
-	Messages []json.RawMessage `json:"messages"`
-	More     bool              `json:"more,omitempty"`
+	Type string          `json:"type"`
+	ID   json.RawMessage `json:"id,omitempty"`
+	OK   bool            `json:"ok"`
+	HistoryPage
 }
 
 func (c *conn) history(cmd *protocol.Command) {
@@ -285,28 +281,6 @@ func (c *conn) history(cmd *protocol.Command) {
 	if r == nil {
 		return
 	}
-	limit := cmd.Limit
-	if limit == 0 {
-		limit = protocol.DefaultHistoryLimit
-	}
-	cutoff := time.Now().Add(-c.srv.cfg.HistoryTTL).UnixMilli()
-	r.mu.Lock()
-	r.hist.trim(cutoff)
-	var entries []entry
-	var more bool
-	if cmd.Since != nil {
-		entries, more = r.hist.after(*cmd.Since, limit)
-	} else {
-		var before uint64
-		if cmd.Before != nil {
-			before = *cmd.Before
-		}
-		entries, more = r.hist.before(before, limit)
-	}
-	reply := historyReply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: r.name, Epoch: r.epoch, Seq: r.seq, More: more, Messages: make([]json.RawMessage, len(entries))}
-	r.mu.Unlock()
-	for i, e := range entries {
-		reply.Messages[i] = e.data
-	}
-	c.send(reply)
+	page := r.page(c.srv.cfg.HistoryTTL, HistoryQuery{Since: cmd.Since, Before: cmd.Before, Limit: cmd.Limit})
+	c.send(historyReply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, HistoryPage: page})
 }

@@ -969,27 +969,38 @@ func (s *Server) History(room string, q HistoryQuery) (HistoryPage, error) {
 	if q.Limit < 0 || q.Limit > protocol.MaxHistoryLimit {
 		return HistoryPage{}, opErrorf(ErrInvalid, protocol.CodeBadRequest, "limit must be between 1 and %d", protocol.MaxHistoryLimit)
 	}
-	page := HistoryPage{Room: room, Messages: []json.RawMessage{}}
 	r := s.hub.room(room, false)
 	if r == nil {
-		return page, nil
+		return HistoryPage{Room: room, Messages: []json.RawMessage{}}, nil
 	}
-	cutoff := time.Now().Add(-s.cfg.HistoryTTL).UnixMilli()
+	return r.page(s.cfg.HistoryTTL, q), nil
+}
+
+// page lists the room's history as q asks: after Since, before Before, or
+// the newest; a zero Limit means the default. Expired entries are trimmed
+// first. Both the history op and the API use it.
+func (r *room) page(ttl time.Duration, q HistoryQuery) HistoryPage {
+	if q.Limit == 0 {
+		q.Limit = protocol.DefaultHistoryLimit
+	}
+	var before uint64
+	if q.Before != nil {
+		before = *q.Before
+	}
+	p := HistoryPage{Room: r.name}
 	var entries []entry
 	r.mu.Lock()
-	r.hist.trim(cutoff)
-	switch {
-	case q.Since != nil:
-		entries, page.More = r.hist.after(*q.Since, q.Limit)
-	case q.Before != nil:
-		entries, page.More = r.hist.before(*q.Before, q.Limit)
-	default:
-		entries, page.More = r.hist.before(0, q.Limit)
+	r.hist.trim(time.Now().Add(-ttl).UnixMilli())
+	if q.Since != nil {
+		entries, p.More = r.hist.after(*q.Since, q.Limit)
+	} else {
+		entries, p.More = r.hist.before(before, q.Limit)
 	}
-	page.Epoch, page.Seq = r.epoch, r.seq
+	p.Epoch, p.Seq = r.epoch, r.seq
 	r.mu.Unlock()
-	for _, e := range entries {
-		page.Messages = append(page.Messages, e.data)
+	p.Messages = make([]json.RawMessage, len(entries))
+	for i, e := range entries {
+		p.Messages[i] = e.data
 	}
-	return page, nil
+	return p
 }
