@@ -118,7 +118,7 @@ func (c *Command) Validate() *Error {
 		if c.Method == "" || len(c.Method) > MaxMethodLen {
 			return Errorf(CodeBadRequest, "rpc needs \"method\", 1 to %d bytes", MaxMethodLen)
 		}
-		c.Data = compact(c.Data)
+		c.Data = Compact(c.Data)
 		return nil
 	case OpHello:
 		if e := ValidName(c.Name); e != nil {
@@ -139,7 +139,7 @@ func (c *Command) Validate() *Error {
 			if c.Meta[0] != '{' && !bytes.Equal(c.Meta, []byte("null")) {
 				return Errorf(CodeBadRequest, "meta must be a JSON object")
 			}
-			c.Meta = compact(c.Meta)
+			c.Meta = Compact(c.Meta)
 		}
 		return nil
 	case OpJoin, OpLeave, OpPresence, OpHistory, OpPub:
@@ -174,7 +174,7 @@ func (c *Command) Validate() *Error {
 		if len(c.Data) == 0 {
 			return Errorf(CodeBadRequest, "%s needs \"data\" (any JSON value)", c.Op)
 		}
-		c.Data = compact(c.Data)
+		c.Data = Compact(c.Data)
 	case OpHistory:
 		if c.Since != nil && c.Before != nil {
 			return Errorf(CodeBadRequest, "history takes \"since\" or \"before\", not both")
@@ -202,9 +202,10 @@ func validID(id json.RawMessage) *Error {
 	return Errorf(CodeBadRequest, "id must be a number or a string")
 }
 
-// compact removes insignificant white space from a valid JSON value when it
-// holds any, and returns it unchanged otherwise.
-func compact(v json.RawMessage) json.RawMessage {
+// Compact removes insignificant white space from a valid JSON value when it
+// holds any, and returns it unchanged otherwise, so that the value never
+// carries a raw newline into a batched frame.
+func Compact(v json.RawMessage) json.RawMessage {
 	if bytes.IndexAny(v, " \t\r\n") < 0 {
 		return v
 	}

@@ -169,24 +169,11 @@ func (s *Server) checkAPIData(data json.RawMessage) (json.RawMessage, error) {
 	if !json.Valid(data) {
 		return nil, opErrorf(ErrInvalid, protocol.CodeBadRequest, "data is not valid JSON")
 	}
-	data = compactValid(data)
+	data = protocol.Compact(data)
 	if len(data) > s.cfg.MaxMessageSize {
 		return nil, opErrorf(ErrTooLarge, protocol.CodeTooLarge, "data is %d bytes, more than the server's message size limit of %d bytes (--max-message-size)", len(data), s.cfg.MaxMessageSize)
 	}
 	return data, nil
-}
-
-// compactJSON removes insignificant white space from valid JSON, when
-// there is any.
-func compactValid(v json.RawMessage) json.RawMessage {
-	if bytes.IndexAny(v, " \t\r\n") < 0 {
-		return v
-	}
-	var b bytes.Buffer
-	if json.Compact(&b, v) != nil {
-		return v
-	}
-	return b.Bytes()
 }
 
 // checkAPIObject validates v as a JSON object within the message size limit
@@ -196,7 +183,7 @@ func (s *Server) checkAPIObject(what string, v json.RawMessage) (json.RawMessage
 	if len(t) == 0 || t[0] != '{' || !json.Valid(v) {
 		return nil, opErrorf(ErrInvalid, protocol.CodeBadRequest, "%s must be a JSON object, such as {\"role\":\"admin\"}", what)
 	}
-	v = compactValid(v)
+	v = protocol.Compact(v)
 	if len(v) > s.cfg.MaxMessageSize {
 		return nil, opErrorf(ErrTooLarge, protocol.CodeTooLarge, "%s is %d bytes, more than the server's message size limit of %d bytes (--max-message-size)", what, len(v), s.cfg.MaxMessageSize)
 	}
