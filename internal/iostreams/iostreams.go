@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/charmbracelet/x/term"
 )
 
 // IOStreams is the set of streams a command uses: In for input, Out for
@@ -60,4 +62,11 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// IsTerminal reports whether stream is an *os.File connected to a
+// terminal: a live view is drawn only there, and plain lines otherwise.
+func IsTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
+	return ok && term.IsTerminal(f.Fd())
 }

@@ -1,0 +1,190 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Timing of one connection's set-up.
+const (
+	// handshakeTimeout bounds dial + upgrade + welcome + hello/join replies.
+	handshakeTimeout = 15 * time.Second
+	// readBuffer and writeBuffer size gorilla's buffers: receivers read
+	// frames of batched messages; publishers write batches.
+	readBuffer  = 4096
+	writeBuffer = 4096
+)
+
+// replyError is an error reply the server sent to hello, join or pub.
+type replyError struct{ code, message string }
+
+func (e *replyError) Error() string { return fmt.Sprintf("server replied %s: %s", e.code, e.message) }
+
+// dialer builds the gorilla dialer for one source address (nil: let the
+// kernel pick). Binding a source address costs a port per address, so it
+// is only done when --source-ips asks for it.
+func newDialer(src netip.Addr) *websocket.Dialer {
+	nd := &net.Dialer{Timeout: handshakeTimeout}
+	if src.IsValid() {
+		nd.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+	}
+	return &websocket.Dialer{
+		NetDialContext:   nd.DialContext,
+		HandshakeTimeout: handshakeTimeout,
+		ReadBufferSize:   readBuffer,
+		WriteBufferSize:  writeBuffer,
+	}
+}
+
+// cause names why a dial, handshake or connection failed, for the
+// failures-by-cause counts.
+func cause(err error, resp *http.Response) string {
+	if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		return "http_" + strconv.Itoa(resp.StatusCode)
+	}
+	var re *replyError
+	if errors.As(err, &re) {
+		return "error_" + re.code
+	}
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return "close_" + strconv.Itoa(ce.Code)
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "reset"
+	case errors.Is(err, syscall.EADDRINUSE), errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "no_source_port"
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return "too_many_files"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return "eof"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return "dns"
+	}
+	if errors.Is(err, websocket.ErrBadHandshake) {
+		return "bad_handshake"
+	}
+	return "other"
+}
+
+// wireEvent is the part of a server event the handshake looks at.
+type wireEvent struct {
+	Type   string          `json:"type"`
+	ID     json.RawMessage `json:"id"`
+	OK     bool            `json:"ok"`
+	Server string          `json:"server"`
+	Node   string          `json:"node"`
+	Error  *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+	CloseCode int    `json:"close_code"`
+	Reason    string `json:"reason"`
+}
+
+// handshake is what a connection learnt while setting up.
+type handshake struct {
+	server, node string
+}
+
+// rtsyncSetup reads the welcome, then sends hello (and join, for a room
+// member) in one frame and waits for their replies. Events that arrive
+// meanwhile (presence, early messages) are skipped: nothing is measured
+// before the run starts.
+func rtsyncSetup(ws *websocket.Conn, hello, join []byte) (handshake, error) {
+	var hs handshake
+	_ = ws.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	defer ws.SetReadDeadline(time.Time{})
+	want := map[string]bool{}
+	var frame []byte
+	if hello != nil {
+		frame = append(frame, hello...)
+		want["1"] = true
+	}
+	if join != nil {
+		if frame != nil {
+			frame = append(frame, '\n')
+		}
+		frame = append(frame, join...)
+		want["2"] = true
+	}
+	welcomed := false
+	for !welcomed || len(want) > 0 {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			return hs, err
+		}
+		for len(data) > 0 {
+			line := data
+			if i := indexByte(data, '\n'); i >= 0 {
+				line, data = data[:i], data[i+1:]
+			} else {
+				data = nil
+			}
+			var ev wireEvent
+			if json.Unmarshal(line, &ev) != nil {
+				continue
+			}
+			switch ev.Type {
+			case "welcome":
+				welcomed = true
+				hs.server, hs.node = ev.Server, ev.Node
+				if frame != nil {
+					if err := ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+						return hs, err
+					}
+				}
+			case "reply":
+				id := string(ev.ID)
+				if !want[id] {
+					continue
+				}
+				delete(want, id)
+				if !ev.OK {
+					code, msg := "unknown", "no error given"
+					if ev.Error != nil {
+						code, msg = ev.Error.Code, ev.Error.Message
+					}
+					return hs, &replyError{code: code, message: msg}
+				}
+			case "error":
+				return hs, &replyError{code: "protocol", message: string(line)}
+			}
+		}
+	}
+	return hs, nil
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,133 @@
+package loadtest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rtsync/rtsync/internal/fakeserver"
+	"github.com/rtsync/rtsync/loadtest"
+)
+
+// These tests run the bench against a server that misbehaves in known
+// ways and check that the report says exactly that.
+
+func runAgainst(t *testing.T, srv *fakeserver.Server, cfg loadtest.Config) *loadtest.Result {
+	t.Helper()
+	cfg.URLs = []string{srv.URL()}
+	res, err := loadtest.Run(context.Background(), cfg, loadtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Messages != nil {
+		t.Logf("%s", res.Messages)
+	}
+	return res
+}
+
+func TestDelayedSubscriberShowsInPercentiles(t *testing.T) {
+	t.Parallel()
+	const delay = 300 * time.Millisecond
+	srv := fakeserver.Start(t, fakeserver.Options{Faults: fakeserver.Faults{DelayConn: 0, Delay: delay}})
+	cfg := quick("")
+	cfg.Conns = 20 // one in 20 deliveries (5%) is late
+	m := runAgainst(t, srv, cfg).Messages
+	if m.Lost != 0 || m.Delivered != m.Expected {
+		t.Fatalf("lost deliveries: %s", m)
+	}
+	ms := float64(delay / time.Millisecond)
+	if m.Latency.P99 < ms || m.Latency.Max < ms {
+		t.Errorf("p99 %.1f ms, max %.1f ms: the %v delay does not show", m.Latency.P99, m.Latency.Max, delay)
+	}
+	if m.Latency.P90 > ms/2 {
+		t.Errorf("p90 %.1f ms: 95%% of deliveries were not delayed", m.Latency.P90)
+	}
+	// Every message waits for the delayed subscriber to complete its
+	// fan-out.
+	if m.FanOut.P50 < ms {
+		t.Errorf("fan-out p50 %.1f ms, want at least %v", m.FanOut.P50, delay)
+	}
+}
+
+func TestDroppingServerShowsOnePercentLoss(t *testing.T) {
+	t.Parallel()
+	srv := fakeserver.Start(t, fakeserver.Options{Faults: fakeserver.Faults{DropEvery: 100}})
+	cfg := quick("")
+	cfg.Conns = 10
+	cfg.Rate = 1000
+	cfg.Drain = loadtest.Duration(time.Second)
+	m := runAgainst(t, srv, cfg).Messages
+	// 1,000 messages in the window, one in 100 dropped for all 10
+	// subscribers.
+	if m.Lost != 100 || m.Lost%10 != 0 {
+		t.Errorf("lost %d deliveries, want 100 (10 messages x 10 subscribers)", m.Lost)
+	}
+	if m.LossPercent < 0.99 || m.LossPercent > 1.01 {
+		t.Errorf("loss %.3f%%, want 1%%", m.LossPercent)
+	}
+	if m.Duplicated != 0 || m.OutOfOrder != 0 {
+		t.Errorf("dup %d ooo %d", m.Duplicated, m.OutOfOrder)
+	}
+	if m.FanOutIncomplete != 10 {
+		t.Errorf("fan-out incomplete %d, want 10", m.FanOutIncomplete)
+	}
+}
+
+func TestDuplicatingServerShowsDuplicates(t *testing.T) {
+	t.Parallel()
+	srv := fakeserver.Start(t, fakeserver.Options{Faults: fakeserver.Faults{DuplicateEvery: 50}})
+	cfg := quick("")
+	cfg.Conns = 10
+	cfg.Rate = 1000
+	m := runAgainst(t, srv, cfg).Messages
+	if m.Duplicated != 200 || m.Lost != 0 || m.Delivered != m.Expected {
+		t.Errorf("duplicated %d (want 20 messages x 10), %s", m.Duplicated, m)
+	}
+}
+
+func TestReorderingServerShowsOutOfOrder(t *testing.T) {
+	t.Parallel()
+	srv := fakeserver.Start(t, fakeserver.Options{Faults: fakeserver.Faults{ReorderEvery: 20}})
+	cfg := quick("")
+	cfg.Conns = 10
+	cfg.Rate = 1000
+	m := runAgainst(t, srv, cfg).Messages
+	// The window holds seqs 301-1300: seqs 320, 340, ... 1280 (49 of
+	// them) arrive after their successor, for each of 10 subscribers.
+	// Seq 1300 has no successor (publishing stops) and is released in
+	// order after the server's hold time.
+	if m.OutOfOrder != 490 || m.Lost != 0 || m.Duplicated != 0 {
+		t.Errorf("out of order %d (want 490), %s", m.OutOfOrder, m)
+	}
+}
+
+func TestRawProtocol(t *testing.T) {
+	t.Parallel()
+	srv := fakeserver.Start(t, fakeserver.Options{Protocol: fakeserver.ProtocolRaw})
+	cfg := quick("")
+	cfg.Protocol = loadtest.ProtocolRaw
+	cfg.Conns = 20
+	m := runAgainst(t, srv, cfg).Messages
+	if m.Published < 190 || m.Lost != 0 || m.Delivered != m.Expected || m.Expected != 20*m.Published {
+		t.Errorf("raw: %s", m)
+	}
+}
+
+func TestConnectFailuresByCause(t *testing.T) {
+	t.Parallel()
+	srv := fakeserver.Start(t, fakeserver.Options{Faults: fakeserver.Faults{RejectAfter: 10, CloseAfterWelcomeEvery: 4}})
+	cfg := quick("")
+	cfg.Scenario = loadtest.ScenarioConnect
+	cfg.Conns = 30
+	cfg.Dialers = 1 // in order, so which ones fail is known
+	res := runAgainst(t, srv, cfg)
+	c := res.Connect
+	// Upgrades 1-10 pass, of which 4 and 8 are closed after the welcome;
+	// 11-30 get HTTP 503.
+	if c.Failures["http_503"] != 20 || c.Failures["close_4008"] != 2 || c.Connected != 8 || c.Failed != 22 {
+		t.Errorf("connect %+v", c)
+	}
+	if len(res.Bench.Warnings) == 0 {
+		t.Error("no warning about failed connections")
+	}
+}

@@ -1,0 +1,228 @@
+package loadtest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sort"
+	"time"
+)
+
+// Thresholds past which the bench says it may have been the limit.
+const (
+	// schedWarn: goroutines that wait this long for a core stamp their
+	// receive times late.
+	schedWarn = 10 * time.Millisecond
+	// cpuWarn: share of the machine's cores the bench may use before it
+	// competes with the server for them.
+	cpuWarn = 0.85
+	// lagWarn: a publisher this far behind its schedule.
+	lagWarn = 100 * time.Millisecond
+)
+
+// merge adds up the shards' results into the Result.
+func (c *coord) merge() *Result {
+	r := c.res
+	cfg := c.cfg
+	hs := NewHist()
+	lat := NewHist()
+	conn := &r.Connect
+	conn.Failures, conn.Drops = map[string]int64{}, map[string]int64{}
+	keys := c.l.roomKeys()
+	if c.roomSubs == nil {
+		c.roomSubs = make([]int, keys)
+	}
+	delivered := make([]int64, keys)
+	dup := make([]int64, keys)
+	ooo := make([]int64, keys)
+	sent := make([]int64, c.l.streams)
+	rejected := make([]int64, c.l.streams)
+	var notSent, bytes int64
+	codes := map[string]int64{}
+	var first, last time.Time
+	var cpu, sched, lag float64
+	fanCount := make([][]uint32, c.l.streams)
+	fanMax := make([][]uint32, c.l.streams)
+	for _, st := range c.states {
+		sr := st.result
+		if sr == nil {
+			continue
+		}
+		conn.Attempted += sr.Attempted
+		conn.Connected += sr.Connected
+		conn.Failed += sr.Failed
+		conn.Dropped += sr.Dropped
+		conn.Reconnects += sr.Reconnects
+		addCounts(conn.Failures, sr.Failures)
+		addCounts(conn.Drops, sr.Drops)
+		addCounts(codes, sr.ErrorCodes)
+		if !sr.FirstDial.IsZero() && (first.IsZero() || sr.FirstDial.Before(first)) {
+			first = sr.FirstDial
+		}
+		if sr.LastReady.After(last) {
+			last = sr.LastReady
+		}
+		hs.Merge(sr.Handshake)
+		lat.Merge(sr.Latency)
+		for k := range min(keys, len(sr.RoomDelivered)) {
+			delivered[k] += sr.RoomDelivered[k]
+			dup[k] += sr.RoomDup[k]
+			ooo[k] += sr.RoomOOO[k]
+		}
+		for _, t := range sr.Streams {
+			if t.Stream >= 0 && t.Stream < len(sent) {
+				sent[t.Stream] += t.Sent
+				rejected[t.Stream] += t.Rejected
+				notSent += t.NotSent
+			}
+		}
+		for _, f := range sr.Fan {
+			if f.Stream < 0 || f.Stream >= c.l.streams {
+				continue
+			}
+			n := len(f.Packed) / 8
+			if fanCount[f.Stream] == nil {
+				fanCount[f.Stream], fanMax[f.Stream] = make([]uint32, n), make([]uint32, n)
+			}
+			for i := range min(n, len(fanCount[f.Stream])) {
+				fanCount[f.Stream][i] += binary.LittleEndian.Uint32(f.Packed[8*i:])
+				fanMax[f.Stream][i] = max(fanMax[f.Stream][i], binary.LittleEndian.Uint32(f.Packed[8*i+4:]))
+			}
+		}
+		bytes += sr.Bytes
+		cpu += sr.CPUSeconds
+		sched = max(sched, sr.SchedP99)
+		lag = max(lag, sr.PublishLagMax)
+	}
+	if len(conn.Failures) == 0 {
+		conn.Failures = nil
+	}
+	if len(conn.Drops) == 0 {
+		conn.Drops = nil
+	}
+	if !first.IsZero() && last.After(first) {
+		conn.Seconds = last.Sub(first).Seconds()
+		conn.PerSecond = float64(conn.Attempted-conn.Failed) / conn.Seconds
+	}
+	conn.Handshake = hs.Latency()
+	// Connected is what was up at the end; a churned connection counts
+	// once.
+	secs := time.Duration(cfg.Duration).Seconds()
+
+	if cfg.Scenario == ScenarioBroadcast || cfg.Scenario == ScenarioDirect {
+		m := &Messages{Seconds: secs, PublishErrorCodes: codes}
+		rooms := make([]RoomStats, keys)
+		for k := range rooms {
+			rooms[k] = RoomStats{Room: c.l.roomName(k), Target: cfg.URLs[k/max(keys/len(cfg.URLs), 1)], Subscribers: c.roomSubs[k],
+				Delivered: delivered[k], Duplicated: dup[k], OutOfOrder: ooo[k]}
+			if cfg.Scenario == ScenarioDirect {
+				rooms[k].Room = "direct"
+				rooms[k].Target = cfg.URLs[k]
+			}
+		}
+		fan := NewHist()
+		for s := range c.l.streams {
+			k := c.l.streamRoom(s)
+			accepted := max(sent[s]-rejected[s], 0)
+			rooms[k].Published += sent[s]
+			m.Published += sent[s]
+			m.PublishErrors += rejected[s]
+			var owe int64 = 1
+			if cfg.Scenario == ScenarioBroadcast {
+				owe = int64(c.roomSubs[k])
+			}
+			rooms[k].Expected += accepted * owe
+			complete := int64(0)
+			for i, n := range fanCount[s] {
+				if int64(n) >= owe && owe > 0 {
+					fan.RecordMicros(int64(fanMax[s][i]))
+					complete++
+				}
+			}
+			if owe > 0 {
+				m.FanOutIncomplete += max(accepted-complete, 0)
+			}
+		}
+		m.PublishErrors += notSent
+		if notSent > 0 {
+			codes["not_sent"] += notSent
+		}
+		if len(codes) == 0 {
+			m.PublishErrorCodes = nil
+		}
+		for k := range rooms {
+			rooms[k].Lost = max(rooms[k].Expected-rooms[k].Delivered, 0)
+			m.Expected += rooms[k].Expected
+			m.Delivered += rooms[k].Delivered
+			m.Lost += rooms[k].Lost
+			m.Duplicated += rooms[k].Duplicated
+			m.OutOfOrder += rooms[k].OutOfOrder
+		}
+		if m.Delivered > m.Expected {
+			c.warn("%d more deliveries arrived than the published messages owed: a receiver got messages it should not have", m.Delivered-m.Expected)
+		}
+		if m.Expected > 0 {
+			m.LossPercent = 100 * float64(m.Lost) / float64(m.Expected)
+		}
+		if secs > 0 {
+			m.DeliveriesPerSec = float64(m.Delivered) / secs
+			m.MessagesPerSec = float64(m.Published) / secs
+			m.BytesPerSec = float64(bytes) / secs
+		}
+		m.Latency = lat.Latency()
+		m.FanOut = fan.Latency()
+		sort.SliceStable(rooms, func(i, j int) bool {
+			bi := rooms[i].Lost + rooms[i].Duplicated + rooms[i].OutOfOrder
+			bj := rooms[j].Lost + rooms[j].Duplicated + rooms[j].OutOfOrder
+			return bi > bj
+		})
+		m.Rooms = rooms
+		r.Messages = m
+		if m.Published == 0 && m.PublishErrors == 0 {
+			c.warn("no message was published in the measuring window")
+		}
+	}
+
+	b := &r.Bench
+	b.Procs = cfg.Procs
+	b.Cores = runtime.NumCPU()
+	if secs > 0 {
+		b.CPUPercent = 100 * cpu / secs
+	}
+	b.SchedP99 = sched
+	b.PublishLagMax = lag
+	if b.SchedP99 > float64(schedWarn)/1e6 {
+		b.Bottleneck = true
+		c.warn("the bench's goroutines waited up to %.1f ms (p99) for a core: receive times are late, so latencies are overstated; give the bench more CPU or fewer connections", b.SchedP99)
+	}
+	if b.CPUPercent > cpuWarn*100*float64(b.Cores) {
+		b.Bottleneck = true
+		c.warn("the bench used %.0f%% CPU of %d cores: it, not the server, may be the limit", b.CPUPercent, b.Cores)
+	}
+	if lag > float64(lagWarn)/1e6 {
+		c.warn("publishers fell up to %.0f ms behind schedule (the server or the bench could not take the rate); latency counts from the intended send time, so the delay is in the figures", lag)
+	}
+	if conn.Failed > 0 {
+		c.warn("%d of %d connections failed (%s)", conn.Failed, conn.Attempted, failureSummary(conn.Failures))
+	}
+	if conn.Dropped > 0 {
+		c.warn("%d connections were closed by the server or lost during the run (%s)", conn.Dropped, failureSummary(conn.Drops))
+	}
+	if r.Target.Child {
+		c.warn("the server ran on this machine beside the bench: they shared its %d cores", b.Cores)
+	}
+	b.Warnings = c.warnings
+	return r
+}
+
+func addCounts(dst, src map[string]int64) {
+	for k, v := range src {
+		dst[k] += v
+	}
+}
+
+// String is a one-line summary, for logs and test failures.
+func (m *Messages) String() string {
+	return fmt.Sprintf("published %d, expected %d, delivered %d, lost %d, dup %d, ooo %d, p50 %.2fms p99 %.2fms",
+		m.Published, m.Expected, m.Delivered, m.Lost, m.Duplicated, m.OutOfOrder, m.Latency.P50, m.Latency.P99)
+}

@@ -1,0 +1,148 @@
+package loadtest
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"time"
+)
+
+// The messages a coordinator and its shards exchange, in process over
+// channels and with a worker process as JSON lines on its stdin and
+// stdout.
+
+// plan tells a shard which part of the run is its own.
+type plan struct {
+	Config Config `json:"config"`
+	// Token is Config.Token, which never goes into reports.
+	Token  string `json:"token,omitempty"`
+	Run    string `json:"run"`
+	Shard  int    `json:"shard"`
+	Shards int    `json:"shards"`
+	// RampStart is when connection 0 is dialled; connection g follows
+	// g/total of the ramp later.
+	RampStart time.Time `json:"ramp_start"`
+}
+
+// ctrl is a coordinator → shard command.
+type ctrl struct {
+	Cmd  string `json:"cmd"` // plan, start, stop
+	Plan *plan  `json:"plan,omitempty"`
+	// T0 starts the warm-up; the measuring window and the end of
+	// publishing follow from the Config.
+	T0 time.Time `json:"t0"`
+	// RoomSubs counts every shard's ready subscribers per room key: what
+	// each published message owes.
+	RoomSubs []int `json:"room_subs,omitempty"`
+}
+
+const (
+	cmdPlan  = "plan"
+	cmdStart = "start"
+	cmdStop  = "stop"
+)
+
+// shardMsg is a shard → coordinator message.
+type shardMsg struct {
+	Type     string         `json:"type"` // ready, progress, result, error
+	Ready    *readyInfo     `json:"ready,omitempty"`
+	Progress *shardProgress `json:"progress,omitempty"`
+	Result   *shardResult   `json:"result,omitempty"`
+	Error    string         `json:"error,omitempty"`
+}
+
+const (
+	msgReady    = "ready"
+	msgProgress = "progress"
+	msgResult   = "result"
+	msgError    = "error"
+)
+
+// readyInfo is sent when a shard's connect phase is over.
+type readyInfo struct {
+	RoomSubs  []int  `json:"room_subs"`
+	Connected int64  `json:"connected"`
+	Failed    int64  `json:"failed"`
+	Server    string `json:"server,omitempty"`
+	Node      string `json:"node,omitempty"`
+}
+
+// shardProgress is a shard's running totals.
+type shardProgress struct {
+	Attempted int64 `json:"attempted"`
+	Connected int64 `json:"connected"`
+	Failed    int64 `json:"failed"`
+	Dropped   int64 `json:"dropped"`
+	// Delivered counts measured deliveries; Owed what this shard's sent
+	// messages owe (all receivers, wherever they are).
+	Delivered     int64   `json:"delivered"`
+	Published     int64   `json:"published"`
+	PublishErrors int64   `json:"publish_errors"`
+	Owed          int64   `json:"owed"`
+	PublishDone   bool    `json:"publish_done"`
+	P50           float64 `json:"p50_ms"`
+	P99           float64 `json:"p99_ms"`
+	CPUSeconds    float64 `json:"cpu_seconds"`
+}
+
+// streamTally is what one publishing stream did in the measuring window.
+type streamTally struct {
+	Stream   int   `json:"stream"`
+	Sent     int64 `json:"sent"`
+	Rejected int64 `json:"rejected"`
+	NotSent  int64 `json:"not_sent"`
+}
+
+// fanBlob is one stream's per-message fan-out data: for message lo+i, how
+// many receivers in the shard had it and the latest arrival (µs after the
+// intended time). Packed as little-endian uint32 pairs so a worker's
+// result stays small.
+type fanBlob struct {
+	Stream int    `json:"stream"`
+	Packed []byte `json:"packed"`
+}
+
+func packFan(slots []fanSlot) []byte {
+	b := make([]byte, 8*len(slots))
+	for i := range slots {
+		binary.LittleEndian.PutUint32(b[8*i:], slots[i].count.Load())
+		binary.LittleEndian.PutUint32(b[8*i+4:], slots[i].maxUs.Load())
+	}
+	return b
+}
+
+// shardResult is everything a shard measured.
+type shardResult struct {
+	Attempted  int64            `json:"attempted"`
+	Connected  int64            `json:"connected"`
+	Failed     int64            `json:"failed"`
+	Failures   map[string]int64 `json:"failures,omitempty"`
+	Dropped    int64            `json:"dropped"`
+	Drops      map[string]int64 `json:"drops,omitempty"`
+	Reconnects int64            `json:"reconnects"`
+	FirstDial  time.Time        `json:"first_dial"`
+	LastReady  time.Time        `json:"last_ready"`
+	Handshake  *Hist            `json:"handshake"`
+	Latency    *Hist            `json:"latency"`
+	// Per room key, this shard's receivers' counts.
+	RoomDelivered []int64          `json:"room_delivered"`
+	RoomDup       []int64          `json:"room_dup"`
+	RoomOOO       []int64          `json:"room_ooo"`
+	Streams       []streamTally    `json:"streams,omitempty"`
+	ErrorCodes    map[string]int64 `json:"error_codes,omitempty"`
+	Fan           []fanBlob        `json:"fan,omitempty"`
+	Bytes         int64            `json:"bytes"`
+	CPUSeconds    float64          `json:"cpu_seconds"`
+	SchedP99      float64          `json:"sched_p99_ms"`
+	PublishLagMax float64          `json:"publish_lag_max_ms"`
+	Server        string           `json:"server,omitempty"`
+	Node          string           `json:"node,omitempty"`
+}
+
+// encodeLine marshals v as one JSON line.
+func encodeLine(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,195 @@
+package loadtest_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/rtsync/rtsync/loadtest"
+	"github.com/rtsync/rtsync/server"
+)
+
+// startRtsync runs a real rtsync server on a free loopback port for the
+// test, with limits loose enough for a bench.
+func startRtsync(t *testing.T) string {
+	t.Helper()
+	s, err := server.New(server.Config{
+		PublishRate:  1e6,
+		PublishBurst: 1e6,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	return "ws://" + ln.Addr().String() + "/ws"
+}
+
+func quick(url string) loadtest.Config {
+	return loadtest.Config{
+		URLs:     []string{url},
+		Conns:    50,
+		Rate:     200,
+		Warmup:   loadtest.Duration(300 * time.Millisecond),
+		Duration: loadtest.Duration(time.Second),
+		Ramp:     loadtest.Duration(100 * time.Millisecond),
+		Drain:    loadtest.Duration(3 * time.Second),
+	}
+}
+
+func TestBroadcastAgainstRtsync(t *testing.T) {
+	url := startRtsync(t)
+	cfg := quick(url)
+	cfg.Rooms = 3
+	cfg.Publishers = 2
+	res, err := loadtest.Run(context.Background(), cfg, loadtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Messages
+	t.Logf("%s", m)
+	if res.Connect.Connected != 56 || res.Connect.Failed != 0 {
+		t.Errorf("connect: %+v", res.Connect)
+	}
+	if m.Published == 0 || m.Lost != 0 || m.Duplicated != 0 || m.OutOfOrder != 0 || m.Delivered != m.Expected {
+		t.Errorf("messages: %s", m)
+	}
+	// 200 msg/s over 1 s to rooms of 16 or 17 subscribers.
+	if m.Published < 190 || m.Published > 210 {
+		t.Errorf("published %d in a 1 s window at 200/s", m.Published)
+	}
+	if m.Latency.Count != m.Delivered || m.FanOut.Count+m.FanOutIncomplete != m.Published-m.PublishErrors {
+		t.Errorf("latency count %d, fan-out %d+%d", m.Latency.Count, m.FanOut.Count, m.FanOutIncomplete)
+	}
+}
+
+func TestDirectAgainstRtsync(t *testing.T) {
+	url := startRtsync(t)
+	cfg := quick(url)
+	cfg.Scenario = loadtest.ScenarioDirect
+	cfg.Conns = 40
+	cfg.Rate = 400
+	res, err := loadtest.Run(context.Background(), cfg, loadtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Messages
+	t.Logf("%s", m)
+	if m.Published < 380 || m.Published > 420 || m.Expected != m.Published || m.Delivered != m.Expected || m.Lost != 0 {
+		t.Errorf("direct: %s", m)
+	}
+	if m.PublishErrors != 0 {
+		t.Errorf("publish errors: %v", m.PublishErrorCodes)
+	}
+}
+
+// TestProcsMergeLikeOneProcess runs the same load in one process and in
+// three worker processes: the totals must agree exactly, and the merged
+// histogram must hold every delivery.
+func TestProcsMergeLikeOneProcess(t *testing.T) {
+	url := startRtsync(t)
+	var results [2]*loadtest.Result
+	for i, procs := range []int{1, 3} {
+		cfg := quick(url)
+		cfg.Conns = 60
+		cfg.Rooms = 2
+		cfg.Procs = procs
+		res, err := loadtest.Run(context.Background(), cfg, loadtest.Options{Worker: workers(t)})
+		if err != nil {
+			t.Fatalf("procs %d: %v", procs, err)
+		}
+		results[i] = res
+		t.Logf("procs %d: %s", procs, res.Messages)
+	}
+	one, three := results[0], results[1]
+	if three.Bench.Procs != 3 {
+		t.Errorf("procs = %d", three.Bench.Procs)
+	}
+	for _, r := range results {
+		m := r.Messages
+		if r.Connect.Connected != 62 || m.Lost != 0 || m.Delivered != m.Expected || m.Latency.Count != m.Delivered {
+			t.Errorf("procs %d: connected %d, %s (latency count %d)", r.Bench.Procs, r.Connect.Connected, m, m.Latency.Count)
+		}
+		if m.FanOut.Count != m.Published {
+			t.Errorf("procs %d: fan-out of %d messages, want %d", r.Bench.Procs, m.FanOut.Count, m.Published)
+		}
+	}
+	if one.Messages.Published != three.Messages.Published || one.Messages.Expected != three.Messages.Expected {
+		t.Errorf("one process: %s; three: %s", one.Messages, three.Messages)
+	}
+	if one.Connect.Handshake.Count != three.Connect.Handshake.Count {
+		t.Errorf("handshakes %d vs %d", one.Connect.Handshake.Count, three.Connect.Handshake.Count)
+	}
+}
+
+func TestConnectChurn(t *testing.T) {
+	url := startRtsync(t)
+	cfg := quick(url)
+	cfg.Scenario = loadtest.ScenarioConnect
+	cfg.Conns = 100
+	cfg.Churn = 0.5
+	res, err := loadtest.Run(context.Background(), cfg, loadtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Connect
+	t.Logf("connect: %+v", c)
+	if c.Failed != 0 || c.Dropped != 0 || res.Messages != nil {
+		t.Errorf("connect: %+v", c)
+	}
+	// 50% of 100 a second over 1 s: about 50 reconnects.
+	if c.Reconnects < 30 || c.Reconnects > 70 || c.Handshake.Count != 100+c.Reconnects {
+		t.Errorf("reconnects %d, handshakes %d", c.Reconnects, c.Handshake.Count)
+	}
+	if c.PerSecond <= 0 || c.Handshake.P50 <= 0 {
+		t.Errorf("no connect rate or handshake latency: %+v", c)
+	}
+}
+
+func TestIdleReportsServerMemory(t *testing.T) {
+	url := startRtsync(t)
+	cfg := quick(url)
+	cfg.Scenario = loadtest.ScenarioIdle
+	cfg.Conns = 30
+	calls := 0
+	res, err := loadtest.Run(context.Background(), cfg, loadtest.Options{
+		ServerRSS: func(context.Context) (int64, string, bool) {
+			calls++
+			return int64(1000 + 300*(calls-1)), "test", true
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Server == nil || res.Server.KBPerConn != 10 || res.Server.Conns != 30 {
+		t.Errorf("server stats %+v", res.Server)
+	}
+}
+
+func TestUnreachableServer(t *testing.T) {
+	cfg := quick("ws://127.0.0.1:1/ws")
+	cfg.Conns = 5
+	res, err := loadtest.Run(context.Background(), cfg, loadtest.Options{})
+	if err == nil || res == nil {
+		t.Fatalf("err %v, result %v", err, res)
+	}
+	if res.Connect.Failures["refused"] != 6 {
+		t.Errorf("failures %v; err %v", res.Connect.Failures, err)
+	}
+	t.Log(err)
+}

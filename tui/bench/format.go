@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// formatInt writes n with thousands separators: at 500,000 deliveries/s
+// an unseparated figure is too easy to misread by a factor of ten.
+func formatInt(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	sign := ""
+	if n < 0 {
+		sign, s = "-", s[1:]
+	}
+	if len(s) <= 3 {
+		return sign + s
+	}
+	var b strings.Builder
+	b.WriteString(sign)
+	head := len(s) % 3
+	if head > 0 {
+		b.WriteString(s[:head])
+	}
+	for i := head; i < len(s); i += 3 {
+		if b.Len() > len(sign) {
+			b.WriteByte(',')
+		}
+		b.WriteString(s[i : i+3])
+	}
+	return b.String()
+}
+
+// formatRate rounds a per-second rate to a whole number: fractions of a
+// delivery per second are noise at the rates a bench runs at.
+func formatRate(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "-"
+	}
+	return formatInt(int64(math.Round(v)))
+}
+
+// formatMs writes a latency in milliseconds with the precision that
+// matters at its size. Zero means "none measured yet" (that is what the
+// engine sends before the first delivery), so it shows as a dash rather
+// than as an impossibly good 0 ms.
+func formatMs(v float64) string {
+	switch {
+	case v <= 0 || math.IsNaN(v) || math.IsInf(v, 0):
+		return "-"
+	case v < 1:
+		return fmt.Sprintf("%.2f ms", v)
+	case v < 100:
+		return fmt.Sprintf("%.1f ms", v)
+	default:
+		return formatInt(int64(math.Round(v))) + " ms"
+	}
+}
+
+// formatElapsed writes a run's elapsed time: tenths of a second while
+// short (phases last seconds), then minutes and hours for soak runs.
+func formatElapsed(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		m := d / time.Minute
+		s := (d - m*time.Minute).Seconds()
+		return fmt.Sprintf("%dm%04.1fs", m, s)
+	default:
+		d = d.Round(time.Second)
+		h := d / time.Hour
+		m := (d - h*time.Hour) / time.Minute
+		s := (d - h*time.Hour - m*time.Minute) / time.Second
+		return fmt.Sprintf("%dh%02dm%02ds", h, m, s)
+	}
+}
+
+// formatPercent writes a percentage without decimals; the CPU figure is
+// a rough health signal, not a measurement to compare.
+func formatPercent(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", v)
+}
+
+// clamp01 keeps a phase fraction drawable whatever the engine sends.
+func clamp01(v float64) float64 {
+	if math.IsNaN(v) {
+		return 0
+	}
+	return math.Max(0, math.Min(1, v))
+}
+
+// sparkTicks are the eight block heights of a sparkline, lowest first.
+var sparkTicks = []rune("▁▂▃▄▅▆▇█")
+
+// sparkline draws vals scaled to their own maximum, one cell each. The
+// scale starts at zero, not at the minimum, so a steady rate reads as a
+// flat high line instead of noise blown up to full height.
+func sparkline(vals []float64) string {
+	top := 0.0
+	for _, v := range vals {
+		if v > top {
+			top = v
+		}
+	}
+	var b strings.Builder
+	for _, v := range vals {
+		i := 0
+		if top > 0 && v > 0 {
+			i = int(math.Round(v / top * float64(len(sparkTicks)-1)))
+		}
+		i = max(0, min(len(sparkTicks)-1, i))
+		b.WriteRune(sparkTicks[i])
+	}
+	return b.String()
+}
