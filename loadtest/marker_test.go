@@ -140,3 +140,26 @@ func TestNormalize(t *testing.T) {
 		t.Errorf("40k conns: err %v procs %d sources %v url %v", err, c.Procs, c.SourceIPs, c.URLs)
 	}
 }
+
+// BenchmarkNextMark is the receive path's parse cost per delivery: a frame
+// of four batched rtsync msg events, as the server sends under load.
+func BenchmarkNextMark(b *testing.B) {
+	var frame []byte
+	for n := range 4 {
+		frame = append(frame, `{"type":"msg","room":"bench-ab12-0","seq":12,"epoch":"e","ts":1,"from":{"client":"c"},"data":"`...)
+		frame = appendMarker(frame, "ab12", 0, n, time.Now().UnixNano(), 128)
+		frame = append(frame, "\"}\n"...)
+	}
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		rest := frame
+		for {
+			_, r, ok := nextMark(rest, "ab12")
+			if !ok {
+				break
+			}
+			rest = r
+		}
+	}
+}

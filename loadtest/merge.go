@@ -16,6 +16,9 @@ const (
 	// cpuWarn: share of the machine's cores the bench may use before it
 	// competes with the server for them.
 	cpuWarn = 0.85
+	// schedShare: the share of the measured p99 that scheduling delay
+	// must pass before it is worth a warning.
+	schedShare = 0.1
 	// lagWarn: a publisher this far behind its schedule.
 	lagWarn = 100 * time.Millisecond
 )
@@ -191,9 +194,15 @@ func (c *coord) merge() *Result {
 	}
 	b.SchedP99 = sched
 	b.PublishLagMax = lag
-	if b.SchedP99 > float64(schedWarn)/1e6 {
+	// Scheduling delay matters when it is a visible share of what was
+	// measured: 10 ms of it under a 250 ms p99 changes little.
+	ref := r.Connect.Handshake.P99
+	if r.Messages != nil {
+		ref = r.Messages.Latency.P99
+	}
+	if b.SchedP99 > float64(schedWarn)/1e6 && b.SchedP99 > schedShare*ref {
 		b.Bottleneck = true
-		c.warn("the bench's goroutines waited up to %.1f ms (p99) for a core: receive times are late, so latencies are overstated; give the bench more CPU or fewer connections", b.SchedP99)
+		c.warn("the bench's goroutines waited up to %.1f ms (p99) for a core: the CPUs were saturated (by the bench, the server or both), so receive times are late and latencies overstated by up to about that much; give the bench its own cores, or fewer connections", b.SchedP99)
 	}
 	if b.CPUPercent > cpuWarn*100*float64(b.Cores) {
 		b.Bottleneck = true
