@@ -18,12 +18,24 @@ PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 win
 
 TEST_TIMEOUT ?= 8m
 
-.PHONY: all test vet fmt-check unit build release-check clean
+.PHONY: all test deps vet fmt-check unit build release-check clean
 
 all: build
 
-## test: vet, format check, race tests, then the release cross-compile
-test: vet fmt-check unit release-check
+## test: what the tests need, vet, format check, race tests, then the release cross-compile
+test: deps vet fmt-check unit release-check
+
+# The browser test of the web chat page drives Debian's chromium; install it
+# when it is missing (as root, or through sudo).
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+## deps: install what the tests need and this machine lacks
+deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "deps: installing chromium (for the web page's browser test)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+	@command -v chromium >/dev/null 2>&1 || { echo "deps: chromium is still missing; install it (apt-get install chromium)"; exit 1; }
 
 vet:
 	$(GO) vet ./...

@@ -124,6 +124,7 @@ name, e.g. RTSYNC_ADDR) or a config file; see 'rtsync serve --help'.`,
 	root.AddCommand(
 		newServeCmd(ios, nil),
 		newTokenCmd(ios),
+		newChatCmd(ios),
 		newBenchCmd(ios),
 		newVersionCmd(ios),
 	)

@@ -19,6 +19,7 @@ import (
 	"github.com/rtsync/rtsync/internal/cliconf"
 	"github.com/rtsync/rtsync/internal/iostreams"
 	"github.com/rtsync/rtsync/server"
+	"github.com/rtsync/rtsync/web"
 )
 
 // serveOptions is what `rtsync serve` needs; its flags are bound to these
@@ -34,6 +35,8 @@ type serveOptions struct {
 	ConfigFile string
 	LogFormat  string
 	LogLevel   string
+	// Web serves the browser chat page at / (sets Server.Page).
+	Web bool
 	// Server is handed to server.New; runServe sets Logger and Version.
 	Server server.Config
 
@@ -52,8 +55,9 @@ type serveOptions struct {
 	hup     chan os.Signal
 }
 
-const serveLong = `Run the rtsync server: WebSocket clients connect to ws://ADDR/ws, and
-orchestrators check http://ADDR/healthz and /readyz.
+const serveLong = `Run the rtsync server: WebSocket clients connect to ws://ADDR/ws,
+orchestrators check http://ADDR/healthz and /readyz, and people chat on
+a browser chat page at http://ADDR/ (--web=false turns it off).
 
 With --tcp-addr the server also takes plain TCP clients (apps, devices, game
 clients without WebSocket): the same JSON objects, one per line, in the same
@@ -180,6 +184,7 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.IntVar(&s.PresenceMaxMembers, "presence-max", d.PresenceMaxMembers, "rooms with more members than this send no join/leave events")
 	fs.DurationVar(&s.HeartbeatInterval, "heartbeat", d.HeartbeatInterval, "how often clients are pinged; one silent for two intervals is closed")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long a graceful stop waits for clients to drain")
+	fs.BoolVar(&opts.Web, "web", true, "serve the browser chat page at /")
 	fs.StringVar(&opts.TCPAddr, "tcp-addr", "", "also serve the line-based TCP transport on `host:port` (JSON lines, or plain text: nc works)")
 	fs.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS/WSS with this certificate `FILE` (PEM; with --tls-key)")
 	fs.StringVar(&opts.TLSKey, "tls-key", "", "private key `FILE` (PEM) for --tls-cert")
@@ -233,6 +238,9 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		cfg.HookBreakerFailures = -1
 	}
 	cfg.HookFailOpen = opts.HookFail == "open"
+	if opts.Web {
+		cfg.Page = web.Handler()
+	}
 	if (opts.TLSCert == "") != (opts.TLSKey == "") {
 		return &usageError{err: errors.New("--tls-cert and --tls-key go together; give both or neither")}
 	}
@@ -278,6 +286,9 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	eff := srv.Config()
 	log.Info("rtsync listening", "url", wsScheme+"://"+addr+"/ws", "health", scheme+"://"+addr+"/healthz",
 		"node", eff.Node, "version", eff.Version)
+	if eff.Page != nil {
+		log.Info("browser chat page", "url", scheme+"://"+addr+"/")
+	}
 	switch algs := strings.Join(srv.AuthAlgorithms(), ","); {
 	case algs == "":
 		log.Warn("no authentication configured: anyone who can reach this address can connect and publish", "addr", addr)

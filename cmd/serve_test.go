@@ -335,6 +335,7 @@ func TestServeFlagsCoverConfig(t *testing.T) {
 		"HookBreakerCooldown": "hook-breaker-cooldown",
 		"HookFailOpen":        "hook-fail",
 		"Events":              "", // in-process handler, for programs embedding the server
+		"Page":                "web",
 	}
 	ios, _, _, _ := iostreams.Test()
 	flags := newServeCmd(ios, nil).Flags()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 )
 
@@ -109,6 +110,11 @@ type Config struct {
 	// Events handles the same events in-process, for programs that embed
 	// the server; it takes precedence over HookURL.
 	Events EventHandler
+
+	// Page is the browser page served at GET / and its assets; nil serves
+	// nothing there. It gets every GET and HEAD no other route takes, so it
+	// answers unknown paths itself (web.Handler gives 404).
+	Page http.Handler
 }
 
 // DefaultConfig returns the defaults that make `rtsync serve` with no flags

@@ -104,14 +104,33 @@ func New(cfg Config) (*Server, error) {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	s.registerAPI(s.mux)
+	if cfg.Page != nil {
+		// "/" rather than "GET /": the mux refuses "GET /" beside the API's
+		// "/api/v1/" (neither pattern is more specific than the other).
+		// The more specific routes above still win over "/".
+		s.mux.Handle("/", getOnly(cfg.Page))
+	}
 	return s, nil
+}
+
+// getOnly passes GET and HEAD requests to h and answers others with 405,
+// as a "GET /" pattern would.
+func getOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Config returns the configuration in force, defaults filled in.
 func (s *Server) Config() Config { return s.cfg }
 
-// Handler returns the HTTP handler: GET /ws (WebSocket), /healthz, /readyz
-// and the server API under /api/v1/.
+// Handler returns the HTTP handler: GET /ws (WebSocket), /healthz, /readyz,
+// the server API under /api/v1/ and, when Config.Page is set, the page at /.
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // open admits a new connection: it checks capacity, authenticates it,

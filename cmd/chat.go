@@ -1,0 +1,160 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/iostreams"
+	"github.com/rtsync/rtsync/protocol"
+	tuichat "github.com/rtsync/rtsync/tui/chat"
+	"github.com/rtsync/rtsync/tui/style"
+)
+
+// chatOptions is what `rtsync chat` needs.
+type chatOptions struct {
+	IO *iostreams.IOStreams
+
+	URL     string
+	Name    string
+	UID     string
+	Rooms   []string
+	Token   string
+	Format  string
+	History int
+	Follow  bool
+	Mode    string
+}
+
+const chatLong = `Chat on an rtsync server from the terminal: rooms with unread counts, the
+room's members, history on join, direct messages, and a reconnect that fills
+in exactly what was missed.
+
+In the chat, type to send to the current room, or a command:
+  /join ROOM   /leave   /nick NAME   /msg USER TEXT   /who   /rooms
+  /history N   /clear   /help   /quit
+Tab and Ctrl+N / Ctrl+P switch rooms (Alt+1..9 jump), PgUp/PgDn or the mouse
+wheel scroll, Up/Down recall what you typed, Ctrl+C quits.
+
+Without a terminal (stdin or stdout is not a TTY) it runs in line mode: each
+line of stdin is sent to the first --room, and each message received is
+printed as one line (--format text or json). It exits when stdin ends, unless
+--follow keeps it listening until interrupted.
+
+The defaults reach 'rtsync serve' on this machine. On a server that checks
+tokens, pass --token (make one with 'rtsync token').`
+
+const chatExample = `  # chat in lobby on the local server
+  rtsync chat
+
+  # as ann, in two rooms
+  rtsync chat --name ann --room lobby --room ops
+
+  # from a script: send a line and exit
+  echo "deploy done" | rtsync chat --room ops
+
+  # log a room as JSON lines
+  rtsync chat --room ops --follow --format json < /dev/null > ops.log`
+
+func newChatCmd(ios *iostreams.IOStreams) *cobra.Command {
+	opts := &chatOptions{IO: ios}
+	c := &cobra.Command{
+		Use:     "chat",
+		Short:   "Chat from the terminal (and from scripts)",
+		Long:    chatLong,
+		Example: chatExample,
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runChat(c.Context(), opts)
+		},
+	}
+	f := c.Flags()
+	f.SortFlags = false
+	f.StringVar(&opts.URL, "url", "ws://127.0.0.1:7000/ws", "server WebSocket `URL`")
+	f.StringVar(&opts.Name, "name", "", "your display name (default: your login name)")
+	f.StringVar(&opts.UID, "uid", "", "your user id on a server without tokens, where /msg finds you (default: the name)")
+	f.StringArrayVar(&opts.Rooms, "room", []string{"lobby"}, "room to join (repeat for several; the first is where line mode sends)")
+	f.StringVar(&opts.Token, "token", "", "JWT for a server that checks tokens")
+	f.StringVar(&opts.Format, "format", "text", "line mode output: text or json")
+	f.IntVar(&opts.History, "history", 0, "line mode: print this many recent messages of each room first")
+	f.BoolVar(&opts.Follow, "follow", false, "line mode: keep printing messages after stdin ends, until interrupted")
+	f.StringVar(&opts.Mode, "mode", "auto", "auto (the terminal UI on a terminal, else line mode), tui or lines")
+	return c
+}
+
+func runChat(ctx context.Context, o *chatOptions) error {
+	switch o.Format {
+	case "text", "json":
+	default:
+		return flagError("--format %q: use text or json", o.Format)
+	}
+	switch o.Mode {
+	case "auto", "tui", "lines":
+	default:
+		return flagError("--mode %q: use auto, tui or lines", o.Mode)
+	}
+	if o.History < 0 {
+		return flagError("--history cannot be negative")
+	}
+	if len(o.Rooms) == 0 {
+		return flagError("--room: give at least one room")
+	}
+	for _, r := range o.Rooms {
+		if e := protocol.ValidRoom(r); e != nil {
+			return flagError("--room %q: %s", r, e.Message)
+		}
+	}
+	if o.Name == "" {
+		o.Name = loginName()
+	}
+	mode := o.Mode
+	if mode == "auto" {
+		mode = "lines"
+		if iostreams.IsTerminal(o.IO.In) && iostreams.IsTerminal(o.IO.Out) {
+			mode = "tui"
+		}
+	}
+	if mode == "lines" {
+		if o.UID == "" {
+			// As the terminal UI and the browser page do: a uid from
+			// the name, so /msg finds people by the name they show.
+			o.UID = strings.ReplaceAll(o.Name, " ", "_")
+		}
+		return runChatLines(ctx, o)
+	}
+	return tuichat.Run(ctx, o.IO.In, o.IO.Out, tuichat.Options{
+		URL:    o.URL,
+		Name:   o.Name,
+		UID:    o.UID,
+		Rooms:  o.Rooms,
+		Token:  o.Token,
+		Styles: style.Default(),
+	})
+}
+
+// dialChat connects for line mode, with an error that says what to do.
+func dialChat(ctx context.Context, o *chatOptions) (*client.Client, error) {
+	c, err := client.Dial(ctx, o.URL, client.Options{Name: o.Name, UID: o.UID, Token: o.Token})
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("connect to %s: %w (is 'rtsync serve' running there?)", o.URL, err)
+	}
+	return c, nil
+}
+
+// loginName is the user's login name, for a default display name.
+func loginName() string {
+	for _, k := range []string{"USER", "USERNAME", "LOGNAME"} {
+		if v := strings.TrimSpace(os.Getenv(k)); v != "" {
+			return v
+		}
+	}
+	return "guest"
+}

@@ -1,0 +1,164 @@
+package cmd
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/protocol"
+)
+
+// Line mode is `rtsync chat` without a terminal: every stdin line is
+// published to the room (the first --room), every message received is
+// printed as one line, so the chat can be scripted:
+//
+//	echo "deploy done" | rtsync chat --room ops
+//	rtsync chat --room ops --follow --format json > ops.log
+
+// lineSendTimeout bounds one publish in line mode.
+const lineSendTimeout = 10 * time.Second
+
+// chatText is the data a line becomes: the {"text": ...} object every rtsync
+// chat client (terminal, browser) sends and shows.
+type chatText struct {
+	Text string `json:"text"`
+}
+
+func runChatLines(ctx context.Context, o *chatOptions) error {
+	c, err := dialChat(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	room := o.Rooms[0]
+	var mu sync.Mutex // one line at a time on Out
+	print := func(line string) {
+		mu.Lock()
+		fmt.Fprintln(o.IO.Out, line)
+		mu.Unlock()
+	}
+
+	for _, r := range o.Rooms {
+		if _, err := c.Join(ctx, r); err != nil {
+			return fmt.Errorf("join %s: %w", r, err)
+		}
+		if o.History > 0 {
+			h, err := c.History(ctx, r, client.HistoryOptions{Limit: o.History})
+			if err != nil {
+				return fmt.Errorf("history of %s: %w", r, err)
+			}
+			for _, m := range h.Messages {
+				m.Type = protocol.TypeMsg
+				print(formatLine(o.Format, protocol.Event{Type: protocol.TypeMsg, Room: m.Room, Seq: m.Seq, Epoch: m.Epoch, TS: m.TS, From: &m.From, Data: m.Data}))
+			}
+		}
+	}
+
+	events := make(chan struct{})
+	go func() {
+		defer close(events)
+		for ev := range c.Events() {
+			switch ev.Kind {
+			case client.KindMessage, client.KindDirect:
+				print(formatLine(o.Format, ev.Wire))
+			case client.KindJoin, client.KindLeave:
+				if o.Format == "json" {
+					print(formatLine(o.Format, ev.Wire))
+				}
+			case client.KindDisconnected:
+				fmt.Fprintf(o.IO.ErrOut, "chat: disconnected: %v\n", ev.Disconnected.Err)
+			case client.KindReconnecting:
+				fmt.Fprintf(o.IO.ErrOut, "chat: reconnecting (attempt %d)…\n", ev.Reconnecting.Attempt)
+			case client.KindRecovered:
+				switch r := ev.Recovered; {
+				case r.Err != nil:
+					fmt.Fprintf(o.IO.ErrOut, "chat: %s: could not re-join: %v\n", r.Room, r.Err)
+				case !r.Recovered:
+					fmt.Fprintf(o.IO.ErrOut, "chat: %s: history was reset on the server; messages sent while disconnected may be missing\n", r.Room)
+				}
+			}
+		}
+	}()
+
+	var sendErr error
+	sc := bufio.NewScanner(o.IO.In)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if line == "" {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, lineSendTimeout)
+		_, err := c.Publish(pctx, room, chatText{Text: line})
+		cancel()
+		if err != nil {
+			fmt.Fprintf(o.IO.ErrOut, "chat: not sent: %v\n", err)
+			sendErr = fmt.Errorf("some lines were not sent (the first: %w)", err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read stdin: %w", err)
+	}
+	if o.Follow {
+		<-ctx.Done()
+	} else {
+		// Our own lines come back as messages; give them a moment so a
+		// script sees what it sent, as others did.
+		drain := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-drain.C:
+		case <-ctx.Done():
+		}
+	}
+	c.Close()
+	<-events
+	return sendErr
+}
+
+// formatLine renders a msg or direct event as one line.
+func formatLine(format string, ev protocol.Event) string {
+	if format == "json" {
+		b, err := protocol.Marshal(ev)
+		if err != nil {
+			return fmt.Sprintf(`{"type":"error","message":%q}`, err.Error())
+		}
+		return strings.TrimRight(string(b), "\n")
+	}
+	who := "?"
+	if ev.From != nil {
+		who = ev.From.Name
+		if who == "" {
+			who = ev.From.UID
+		}
+		if who == "" {
+			who = ev.From.Client
+		}
+	}
+	ts := time.UnixMilli(ev.TS).Format("15:04:05")
+	text := dataText(ev.Data)
+	if ev.Type == protocol.TypeDirect {
+		return fmt.Sprintf("%s [direct] %s: %s", ts, who, text)
+	}
+	return fmt.Sprintf("%s [%s] %s: %s", ts, ev.Room, who, text)
+}
+
+// dataText is what a message says: its text field, or its JSON when it
+// has none. Line breaks are escaped so one message stays one line.
+func dataText(data json.RawMessage) string {
+	var t chatText
+	s := string(data)
+	if json.Unmarshal(data, &t) == nil && t.Text != "" {
+		s = t.Text
+	}
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(s)
+}
