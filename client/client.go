@@ -254,7 +254,13 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	return c, nil
 }
 
-// normalizeURL turns the forms people type into a WebSocket URL.
+// NormalizeURL turns the forms people type into a WebSocket URL:
+// host:port gets ws:// and /ws, http(s) becomes ws(s), and a missing path
+// becomes /ws. Dial does this itself; tools that check a URL before
+// dialling (the bench refuses non-loopback hosts) use it to see what will
+// be dialled.
+func NormalizeURL(raw string) (string, error) { return normalizeURL(raw) }
+
 func normalizeURL(raw string) (string, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {

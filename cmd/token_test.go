@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/rtsync/rtsync/internal/iostreams"
+	"github.com/rtsync/rtsync/internal/testserver"
 	"github.com/rtsync/rtsync/protocol"
 	"github.com/rtsync/rtsync/server"
 )
@@ -256,24 +256,7 @@ func TestTokenAcceptedByServer(t *testing.T) {
 // URL.
 func startTestServer(t *testing.T, cfg server.Config) string {
 	t.Helper()
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server Run: %v", err)
-		}
-	})
-	return "ws://" + ln.Addr().String() + "/ws"
+	return testserver.Start(t, cfg).URL()
 }
 
 func TestTokenErrors(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/rtsync/rtsync/client"
 )
 
 // Scenarios.
@@ -237,33 +239,18 @@ func (c *Config) totalConns() int {
 // loopback hosts: the bench opens thousands of connections and must not
 // be pointed at someone else's server by a typo.
 func checkURL(raw string, remote bool) (string, error) {
-	s := raw
-	if !strings.Contains(s, "://") {
-		s = "ws://" + s
+	s, err := client.NormalizeURL(raw)
+	if err != nil {
+		return "", fmt.Errorf("bad --url: %w", err)
 	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return "", fmt.Errorf("bad --url %q: %w", raw, err)
 	}
-	switch u.Scheme {
-	case "ws", "wss":
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("bad --url %q: the scheme must be ws or wss", raw)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("bad --url %q: no host", raw)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/ws"
-	}
 	if !remote && !isLoopback(u.Hostname()) {
 		return "", fmt.Errorf("--url %s is not a loopback address: the bench only loads this machine unless you pass --allow-remote (and own that server)", u.Host)
 	}
-	return u.String(), nil
+	return s, nil
 }
 
 func isLoopback(host string) bool {

@@ -111,7 +111,7 @@ func TestNormalize(t *testing.T) {
 		{"odd direct", func(c *Config) { c.Scenario = ScenarioDirect; c.Conns = 3 }, "even number"},
 		{"remote", func(c *Config) { c.URLs = []string{"ws://example.com/ws"} }, "not a loopback address"},
 		{"remote allowed", func(c *Config) { c.URLs = []string{"ws://example.com/ws"}; c.AllowRemote = true }, ""},
-		{"scheme", func(c *Config) { c.URLs = []string{"ftp://127.0.0.1/"} }, "scheme must be ws or wss"},
+		{"scheme", func(c *Config) { c.URLs = []string{"ftp://127.0.0.1/"} }, `scheme "ftp" is not ws, wss, http or https`},
 		{"too few procs", func(c *Config) { c.Conns = 40000; c.Procs = 1; c.SourceIPs = []string{"127.0.0.1-127.0.0.2"} }, "--procs 1 is too few"},
 		{"ports", func(c *Config) { c.Conns = 40000 }, "--source-ips"},
 		{"bad source", func(c *Config) { c.SourceIPs = []string{"127.0.0.9-127.0.0.1"} }, "range must go up"},

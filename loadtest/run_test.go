@@ -2,12 +2,10 @@ package loadtest_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
 	"testing"
 	"time"
 
+	"github.com/rtsync/rtsync/internal/testserver"
 	"github.com/rtsync/rtsync/loadtest"
 	"github.com/rtsync/rtsync/server"
 )
@@ -16,28 +14,7 @@ import (
 // test, with limits loose enough for a bench.
 func startRtsync(t *testing.T) string {
 	t.Helper()
-	s, err := server.New(server.Config{
-		PublishRate:  1e6,
-		PublishBurst: 1e6,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	return "ws://" + ln.Addr().String() + "/ws"
+	return testserver.Start(t, server.Config{PublishRate: 1e6, PublishBurst: 1e6}).URL()
 }
 
 func quick(url string) loadtest.Config {

@@ -21,6 +21,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/testserver"
 	"github.com/rtsync/rtsync/server"
 	"github.com/rtsync/rtsync/web"
 )
@@ -229,28 +230,8 @@ func startServer(t *testing.T, opts ...func(*server.Config)) *testServer {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("server: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &testServer{addr: ln.Addr().String(), stop: stop}
+	s := testserver.Start(t, cfg)
+	return &testServer{addr: s.Addr, stop: s.Stop}
 }
 
 // proxy stands between the browser and the server, so the test can cut

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rtsync/rtsync/internal/fuzzy"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 )
@@ -224,7 +225,7 @@ func suggest(key string, flags *pflag.FlagSet, skip func(*pflag.Flag) bool) stri
 		if skip(f) {
 			return
 		}
-		d := editDistance(strings.ToLower(key), f.Name)
+		d := fuzzy.Distance(strings.ToLower(key), f.Name)
 		if d < bestDist {
 			best, bestDist = f.Name, d
 		}
@@ -237,27 +238,6 @@ func suggest(key string, flags *pflag.FlagSet, skip func(*pflag.Flag) bool) stri
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // ExplainFlagError rewrites pflag's "invalid argument" errors, whose cause

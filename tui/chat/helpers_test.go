@@ -3,7 +3,6 @@ package chat
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"regexp"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/testserver"
 	"github.com/rtsync/rtsync/server"
 )
 
@@ -31,9 +31,8 @@ type testServer struct {
 	t    *testing.T
 	addr string
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan error
+	mu  sync.Mutex
+	cur *testserver.Server
 }
 
 func startServer(t *testing.T) *testServer {
@@ -52,39 +51,23 @@ func (s *testServer) url() string { return "ws://" + s.addr + "/ws" }
 
 func (s *testServer) serve(ln net.Listener) {
 	s.t.Helper()
-	srv, err := server.New(server.Config{
-		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+	cur := testserver.StartOn(s.t, ln, server.Config{
 		WriteCoalesce:   -1,
 		ShutdownTimeout: 2 * time.Second,
 	})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ln) }()
 	s.mu.Lock()
-	s.cancel, s.done = cancel, done
+	s.cur = cur
 	s.mu.Unlock()
 }
 
 // stop shuts the server down (clients get 4012) and waits for it.
 func (s *testServer) stop() {
 	s.mu.Lock()
-	cancel, done := s.cancel, s.done
-	s.cancel, s.done = nil, nil
+	cur := s.cur
+	s.cur = nil
 	s.mu.Unlock()
-	if cancel == nil {
-		return
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			s.t.Errorf("server: %v", err)
-		}
-	case <-time.After(waitTimeout):
-		s.t.Error("server did not stop")
+	if cur != nil {
+		cur.Stop()
 	}
 }
 

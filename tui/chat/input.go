@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/fuzzy"
 	"github.com/rtsync/rtsync/protocol"
 )
 
@@ -153,7 +154,7 @@ func (m *model) command(text string) tea.Cmd {
 	msg := fmt.Sprintf("unknown command /%s", sanitize(name, false))
 	best, dist := "", 3
 	for _, c := range commands {
-		if d := levenshtein(name, c.name); d < dist {
+		if d := fuzzy.Distance(name, c.name); d < dist {
 			best, dist = c.name, d
 		}
 	}
