@@ -2,12 +2,9 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rtsync/rtsync/client"
 	"github.com/rtsync/rtsync/internal/buildinfo"
 	"github.com/rtsync/rtsync/internal/iostreams"
 	"github.com/rtsync/rtsync/loadtest"
@@ -372,37 +370,17 @@ func benchTitle(cfg loadtest.Config) string {
 }
 
 // statsRSS reads the servers' memory from their HTTP stats API
-// (GET /api/v1/stats, field rss_bytes), for the idle scenario.
+// (GET /api/v1/stats, rss_bytes), for the idle scenario.
 func statsRSS(urls []string, apiKey string) func(context.Context) (int64, string, bool) {
-	client := &http.Client{Timeout: 3 * time.Second}
 	return func(ctx context.Context) (int64, string, bool) {
 		var total int64
-		for _, raw := range urls {
-			u, err := url.Parse(raw)
+		for _, u := range urls {
+			api, err := client.NewAPI(u, apiKey, nil)
 			if err != nil {
 				return 0, "", false
 			}
-			scheme := "http"
-			if u.Scheme == "wss" {
-				scheme = "https"
-			}
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+u.Host+"/api/v1/stats", nil)
-			if err != nil {
-				return 0, "", false
-			}
-			if apiKey != "" {
-				req.Header.Set("Authorization", "Bearer "+apiKey)
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				return 0, "", false
-			}
-			var st struct {
-				RSSBytes int64 `json:"rss_bytes"`
-			}
-			err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != http.StatusOK || st.RSSBytes <= 0 {
+			st, err := api.Stats(ctx, 1)
+			if err != nil || st.RSSBytes <= 0 {
 				return 0, "", false
 			}
 			total += st.RSSBytes / 1024

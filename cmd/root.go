@@ -125,6 +125,7 @@ name, e.g. RTSYNC_ADDR) or a config file; see 'rtsync serve --help'.`,
 		newServeCmd(ios, nil),
 		newTokenCmd(ios),
 		newChatCmd(ios),
+		newTopCmd(ios),
 		newBenchCmd(ios),
 		newVersionCmd(ios),
 	)

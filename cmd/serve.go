@@ -56,8 +56,9 @@ type serveOptions struct {
 }
 
 const serveLong = `Run the rtsync server: WebSocket clients connect to ws://ADDR/ws,
-orchestrators check http://ADDR/healthz and /readyz, and people chat on
-a browser chat page at http://ADDR/ (--web=false turns it off).
+orchestrators check http://ADDR/healthz and /readyz, Prometheus scrapes
+http://ADDR/metrics ('rtsync top' watches the same figures), and people chat
+on a browser chat page at http://ADDR/ (--web=false turns it off).
 
 With --tcp-addr the server also takes plain TCP clients (apps, devices, game
 clients without WebSocket): the same JSON objects, one per line, in the same

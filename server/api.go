@@ -441,7 +441,7 @@ func apiListOptions(r *http.Request) (opts ListOptions, countOnly bool, err erro
 	if v := q.Get("cursor"); v != "" {
 		after, err := base64.RawURLEncoding.DecodeString(v)
 		if err != nil || len(after) == 0 {
-			return opts, false, apiBadRequest("cursor %.64q is not one this server gave out; pass next_cursor from the previous page", v)
+			return opts, false, apiBadRequest("cursor %.64q is not one this server gave out; pass the previous page's next_cursor (next, for GET /clients) as it is", v)
 		}
 		opts.After = string(after)
 	}
@@ -684,7 +684,22 @@ func (a *api) history(r *http.Request) (any, error) {
 	return a.srv.History(r.PathValue("room"), hq)
 }
 
-func (a *api) stats(*http.Request) (any, error) { return a.srv.Stats(), nil }
+// stats answers a snapshot with the ?rooms=N busiest rooms (default 10,
+// 0 for none).
+func (a *api) stats(r *http.Request) (any, error) {
+	opts := StatsOptions{TopRooms: defaultTopRooms}
+	if v := r.URL.Query().Get("rooms"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > maxTopRooms {
+			return nil, apiBadRequest("rooms must be a number from 0 to %d (how many of the busiest rooms to list), not %.32q", maxTopRooms, v)
+		}
+		opts.TopRooms = n
+		if n == 0 {
+			opts.TopRooms = -1
+		}
+	}
+	return a.srv.StatsWith(opts), nil
+}
 
 // apiList serves a listing route.
 func apiList[T any](r *http.Request, name string, get func(ListOptions) (Page[T], error)) (any, error) {
@@ -708,8 +723,34 @@ func apiInRoom[T any](r *http.Request, f func(string, ListOptions) (Page[T], err
 	return func(o ListOptions) (Page[T], error) { return f(room, o) }
 }
 
+// apiClients is the answer of GET /clients. Unlike the other listings it
+// names the next page's cursor next (docs/api.md, Paging).
+type apiClients struct {
+	Clients []ClientSummary `json:"clients"`
+	Total   int             `json:"total"`
+	Next    string          `json:"next,omitempty"`
+}
+
+// clients lists the connections in detail, filtered by ?room, ?uid and
+// ?remote (a prefix of the address).
 func (a *api) clients(r *http.Request) (any, error) {
-	return apiList(r, "clients", apiNoErr(a.srv.ClientIDs))
+	opts, countOnly, err := apiListOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	q := r.URL.Query()
+	p, err := a.srv.Clients(ClientFilter{Room: q.Get("room"), UID: q.Get("uid"), RemotePrefix: q.Get("remote")}, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := apiClients{Clients: p.Items, Total: p.Total}
+	if out.Clients == nil || countOnly {
+		out.Clients = []ClientSummary{}
+	}
+	if p.Next != "" && !countOnly {
+		out.Next = base64.RawURLEncoding.EncodeToString([]byte(p.Next))
+	}
+	return out, nil
 }
 
 func (a *api) uids(r *http.Request) (any, error) { return apiList(r, "uids", apiNoErr(a.srv.UIDs)) }

@@ -659,6 +659,7 @@ func TestAPIListPaging(t *testing.T) {
 		c := dial(t, wsURL)
 		mustOK(t, c.cmd(map[string]any{"op": "hello", "uid": fmt.Sprintf("u%d", i%4)}))
 		mustOK(t, c.cmd(map[string]any{"op": "join", "room": fmt.Sprintf("room-%d", i)}))
+		mustOK(t, c.cmd(map[string]any{"op": "join", "room": "shared"}))
 		all = append(all, c.welcome.Client)
 	}
 	slices.Sort(all)
@@ -699,11 +700,10 @@ func TestAPIListPaging(t *testing.T) {
 		limit     int
 		want      []string
 	}{
-		{"/api/v1/clients", "clients", 3, all},
-		{"/api/v1/clients", "clients", 7, all},
-		{"/api/v1/clients", "clients", 1000, all},
+		{"/api/v1/rooms/shared/clients", "clients", 3, all},
+		{"/api/v1/rooms/shared/clients", "clients", 1000, all},
 		{"/api/v1/uids", "uids", 3, []string{"u0", "u1", "u2", "u3"}},
-		{"/api/v1/rooms", "rooms", 2, []string{"room-0", "room-1", "room-2", "room-3", "room-4", "room-5", "room-6"}},
+		{"/api/v1/rooms", "rooms", 2, []string{"room-0", "room-1", "room-2", "room-3", "room-4", "room-5", "room-6", "shared"}},
 	} {
 		t.Run(fmt.Sprintf("%s limit %d", tt.key, tt.limit), func(t *testing.T) {
 			items, totals := pages(t, tt.path, tt.key, tt.limit)
@@ -719,6 +719,10 @@ func TestAPIListPaging(t *testing.T) {
 	}
 	var count map[string]json.RawMessage
 	api.call("GET", "/api/v1/clients?limit=0", nil, 200, &count)
+	if string(count["total"]) != "7" || string(count["clients"]) != "[]" || count["next"] != nil {
+		t.Fatalf("count only = %v", count)
+	}
+	api.call("GET", "/api/v1/rooms/shared/clients?limit=0", nil, 200, &count)
 	if string(count["total"]) != "7" || string(count["clients"]) != "[]" || count["next_cursor"] != nil {
 		t.Fatalf("count only = %v", count)
 	}
@@ -728,18 +732,6 @@ func TestAPIListPaging(t *testing.T) {
 	api.fail("GET", "/api/v1/clients?limit=1001", nil, 400, protocol.CodeBadRequest)
 	api.fail("GET", "/api/v1/clients?limit=x", nil, 400, protocol.CodeBadRequest)
 	api.fail("GET", "/api/v1/clients?cursor=***", nil, 400, protocol.CodeBadRequest)
-}
-
-func TestAPIStats(t *testing.T) {
-	t.Parallel()
-	_, api, wsURL := startAPI(t, Config{Node: "stats-node"}, "")
-	dial(t, wsURL)
-	dial(t, wsURL)
-	var st Stats
-	api.call("GET", "/api/v1/stats", nil, 200, &st)
-	if st.Node != "stats-node" || st.Connections != 2 || st.Accepted != 2 {
-		t.Fatalf("stats = %+v", st)
-	}
 }
 
 func TestAPIBatch(t *testing.T) {
@@ -942,7 +934,8 @@ func TestAPIAuth(t *testing.T) {
 }
 
 // TestAPILoopbackOnly checks, by injecting remote addresses, that a server
-// with no API key answers loopback callers only.
+// with no API key answers loopback callers only, on the API and on
+// /metrics alike.
 func TestAPILoopbackOnly(t *testing.T) {
 	t.Parallel()
 	s, err := New(Config{})
@@ -965,22 +958,24 @@ func TestAPILoopbackOnly(t *testing.T) {
 		{"through a proxy", "127.0.0.1:5000", "X-Forwarded-For", 403},
 		{"through a proxy, Forwarded", "127.0.0.1:5000", "Forwarded", 403},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			req := httptest.NewRequest("GET", "/api/v1/clients", nil)
-			req.RemoteAddr = tt.remote
-			if tt.header != "" {
-				req.Header.Set(tt.header, "for=203.0.113.5")
-			}
-			rec := httptest.NewRecorder()
-			s.Handler().ServeHTTP(rec, req)
-			if rec.Code != tt.status {
-				t.Fatalf("status %d %s, want %d", rec.Code, rec.Body, tt.status)
-			}
-			if tt.status == 403 && !strings.Contains(rec.Body.String(), `"code":"forbidden"`) {
-				t.Fatalf("body %s", rec.Body)
-			}
-		})
+		for _, path := range []string{"/api/v1/clients", "/api/v1/stats", "/metrics"} {
+			t.Run(tt.name+" "+path, func(t *testing.T) {
+				t.Parallel()
+				req := httptest.NewRequest("GET", path, nil)
+				req.RemoteAddr = tt.remote
+				if tt.header != "" {
+					req.Header.Set(tt.header, "for=203.0.113.5")
+				}
+				rec := httptest.NewRecorder()
+				s.Handler().ServeHTTP(rec, req)
+				if rec.Code != tt.status {
+					t.Fatalf("status %d %s, want %d", rec.Code, rec.Body, tt.status)
+				}
+				if tt.status == 403 && !strings.Contains(rec.Body.String(), `"code":"forbidden"`) {
+					t.Fatalf("body %s", rec.Body)
+				}
+			})
+		}
 	}
 }
 

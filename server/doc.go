@@ -34,6 +34,14 @@
 // a server-side publish or join is ordered with the room's other traffic
 // like a member's. It sees a connection only once its welcome is queued.
 //
+// Statistics (metrics.go; prom.go for GET /metrics) cost the hot paths
+// no lock and no allocation: counters are atomics, a room's publish count
+// included, read when a snapshot is taken. One sampler goroutine per
+// server turns each room's count into its msg_rate once a second, and
+// each writer goroutine keeps its histogram counts to itself, adding them
+// to the server's every 100 ms or so (writestats.go). A snapshot takes
+// each room's lock in turn, briefly, for its members and history size.
+//
 // Lock order: hub.mu, then room.mu, then conn.mu (and conn.stateMu before
 // conn.mu; room.mu before conn.stateMu). No lock is held while writing to a
 // socket.

@@ -38,7 +38,7 @@ func (c *conn) handleFrame(frame []byte) {
 		if c.flooded {
 			return errFlooded
 		}
-		c.srv.metrics.commands.Add(1)
+		c.received()
 		cmd, e := protocol.Decode(obj)
 		if e != nil {
 			if e.Code == protocol.CodeBadJSON || e.Code == protocol.CodeBadFrame {

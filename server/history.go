@@ -16,6 +16,7 @@ type ring struct {
 	buf   []entry
 	start int // index of the oldest entry
 	n     int
+	bytes int // the entries' encoded messages, for stats
 }
 
 // push appends e, evicting the oldest entry once limit entries are held.
@@ -23,6 +24,7 @@ func (r *ring) push(e entry, limit int) {
 	if limit <= 0 {
 		return
 	}
+	r.bytes += len(e.data)
 	if r.n < len(r.buf) {
 		r.buf[(r.start+r.n)%len(r.buf)] = e
 		r.n++
@@ -41,6 +43,7 @@ func (r *ring) push(e entry, limit int) {
 		r.n++
 		return
 	}
+	r.bytes -= len(r.buf[r.start].data)
 	r.buf[r.start] = e
 	r.start = (r.start + 1) % len(r.buf)
 }
@@ -50,12 +53,13 @@ func (r *ring) at(i int) *entry { return &r.buf[(r.start+i)%len(r.buf)] }
 // trim drops entries published before cutoff (unix ms).
 func (r *ring) trim(cutoff int64) {
 	for r.n > 0 && r.at(0).ts < cutoff {
+		r.bytes -= len(r.at(0).data)
 		*r.at(0) = entry{}
 		r.start = (r.start + 1) % len(r.buf)
 		r.n--
 	}
 	if r.n == 0 {
-		r.start = 0
+		r.start, r.bytes = 0, 0
 		r.buf = r.buf[:0]
 	}
 }

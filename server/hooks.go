@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,10 +116,22 @@ type hookMetrics struct {
 
 	mu       sync.Mutex
 	failures map[string]uint64
+	// byEvent counts the failures by event and kind, for /metrics.
+	byEvent map[hookFailKey]uint64
 	// logged is when each failure kind was last logged at warn level;
 	// held counts those not logged since.
 	logged map[string]time.Time
 	held   map[string]int
+}
+
+// hookFailKey names a kind of failure of one event.
+type hookFailKey struct{ event, kind string }
+
+// failuresByEvent returns the failure counts by event and kind.
+func (m *hookMetrics) failuresByEvent() map[hookFailKey]uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.byEvent)
 }
 
 func (m *hookMetrics) count(event string) {
@@ -225,8 +238,10 @@ func (s *Server) hookFailure(event, kind, client string, err error) {
 	m.mu.Lock()
 	if m.failures == nil {
 		m.failures, m.logged, m.held = make(map[string]uint64), make(map[string]time.Time), make(map[string]int)
+		m.byEvent = make(map[hookFailKey]uint64)
 	}
 	m.failures[kind]++
+	m.byEvent[hookFailKey{event, kind}]++
 	warn := now.Sub(m.logged[kind]) >= hookLogEvery
 	held := m.held[kind]
 	if warn {

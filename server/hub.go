@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,10 @@ type hub struct {
 	rooms map[string]*room
 
 	count atomic.Int64
+	// transports counts the connections by transport kind (a
+	// *atomic.Int64 per kind), as count does: from admit to release or
+	// remove.
+	transports sync.Map
 }
 
 func newHub(s *Server) *hub {
@@ -31,7 +36,28 @@ func (h *hub) admit(c *conn) bool {
 		h.count.Add(-1)
 		return false
 	}
+	h.transportCount(c.t.Kind()).Add(1)
 	return true
+}
+
+// transportCount returns the connection counter of a transport kind.
+func (h *hub) transportCount(kind string) *atomic.Int64 {
+	if n, ok := h.transports.Load(kind); ok {
+		return n.(*atomic.Int64)
+	}
+	n, _ := h.transports.LoadOrStore(kind, new(atomic.Int64))
+	return n.(*atomic.Int64)
+}
+
+// byTransport returns the connection counts by transport kind; ws and tcp
+// are always there, so readers need not tell zero from missing.
+func (h *hub) byTransport() map[string]int64 {
+	out := map[string]int64{"ws": 0, "tcp": 0}
+	h.transports.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
 }
 
 // register makes an admitted connection reachable by client id and uid,
@@ -53,7 +79,10 @@ func (h *hub) register(c *conn) bool {
 
 // release gives back the place of an admitted connection that was never
 // registered.
-func (h *hub) release() { h.count.Add(-1) }
+func (h *hub) release(c *conn) {
+	h.count.Add(-1)
+	h.transportCount(c.t.Kind()).Add(-1)
+}
 
 // remove unregisters c and takes it out of every room. Called once, by
 // conn.close.
@@ -68,6 +97,7 @@ func (h *hub) remove(c *conn) {
 	if _, ok := h.conns[c.id]; ok {
 		delete(h.conns, c.id)
 		h.count.Add(-1)
+		h.transportCount(c.t.Kind()).Add(-1)
 	}
 	h.unbindLocked(c, uid)
 	h.mu.Unlock()
@@ -174,6 +204,17 @@ func (h *hub) sweepRooms(now time.Time) {
 			h.dropIfUnused(r)
 		}
 	}
+}
+
+// appendRooms appends every room to rooms and returns the result.
+func (h *hub) appendRooms(rooms []*room) []*room {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	rooms = slices.Grow(rooms, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	return rooms
 }
 
 // snapshot returns the live connections.

@@ -456,6 +456,7 @@ type ClientInfo struct {
 	// peer's address.
 	Transport  string `json:"transport"`
 	RemoteAddr string `json:"remote_addr"`
+	ClientCounters
 }
 
 // Client describes a connected client.
@@ -476,6 +477,7 @@ func (s *Server) Client(client string) (ClientInfo, error) {
 		info.Session = emptySession()
 	}
 	slices.Sort(info.Rooms)
+	info.ClientCounters = c.counters()
 	return info, nil
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtsync/rtsync/protocol"
@@ -24,8 +25,10 @@ type room struct {
 	// dead is set when the hub dropped the room; a joiner holding a stale
 	// pointer must look it up again.
 	dead bool
-	// pubs counts publishes, for stats.
-	pubs uint64
+	// pubs counts publishes, for stats; rate, its moving rate, is fed
+	// by the server's rate sampler (metrics.go). Neither needs mu.
+	pubs atomic.Uint64
+	rate rateMeter
 }
 
 func newRoom(name string) *room {
@@ -76,14 +79,15 @@ func (r *room) publish(s *Server, from *conn, fromJSON, data []byte, noecho bool
 // publisher that is not a member (the server API) must look it up again,
 // or the message would go into a history nobody can reach.
 func (r *room) publishExcept(s *Server, from *conn, fromJSON, data []byte, noecho bool, exclude map[string]struct{}) (uint64, string, bool) {
-	ts := nowMS()
+	now := time.Now()
+	ts, at := now.UnixMilli(), now.UnixNano()
 	r.mu.Lock()
 	if r.dead {
 		r.mu.Unlock()
 		return 0, "", false
 	}
 	r.seq++
-	r.pubs++
+	r.pubs.Add(1)
 	seq := r.seq
 	msg := appendMsg(make([]byte, 0, 96+len(r.name)+len(fromJSON)+len(data)), r.name, r.epoch, seq, ts, fromJSON, data)
 	r.hist.push(entry{seq: seq, ts: ts, data: msg}, s.cfg.HistorySize)
@@ -91,6 +95,7 @@ func (r *room) publishExcept(s *Server, from *conn, fromJSON, data []byte, noech
 	delivered := len(members)
 	for _, m := range members {
 		if noecho && m == from {
+			delivered--
 			continue
 		}
 		if exclude != nil {
@@ -99,7 +104,7 @@ func (r *room) publishExcept(s *Server, from *conn, fromJSON, data []byte, noech
 				continue
 			}
 		}
-		m.enqueue(msg)
+		m.enqueueMsg(msg, at)
 	}
 	r.mu.Unlock()
 	s.metrics.published.Add(1)

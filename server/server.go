@@ -46,6 +46,8 @@ type Server struct {
 	auth *auth
 	// api serves the HTTP server API under /api/v1 (api.go).
 	api *api
+	// prom is the Prometheus registry behind /metrics (prom.go).
+	prom *promMetrics
 
 	tcpListeners []net.Listener
 }
@@ -70,7 +72,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s.hub = newHub(s)
-	s.writers = newWriterPool(max(cfg.WriteCoalesce, time.Millisecond))
+	s.prom = newPromMetrics(s)
+	s.writers = newWriterPool(max(cfg.WriteCoalesce, time.Millisecond), s)
 	s.up = s.upgrader()
 	// Close events may use half the hook slots, so a wave of
 	// disconnects cannot starve connects and messages.
@@ -104,6 +107,7 @@ func New(cfg Config) (*Server, error) {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	s.registerAPI(s.mux)
+	s.mux.Handle("GET "+metricsPath, s.serveMetrics())
 	if cfg.Page != nil {
 		// "/" rather than "GET /": the mux refuses "GET /" beside the API's
 		// "/api/v1/" (neither pattern is more specific than the other).
@@ -130,7 +134,8 @@ func getOnly(h http.Handler) http.Handler {
 func (s *Server) Config() Config { return s.cfg }
 
 // Handler returns the HTTP handler: GET /ws (WebSocket), /healthz, /readyz,
-// the server API under /api/v1/ and, when Config.Page is set, the page at /.
+// the server API under /api/v1/, GET /metrics (Prometheus, under the API's
+// authentication) and, when Config.Page is set, the page at /.
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // open admits a new connection: it checks capacity, authenticates it,
@@ -157,7 +162,7 @@ func (s *Server) open(c *conn, info *connInfo) bool {
 	registered := false
 	defer func() {
 		if !registered {
-			s.hub.release()
+			s.hub.release(c)
 		}
 	}()
 	ar, e := s.authenticate(info.token)
@@ -239,6 +244,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	loopCtx, stopLoops := context.WithCancel(context.Background())
 	wg.Go(func() { s.heartbeats(loopCtx) })
 	wg.Go(func() { s.sweepRooms(loopCtx) })
+	wg.Go(func() { s.sampleRates(loopCtx) })
 	for _, tl := range s.tcpListeners {
 		wg.Go(func() { s.acceptTCP(loopCtx, tl) })
 	}

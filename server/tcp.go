@@ -524,7 +524,7 @@ func (r *tcpReader) command(line string) {
 // (checks, rate limit, hooks); the reply, in text mode, shows only when it
 // is an error. It reports false when the command was invalid.
 func (r *tcpReader) do(cmd *protocol.Command) bool {
-	r.s.metrics.commands.Add(1)
+	r.c.received()
 	if e := cmd.Validate(); e != nil {
 		r.c.replyErr(nil, e)
 		return false

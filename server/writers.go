@@ -18,6 +18,8 @@ const writerIdle = time.Second
 type writerPool struct {
 	work chan *conn
 	tick time.Duration
+	// srv receives the writers' statistics (writestats.go).
+	srv *Server
 
 	// deferred holds connections waiting for the next coalescing tick.
 	// One ticker serves them all, and runs only while some wait, so
@@ -27,8 +29,8 @@ type writerPool struct {
 	ticking  bool
 }
 
-func newWriterPool(tick time.Duration) *writerPool {
-	return &writerPool{work: make(chan *conn), tick: tick}
+func newWriterPool(tick time.Duration, srv *Server) *writerPool {
+	return &writerPool{work: make(chan *conn), tick: tick, srv: srv}
 }
 
 // later submits c at the next coalescing tick.
@@ -81,12 +83,15 @@ func (p *writerPool) submit(c *conn) {
 func (p *writerPool) run(c *conn) {
 	t := time.NewTimer(writerIdle)
 	defer t.Stop()
+	// ws starts with no clock read: writers start often under load.
+	var ws writerStats
 	for {
-		c.writeLoop()
+		c.writeLoop(&ws)
 		t.Reset(writerIdle)
 		select {
 		case c = <-p.work:
 		case <-t.C:
+			ws.flush(p.srv, 0)
 			return
 		}
 	}

@@ -1,0 +1,182 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/iostreams"
+	"github.com/rtsync/rtsync/tui/style"
+	tuitop "github.com/rtsync/rtsync/tui/top"
+)
+
+// apiKeyEnv is where `rtsync top` finds the API key without --api-key,
+// which would show it in the process list. `rtsync serve` reads its
+// --api-key from the same variable, so one setting serves both.
+const apiKeyEnv = envPrefix + "API_KEY"
+
+// Bounds of top's flags.
+const (
+	// minTopInterval keeps a monitor from polling a server hard: stats
+	// take a lock per room, and a person cannot read faster anyway.
+	minTopInterval = 100 * time.Millisecond
+	// maxTopRooms is the most rooms the server lists in top_rooms.
+	maxTopRooms = 100
+	// onceRooms is how many rooms --once asks for by default: a screen's
+	// worth in a log.
+	onceRooms = 10
+	// onceTimeout bounds --once: a script must not hang on a server that
+	// accepts and never answers.
+	onceTimeout = 10 * time.Second
+)
+
+// topOptions is what `rtsync top` needs.
+type topOptions struct {
+	IO *iostreams.IOStreams
+
+	URL      string
+	APIKey   string
+	Interval time.Duration
+	Once     bool
+	JSON     bool
+	Rooms    int
+
+	// LookupEnv reads the environment; nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+}
+
+const topLong = `Watch an rtsync server, or a cluster, live: connections, rooms, users,
+memory, CPU and goroutines; charts of connections, messages in, deliveries
+and drops per second over the last minutes; the busiest rooms, or every
+connected client, sortable and filterable; and a key to kick a client. In a
+cluster each node gets a row, with the totals.
+
+Keys: tab or 1/2 switch between rooms and clients, up/down select, s/S sort
+by the next column / reverse, / filters (esc clears), k kicks the selected
+client after a y/n, ? shows every key, q quits.
+
+It reads the server's HTTP API (GET /api/v1/stats and /api/v1/clients), so
+it needs the API key of a server started with --api-key: pass --api-key or
+set $` + apiKeyEnv + `. A server without keys answers this machine only.
+
+When the server goes away, top says so, keeps the last figures greyed and
+retries every --interval until it is back.
+
+--once prints one snapshot as plain text and exits (--json: the server's
+answer as indented JSON), for scripts and CI; it exits 1 when the server
+cannot be reached. Without a terminal, --once is required.`
+
+const topExample = `  # the local server started with plain 'rtsync serve'
+  rtsync top
+
+  # a server elsewhere, with its API key, twice a second
+  RTSYNC_API_KEY=s3cret rtsync top --url https://rt.example.com --interval 500ms
+
+  # one snapshot for a log, or JSON for jq
+  rtsync top --once
+  rtsync top --once --json | jq .connections`
+
+func newTopCmd(ios *iostreams.IOStreams) *cobra.Command {
+	opts := &topOptions{IO: ios}
+	c := &cobra.Command{
+		Use:     "top",
+		Short:   "Watch a server or a cluster live: connections, rates, rooms, clients",
+		Long:    topLong,
+		Example: topExample,
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runTop(c.Context(), opts)
+		},
+	}
+	f := c.Flags()
+	f.SortFlags = false
+	f.StringVar(&opts.URL, "url", tuitop.DefaultURL, "server `URL` (http://host:port; a ws:// URL or a bare host:port work too)")
+	f.StringVar(&opts.APIKey, "api-key", "", "the server's API key (default $"+apiKeyEnv+")")
+	f.DurationVar(&opts.Interval, "interval", tuitop.DefaultInterval, "time between snapshots")
+	f.BoolVar(&opts.Once, "once", false, "print one snapshot and exit")
+	f.BoolVar(&opts.JSON, "json", false, "with --once: print the server's stats as JSON")
+	f.IntVar(&opts.Rooms, "rooms", 0, fmt.Sprintf("busiest rooms to list, at most %d (default %d with --once, %d live)", maxTopRooms, onceRooms, tuitop.DefaultRooms))
+	return c
+}
+
+func runTop(ctx context.Context, o *topOptions) error {
+	var errs []error
+	if o.Interval < minTopInterval {
+		errs = append(errs, fmt.Errorf("--interval must be at least %s, got %s", minTopInterval, o.Interval))
+	}
+	if o.Rooms < 0 || o.Rooms > maxTopRooms {
+		errs = append(errs, fmt.Errorf("--rooms must be from 1 to %d (0: the default), got %d", maxTopRooms, o.Rooms))
+	}
+	if o.JSON && !o.Once {
+		errs = append(errs, errors.New("--json goes with --once: the live view has no JSON form"))
+	}
+	if len(errs) > 0 {
+		return &usageError{err: errors.Join(errs...), hint: true}
+	}
+	key := o.APIKey
+	if key == "" {
+		lookup := o.LookupEnv
+		if lookup == nil {
+			lookup = os.LookupEnv
+		}
+		key, _ = lookup(apiKeyEnv)
+	}
+	api, err := client.NewAPI(o.URL, key, nil)
+	if err != nil {
+		return flagError("--url: %v", err)
+	}
+
+	if o.Once {
+		return runTopOnce(ctx, o, api)
+	}
+	if !iostreams.IsTerminal(o.IO.Out) {
+		return &usageError{err: errors.New("the live view needs a terminal, and stdout is not one; use --once for one snapshot as text (add --json for JSON)")}
+	}
+	in := o.IO.In
+	if !iostreams.IsTerminal(in) {
+		in = nil // no keys, but the view still runs; ctrl+c is a signal then
+	}
+	return tuitop.Run(ctx, in, o.IO.Out, tuitop.Options{
+		URL:      api.URL(),
+		Interval: o.Interval,
+		Rooms:    o.Rooms,
+		Styles:   style.Default(),
+		API:      api,
+	})
+}
+
+// runTopOnce prints one snapshot, as text or as the server's JSON.
+func runTopOnce(ctx context.Context, o *topOptions, api *client.API) error {
+	rooms := o.Rooms
+	if rooms == 0 {
+		rooms = onceRooms
+	}
+	ctx, cancel := context.WithTimeout(ctx, onceTimeout)
+	defer cancel()
+	st, err := api.Stats(ctx, rooms)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		var b bytes.Buffer
+		if err := json.Indent(&b, st.Raw, "", "  "); err != nil {
+			return fmt.Errorf("indent the stats from %s: %w", api.URL(), err)
+		}
+		b.WriteByte('\n')
+		if _, err := o.IO.Out.Write(b.Bytes()); err != nil {
+			return fmt.Errorf("write stats: %w", err)
+		}
+		return nil
+	}
+	if err := tuitop.Summary(o.IO.Out, api.URL(), st); err != nil {
+		return fmt.Errorf("write stats: %w", err)
+	}
+	return nil
+}
