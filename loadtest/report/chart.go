@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/rtsync/rtsync/internal/human"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -55,8 +56,8 @@ func Chart(w io.Writer, h *loadtest.Hist, width int) error {
 // chartCurve draws one bar per percentile, log-scaled.
 func chartCurve(t *text, h *loadtest.Hist, width int) {
 	t.line(fitting(width,
-		fmt.Sprintf("latency by percentile, %s samples (bars log-scaled)", count(h.Count())),
-		fmt.Sprintf("latency by percentile, %s samples", count(h.Count())),
+		fmt.Sprintf("latency by percentile, %s samples (bars log-scaled)", human.Int(h.Count())),
+		fmt.Sprintf("latency by percentile, %s samples", human.Int(h.Count())),
 		"latency by percentile"))
 	vals := make([]string, len(chartPercentiles))
 	us := make([]int64, len(chartPercentiles))
@@ -116,7 +117,7 @@ func chartDistribution(t *text, h *loadtest.Hist, width int) {
 		top = max(top, b.Count)
 	}
 	t.line(fitting(width,
-		fmt.Sprintf("distribution to p99.9 (the last column holds the rest), tallest %s", count(top)),
+		fmt.Sprintf("distribution to p99.9 (the last column holds the rest), tallest %s", human.Int(top)),
 		"distribution to p99.9 (the rest in the last column)",
 		"distribution to p99.9"))
 	levels := make([]int, len(bs))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rtsync/rtsync/internal/human"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -123,7 +124,7 @@ func Compare(w io.Writer, a, b *loadtest.Result, nameA, nameB string) error {
 
 // runLine sums a run up in one line.
 func runLine(r *loadtest.Result) string {
-	s := safe(r.Config.Scenario, nameRunes) + " over " + safe(r.Config.Protocol, nameRunes) + ", " + count(int64(r.Config.Conns)) + " conns"
+	s := safe(r.Config.Scenario, nameRunes) + " over " + safe(r.Config.Protocol, nameRunes) + ", " + human.Int(int64(r.Config.Conns)) + " conns"
 	if !r.Started.IsZero() {
 		s += ", started " + r.Started.UTC().Format("2006-01-02 15:04 UTC")
 	}
@@ -178,7 +179,7 @@ func (r cmpRow) better() string {
 // diffParams lists the parameters of two runs, in report order.
 func diffParams(a, b *loadtest.Result) []cmpParam {
 	ca, cb := a.Config, b.Config
-	i := func(n int) string { return count(int64(n)) }
+	i := func(n int) string { return human.Int(int64(n)) }
 	d := func(v loadtest.Duration) string { return dur(time.Duration(v)) }
 	return []cmpParam{
 		{name: "scenario", a: ca.Scenario, b: cb.Scenario, unfair: true},
@@ -210,7 +211,7 @@ func cmpSections(a, b *loadtest.Result) []cmpSection {
 	both := func(label string, f func(*loadtest.Result) float64, format func(float64) string, dir direction) cmpRow {
 		return cmpRow{label: label, a: f(a), b: f(b), hasA: true, hasB: true, format: format, dir: dir}
 	}
-	cnt := func(v float64) string { return count(int64(v)) }
+	cnt := func(v float64) string { return human.Int(int64(v)) }
 	hs := func(r *loadtest.Result) loadtest.Latency { return r.Connect.Handshake }
 	lat := func(label string, l func(*loadtest.Result) loadtest.Latency, v func(loadtest.Latency) float64) cmpRow {
 		la, lb := l(a), l(b)

@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rtsync/rtsync/internal/human"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -18,26 +19,6 @@ import (
 
 // dash stands for a figure the run does not have, as opposed to 0.
 const dash = "–"
-
-// count formats an integer with thousands separators: 1,234,567.
-func count(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
 
 // num3 formats v to three significant digits, keeping trailing zeros so
 // columns of figures line up (0.400, 12.3), and the whole integer part
@@ -52,7 +33,7 @@ func num3(v float64) string {
 	a := math.Abs(v)
 	switch {
 	case a >= 999.5:
-		return count(int64(math.Round(v)))
+		return human.Int(int64(math.Round(v)))
 	case a >= 99.95:
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case a >= 9.995:

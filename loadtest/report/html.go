@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rtsync/rtsync/internal/human"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -153,14 +154,14 @@ func newHTMLView(r *loadtest.Result) htmlView {
 			{K: "source", V: sourceLine(s.Source), URL: true},
 			{K: "RSS before", V: kib(float64(s.RSSBeforeKB))},
 			{K: "RSS after", V: kib(float64(s.RSSAfterKB))},
-			{K: "connections", V: count(s.Conns)},
+			{K: "connections", V: human.Int(s.Conns)},
 			{K: "per connection", V: kib(s.KBPerConn)},
 		}
 	}
 	b := r.Bench
 	v.Bench = []htmlKV{
-		{K: "processes", V: count(int64(b.Procs))},
-		{K: "cores", V: count(int64(b.Cores))},
+		{K: "processes", V: human.Int(int64(b.Procs))},
+		{K: "cores", V: human.Int(int64(b.Cores))},
 		{K: "CPU", V: num3(b.CPUPercent) + "% of one core"},
 		{K: "scheduler p99", V: ms(b.SchedP99)},
 		{K: "publish lag max", V: ms(b.PublishLagMax)},
@@ -195,12 +196,12 @@ func headline(r *loadtest.Result) []htmlFigure {
 			out = append(out, htmlFigure{Label: "latency", Value: dash, Note: "no deliveries measured", Bad: true})
 		}
 		return append(out, htmlFigure{
-			Label: "lost", Value: pct(loss), Note: count(m.Lost) + " of " + count(m.Expected) + " deliveries",
+			Label: "lost", Value: pct(loss), Note: human.Int(m.Lost) + " of " + human.Int(m.Expected) + " deliveries",
 			Bad: m.Lost > 0,
 		})
 	}
 	cn := r.Connect
-	out := []htmlFigure{{Label: "connections/s", Value: rate(cn.PerSecond), Note: count(cn.Connected) + " connected in " + secs(cn.Seconds)}}
+	out := []htmlFigure{{Label: "connections/s", Value: rate(cn.PerSecond), Note: human.Int(cn.Connected) + " connected in " + secs(cn.Seconds)}}
 	if cn.Handshake.Count > 0 {
 		out = append(out,
 			htmlFigure{Label: "handshake p50", Value: ms(cn.Handshake.P50), Note: "dial to welcome"},
@@ -211,8 +212,8 @@ func headline(r *loadtest.Result) []htmlFigure {
 		failed = 100 * float64(cn.Failed) / float64(cn.Attempted)
 	}
 	out = append(out,
-		htmlFigure{Label: "failed", Value: pct(failed), Note: count(cn.Failed) + " of " + count(cn.Attempted) + " attempts", Bad: cn.Failed > 0},
-		htmlFigure{Label: "dropped", Value: count(cn.Dropped), Note: "closed or lost after connecting", Bad: cn.Dropped > 0})
+		htmlFigure{Label: "failed", Value: pct(failed), Note: human.Int(cn.Failed) + " of " + human.Int(cn.Attempted) + " attempts", Bad: cn.Failed > 0},
+		htmlFigure{Label: "dropped", Value: human.Int(cn.Dropped), Note: "closed or lost after connecting", Bad: cn.Dropped > 0})
 	if isMessageScenario(r.Config.Scenario) {
 		out = append(out, htmlFigure{Label: "messages", Value: dash, Note: "none measured: the run ended before its measuring phase", Bad: true})
 	}
@@ -240,12 +241,12 @@ func htmlParams(r *loadtest.Result) []htmlKV {
 	if len(r.Target.Nodes) > 0 {
 		kv = append(kv, htmlKV{K: "nodes", V: strings.Join(r.Target.Nodes, ", "), URL: true})
 	}
-	kv = append(kv, htmlKV{K: "connections", V: count(int64(c.Conns))})
+	kv = append(kv, htmlKV{K: "connections", V: human.Int(int64(c.Conns))})
 	if hasRooms(c.Scenario) {
-		kv = append(kv, htmlKV{K: "rooms", V: count(int64(c.Rooms))}, htmlKV{K: "publishers", V: count(int64(c.Publishers))})
+		kv = append(kv, htmlKV{K: "rooms", V: human.Int(int64(c.Rooms))}, htmlKV{K: "publishers", V: human.Int(int64(c.Publishers))})
 	}
 	if isMessageScenario(c.Scenario) {
-		kv = append(kv, htmlKV{K: "rate", V: num3(c.Rate) + " msg/s"}, htmlKV{K: "payload", V: count(int64(c.Payload)) + " B"})
+		kv = append(kv, htmlKV{K: "rate", V: num3(c.Rate) + " msg/s"}, htmlKV{K: "payload", V: human.Int(int64(c.Payload)) + " B"})
 	}
 	if c.Churn > 0 {
 		kv = append(kv, htmlKV{K: "churn", V: pct(100*c.Churn) + " a second"})
@@ -256,9 +257,9 @@ func htmlParams(r *loadtest.Result) []htmlKV {
 	}{{"ramp", c.Ramp}, {"warm-up", c.Warmup}, {"duration", c.Duration}, {"drain", c.Drain}, {"timeout", c.Timeout}} {
 		kv = append(kv, htmlKV{K: d.k, V: dur(time.Duration(d.v))})
 	}
-	kv = append(kv, htmlKV{K: "dialers", V: count(int64(c.Dialers))}, htmlKV{K: "processes", V: count(int64(c.Procs))})
+	kv = append(kv, htmlKV{K: "dialers", V: human.Int(int64(c.Dialers))}, htmlKV{K: "processes", V: human.Int(int64(c.Procs))})
 	if len(c.SourceIPs) > 0 {
-		kv = append(kv, htmlKV{K: "source addresses", V: count(int64(len(c.SourceIPs)))})
+		kv = append(kv, htmlKV{K: "source addresses", V: human.Int(int64(len(c.SourceIPs)))})
 	}
 	for _, p := range r.Phases {
 		kv = append(kv, htmlKV{K: "phase " + p.Name, V: secs(p.Seconds)})
@@ -270,7 +271,7 @@ func htmlMachine(m loadtest.Machine) []htmlKV {
 	kv := []htmlKV{
 		{K: "host", V: cmp.Or(m.Hostname, dash), URL: true},
 		{K: "system", V: m.OS + "/" + m.Arch},
-		{K: "CPUs", V: count(int64(m.CPUs))},
+		{K: "CPUs", V: human.Int(int64(m.CPUs))},
 	}
 	if m.CPUModel != "" {
 		kv = append(kv, htmlKV{K: "CPU model", V: m.CPUModel, URL: true})
@@ -286,22 +287,22 @@ func htmlMachine(m loadtest.Machine) []htmlKV {
 
 func htmlConnect(c loadtest.Connect, scenario string) []htmlKV {
 	kv := []htmlKV{
-		{K: "attempted", V: count(c.Attempted)},
-		{K: "connected", V: count(c.Connected)},
-		{K: "failed", V: count(c.Failed), Bad: c.Failed > 0},
+		{K: "attempted", V: human.Int(c.Attempted)},
+		{K: "connected", V: human.Int(c.Connected)},
+		{K: "failed", V: human.Int(c.Failed), Bad: c.Failed > 0},
 	}
 	for _, f := range byCount(c.Failures) {
-		kv = append(kv, htmlKV{K: f.key, V: count(f.n), Sub: true})
+		kv = append(kv, htmlKV{K: f.key, V: human.Int(f.n), Sub: true})
 	}
 	kv = append(kv,
 		htmlKV{K: "time to connect", V: secs(c.Seconds)},
 		htmlKV{K: "connect rate", V: rate(c.PerSecond) + " conns/s"},
-		htmlKV{K: "dropped", V: count(c.Dropped), Bad: c.Dropped > 0})
+		htmlKV{K: "dropped", V: human.Int(c.Dropped), Bad: c.Dropped > 0})
 	for _, f := range byCount(c.Drops) {
-		kv = append(kv, htmlKV{K: f.key, V: count(f.n), Sub: true})
+		kv = append(kv, htmlKV{K: f.key, V: human.Int(f.n), Sub: true})
 	}
 	if c.Reconnects > 0 || scenario == loadtest.ScenarioConnect {
-		kv = append(kv, htmlKV{K: "reconnects", V: count(c.Reconnects)})
+		kv = append(kv, htmlKV{K: "reconnects", V: human.Int(c.Reconnects)})
 	}
 	return kv
 }
@@ -309,22 +310,22 @@ func htmlConnect(c loadtest.Connect, scenario string) []htmlKV {
 func htmlMessages(m *loadtest.Messages) []htmlKV {
 	kv := []htmlKV{
 		{K: "measured over", V: secs(m.Seconds)},
-		{K: "published", V: count(m.Published)},
-		{K: "publish errors", V: count(m.PublishErrors), Bad: m.PublishErrors > 0},
+		{K: "published", V: human.Int(m.Published)},
+		{K: "publish errors", V: human.Int(m.PublishErrors), Bad: m.PublishErrors > 0},
 	}
 	for _, f := range byCount(m.PublishErrorCodes) {
-		kv = append(kv, htmlKV{K: f.key, V: count(f.n), Sub: true})
+		kv = append(kv, htmlKV{K: f.key, V: human.Int(f.n), Sub: true})
 	}
 	return append(kv,
-		htmlKV{K: "expected", V: count(m.Expected)},
-		htmlKV{K: "delivered", V: count(m.Delivered)},
-		htmlKV{K: "lost", V: count(m.Lost) + " (" + pct(lossOf(m.Lost, m.Expected, m.LossPercent)) + ")", Bad: m.Lost > 0},
-		htmlKV{K: "duplicated", V: count(m.Duplicated), Bad: m.Duplicated > 0},
-		htmlKV{K: "out of order", V: count(m.OutOfOrder), Bad: m.OutOfOrder > 0},
+		htmlKV{K: "expected", V: human.Int(m.Expected)},
+		htmlKV{K: "delivered", V: human.Int(m.Delivered)},
+		htmlKV{K: "lost", V: human.Int(m.Lost) + " (" + pct(lossOf(m.Lost, m.Expected, m.LossPercent)) + ")", Bad: m.Lost > 0},
+		htmlKV{K: "duplicated", V: human.Int(m.Duplicated), Bad: m.Duplicated > 0},
+		htmlKV{K: "out of order", V: human.Int(m.OutOfOrder), Bad: m.OutOfOrder > 0},
 		htmlKV{K: "deliveries/s", V: rate(m.DeliveriesPerSec)},
 		htmlKV{K: "messages/s", V: rate(m.MessagesPerSec)},
 		htmlKV{K: "throughput", V: bytesRate(m.BytesPerSec)},
-		htmlKV{K: "fan-out incomplete", V: count(m.FanOutIncomplete), Bad: m.FanOutIncomplete > 0},
+		htmlKV{K: "fan-out incomplete", V: human.Int(m.FanOutIncomplete), Bad: m.FanOutIncomplete > 0},
 	)
 }
 
@@ -373,11 +374,11 @@ func htmlRoomTable(rooms []loadtest.RoomStats) htmlRooms {
 		if hasTarget {
 			row = append(row, r.Target)
 		}
-		out.Grid.Rows = append(out.Grid.Rows, append(row, count(int64(r.Subscribers)), count(r.Published), count(r.Expected),
-			count(r.Delivered), count(r.Lost), count(r.Duplicated), count(r.OutOfOrder)))
+		out.Grid.Rows = append(out.Grid.Rows, append(row, human.Int(int64(r.Subscribers)), human.Int(r.Published), human.Int(r.Expected),
+			human.Int(r.Delivered), human.Int(r.Lost), human.Int(r.Duplicated), human.Int(r.OutOfOrder)))
 	}
 	if rest := rs[len(shown):]; len(rest) > 0 {
-		out.More = fmt.Sprintf("… %s more rooms", count(int64(len(rest))))
+		out.More = fmt.Sprintf("… %s more rooms", human.Int(int64(len(rest))))
 		if !slices.ContainsFunc(rest, troubled) {
 			out.More += ", none with loss, duplicates or reordering"
 		}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rtsync/rtsync/internal/human"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -217,7 +218,7 @@ func histogramChart(label string, h *loadtest.Hist) *svgChart {
 		c.Bars = append(c.Bars, svgBar{
 			X: f1(padLeft + float64(i)*bw + barGap/2), Y: f1(padTop + float64(plotH) - bh),
 			W: f1(max(bw-barGap, 0.5)), H: f1(bh),
-			Title:  fmt.Sprintf("%s to %s ms: %s", tickLabel(float64(b.From)/1000), tickLabel(float64(b.To)/1000), count(b.Count)),
+			Title:  fmt.Sprintf("%s to %s ms: %s", tickLabel(float64(b.From)/1000), tickLabel(float64(b.To)/1000), human.Int(b.Count)),
 			Colour: colourBars,
 		})
 	}
@@ -262,7 +263,7 @@ func axis(lo, hi float64) (top float64, ticks []float64) {
 // tickLabel formats an axis value without trailing zeros.
 func tickLabel(v float64) string {
 	if math.Abs(v) >= 1000 {
-		return count(int64(math.Round(v)))
+		return human.Int(int64(math.Round(v)))
 	}
 	return plain(round(v, 6))
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rtsync/rtsync/internal/human"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -100,18 +101,18 @@ func tableRun(t *text, r *loadtest.Result) {
 	if len(r.Target.Nodes) > 0 {
 		t.row("nodes", safe(strings.Join(r.Target.Nodes, ", "), 2*nameRunes))
 	}
-	t.row("connections", count(int64(c.Conns)))
+	t.row("connections", human.Int(int64(c.Conns)))
 	perURL := ""
 	if len(urls) > 1 {
 		perURL = " per URL"
 	}
 	if hasRooms(c.Scenario) {
-		t.row("rooms", count(int64(c.Rooms))+perURL)
-		t.row("publishers", count(int64(c.Publishers))+perURL)
+		t.row("rooms", human.Int(int64(c.Rooms))+perURL)
+		t.row("publishers", human.Int(int64(c.Publishers))+perURL)
 	}
 	if isMessageScenario(c.Scenario) {
 		t.row("rate", num3(c.Rate)+" msg/s")
-		t.row("payload", count(int64(c.Payload))+" B")
+		t.row("payload", human.Int(int64(c.Payload))+" B")
 	}
 	if c.Churn > 0 {
 		t.row("churn", pct(100*c.Churn)+" of connections a second")
@@ -152,7 +153,7 @@ func machineLine(m loadtest.Machine) string {
 		parts = append(parts, safe(m.OS+"/"+m.Arch, nameRunes))
 	}
 	if m.CPUs > 0 {
-		cpu := count(int64(m.CPUs)) + " CPUs"
+		cpu := human.Int(int64(m.CPUs)) + " CPUs"
 		if m.CPUModel != "" {
 			cpu += " (" + safe(m.CPUModel, nameRunes) + ")"
 		}
@@ -170,20 +171,20 @@ func machineLine(m loadtest.Machine) string {
 func tableConnect(t *text, r *loadtest.Result) {
 	c := r.Connect
 	t.heading("Connect")
-	t.row("attempted", count(c.Attempted))
-	t.row("connected", count(c.Connected))
-	t.row("failed", count(c.Failed))
+	t.row("attempted", human.Int(c.Attempted))
+	t.row("connected", human.Int(c.Connected))
+	t.row("failed", human.Int(c.Failed))
 	for _, kv := range byCount(c.Failures) {
-		t.row("  "+safe(kv.key, labelWidth), count(kv.n))
+		t.row("  "+safe(kv.key, labelWidth), human.Int(kv.n))
 	}
 	t.row("time to connect", secs(c.Seconds))
 	t.row("connect rate", rate(c.PerSecond)+" conns/s")
-	t.row("dropped", count(c.Dropped))
+	t.row("dropped", human.Int(c.Dropped))
 	for _, kv := range byCount(c.Drops) {
-		t.row("  "+safe(kv.key, labelWidth), count(kv.n))
+		t.row("  "+safe(kv.key, labelWidth), human.Int(kv.n))
 	}
 	if c.Reconnects > 0 || r.Config.Scenario == loadtest.ScenarioConnect {
-		t.row("reconnects", count(c.Reconnects))
+		t.row("reconnects", human.Int(c.Reconnects))
 	}
 	t.blank()
 	t.grid(1, latencyGrid([]namedLatency{{"handshake", c.Handshake}}))
@@ -191,22 +192,22 @@ func tableConnect(t *text, r *loadtest.Result) {
 
 func tableMessages(t *text, m *loadtest.Messages) {
 	t.heading("Messages, measured over " + secs(m.Seconds))
-	t.row("published", count(m.Published))
-	t.row("publish errors", count(m.PublishErrors))
+	t.row("published", human.Int(m.Published))
+	t.row("publish errors", human.Int(m.PublishErrors))
 	for _, kv := range byCount(m.PublishErrorCodes) {
-		t.row("  "+safe(kv.key, labelWidth), count(kv.n))
+		t.row("  "+safe(kv.key, labelWidth), human.Int(kv.n))
 	}
-	t.row("expected", count(m.Expected))
-	t.row("delivered", count(m.Delivered))
-	t.row("lost", count(m.Lost)+" ("+pct(lossOf(m.Lost, m.Expected, m.LossPercent))+")")
-	t.row("duplicated", count(m.Duplicated))
-	t.row("out of order", count(m.OutOfOrder))
+	t.row("expected", human.Int(m.Expected))
+	t.row("delivered", human.Int(m.Delivered))
+	t.row("lost", human.Int(m.Lost)+" ("+pct(lossOf(m.Lost, m.Expected, m.LossPercent))+")")
+	t.row("duplicated", human.Int(m.Duplicated))
+	t.row("out of order", human.Int(m.OutOfOrder))
 	t.row("deliveries/s", rate(m.DeliveriesPerSec))
 	t.row("messages/s", rate(m.MessagesPerSec))
 	t.row("throughput", bytesRate(m.BytesPerSec))
 	t.blank()
 	t.grid(1, latencyGrid([]namedLatency{{"delivery", m.Latency}, {"fan-out", m.FanOut}}))
-	t.row("fan-out incomplete", count(m.FanOutIncomplete)+" (messages some receiver never got)")
+	t.row("fan-out incomplete", human.Int(m.FanOutIncomplete)+" (messages some receiver never got)")
 }
 
 // namedLatency is one row of a latency grid.
@@ -225,7 +226,7 @@ func latencyGrid(ls []namedLatency) [][]string {
 			rows = append(rows, []string{nl.name, "0", dash, dash, dash, dash, dash, dash})
 			continue
 		}
-		rows = append(rows, []string{nl.name, count(l.Count),
+		rows = append(rows, []string{nl.name, human.Int(l.Count),
 			num3(l.P50), num3(l.P90), num3(l.P99), num3(l.P999), num3(l.Max), num3(l.Mean)})
 	}
 	return rows
@@ -256,7 +257,7 @@ func tableRooms(t *text, rooms []loadtest.RoomStats) {
 	rs := worstRooms(rooms)
 	shown := rs[:min(len(rs), maxRooms)]
 	if len(rs) > len(shown) {
-		t.heading(fmt.Sprintf("Rooms: the %d worst of %s by loss, duplicates and reordering", len(shown), count(int64(len(rs)))))
+		t.heading(fmt.Sprintf("Rooms: the %d worst of %s by loss, duplicates and reordering", len(shown), human.Int(int64(len(rs)))))
 	} else {
 		t.heading("Rooms")
 	}
@@ -271,12 +272,12 @@ func tableRooms(t *text, rooms []loadtest.RoomStats) {
 		if hasTarget {
 			row = append(row, safe(r.Target, nameRunes/2))
 		}
-		rows = append(rows, append(row, count(int64(r.Subscribers)), count(r.Published), count(r.Expected),
-			count(r.Delivered), count(r.Lost), count(r.Duplicated), count(r.OutOfOrder)))
+		rows = append(rows, append(row, human.Int(int64(r.Subscribers)), human.Int(r.Published), human.Int(r.Expected),
+			human.Int(r.Delivered), human.Int(r.Lost), human.Int(r.Duplicated), human.Int(r.OutOfOrder)))
 	}
 	t.grid(len(head), rows)
 	if rest := rs[len(shown):]; len(rest) > 0 {
-		s := fmt.Sprintf("  … %s more rooms", count(int64(len(rest))))
+		s := fmt.Sprintf("  … %s more rooms", human.Int(int64(len(rest))))
 		if !slices.ContainsFunc(rest, troubled) {
 			s += ", none with loss, duplicates or reordering"
 		}
@@ -289,7 +290,7 @@ func tableServer(t *text, s *loadtest.ServerStats) {
 	t.row("source", sourceLine(s.Source))
 	t.row("RSS before", kib(float64(s.RSSBeforeKB)))
 	t.row("RSS after", kib(float64(s.RSSAfterKB)))
-	t.row("connections", count(s.Conns))
+	t.row("connections", human.Int(s.Conns))
 	t.row("per connection", kib(s.KBPerConn))
 }
 
@@ -308,9 +309,9 @@ func sourceLine(src string) string {
 func tableBench(t *text, r *loadtest.Result) {
 	b := r.Bench
 	t.heading("Bench")
-	t.row("processes", count(int64(b.Procs)))
+	t.row("processes", human.Int(int64(b.Procs)))
 	if b.Cores > 0 {
-		t.row("cores", count(int64(b.Cores)))
+		t.row("cores", human.Int(int64(b.Cores)))
 	}
 	t.row("CPU", num3(b.CPUPercent)+"% of one core")
 	t.row("scheduler p99", ms(b.SchedP99))

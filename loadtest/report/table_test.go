@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rtsync/rtsync/internal/human"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -145,10 +146,10 @@ func TestFormatters(t *testing.T) {
 		got  string
 		want string
 	}{
-		{"count 0", count(0), "0"},
-		{"count 999", count(999), "999"},
-		{"count 1234567", count(1234567), "1,234,567"},
-		{"count -1234", count(-1234), "-1,234"},
+		{"count 0", human.Int(0), "0"},
+		{"count 999", human.Int(999), "999"},
+		{"count 1234567", human.Int(1234567), "1,234,567"},
+		{"count -1234", human.Int(-1234), "-1,234"},
 		{"ms small", ms(0.412), "0.412 ms"},
 		{"ms tens", ms(12.34), "12.3 ms"},
 		{"ms units", ms(4.1), "4.10 ms"},

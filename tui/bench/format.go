@@ -3,36 +3,11 @@ package bench
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
-)
 
-// formatInt writes n with thousands separators: at 500,000 deliveries/s
-// an unseparated figure is too easy to misread by a factor of ten.
-func formatInt(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	sign := ""
-	if n < 0 {
-		sign, s = "-", s[1:]
-	}
-	if len(s) <= 3 {
-		return sign + s
-	}
-	var b strings.Builder
-	b.WriteString(sign)
-	head := len(s) % 3
-	if head > 0 {
-		b.WriteString(s[:head])
-	}
-	for i := head; i < len(s); i += 3 {
-		if b.Len() > len(sign) {
-			b.WriteByte(',')
-		}
-		b.WriteString(s[i : i+3])
-	}
-	return b.String()
-}
+	"github.com/rtsync/rtsync/internal/human"
+)
 
 // formatRate rounds a per-second rate to a whole number: fractions of a
 // delivery per second are noise at the rates a bench runs at.
@@ -40,7 +15,7 @@ func formatRate(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "-"
 	}
-	return formatInt(int64(math.Round(v)))
+	return human.Int(int64(math.Round(v)))
 }
 
 // formatMs writes a latency in milliseconds with the precision that
@@ -56,7 +31,7 @@ func formatMs(v float64) string {
 	case v < 100:
 		return fmt.Sprintf("%.1f ms", v)
 	default:
-		return formatInt(int64(math.Round(v))) + " ms"
+		return human.Int(int64(math.Round(v))) + " ms"
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/rtsync/rtsync/internal/human"
 )
 
 func TestFormat(t *testing.T) {
@@ -11,13 +13,13 @@ func TestFormat(t *testing.T) {
 	tests := []struct {
 		name, got, want string
 	}{
-		{"int 0", formatInt(0), "0"},
-		{"int 999", formatInt(999), "999"},
-		{"int 1000", formatInt(1000), "1,000"},
-		{"int 498211", formatInt(498211), "498,211"},
-		{"int 1234567", formatInt(1234567), "1,234,567"},
-		{"int -1234", formatInt(-1234), "-1,234"},
-		{"int -123", formatInt(-123), "-123"},
+		{"int 0", human.Int(0), "0"},
+		{"int 999", human.Int(999), "999"},
+		{"int 1000", human.Int(1000), "1,000"},
+		{"int 498211", human.Int(498211), "498,211"},
+		{"int 1234567", human.Int(1234567), "1,234,567"},
+		{"int -1234", human.Int(-1234), "-1,234"},
+		{"int -123", human.Int(-123), "-123"},
 		{"rate", formatRate(498210.6), "498,211"},
 		{"rate NaN", formatRate(math.NaN()), "-"},
 		{"ms none", formatMs(0), "-"},

@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/rtsync/rtsync/internal/human"
 	"github.com/rtsync/rtsync/loadtest"
 	"github.com/rtsync/rtsync/tui/style"
 )
@@ -336,9 +337,9 @@ func cell(s string, w int) string {
 // other value is drawn as bad so it catches the eye during a long run.
 func (m Model) count(n int64) string {
 	if n > 0 {
-		return m.st.Bad.Render(formatInt(n))
+		return m.st.Bad.Render(human.Int(n))
 	}
-	return m.st.Value.Render(formatInt(n))
+	return m.st.Value.Render(human.Int(n))
 }
 
 func (m Model) figureLines(w int) []string {
@@ -362,9 +363,9 @@ func (m Model) figureLines(w int) []string {
 		}
 	}
 
-	conns := m.st.Value.Render(formatInt(p.Connected))
+	conns := m.st.Value.Render(human.Int(p.Connected))
 	if p.Conns > 0 {
-		conns += m.st.Muted.Render("/" + formatInt(int64(p.Conns)))
+		conns += m.st.Muted.Render("/" + human.Int(int64(p.Conns)))
 	}
 
 	trend := m.st.Muted.Render("-")
@@ -374,8 +375,8 @@ func (m Model) figureLines(w int) []string {
 
 	row("conns", conns, "failed", m.count(p.Failed))
 	row("deliveries/s", m.st.Value.Render(formatRate(p.DeliveriesPerSec)),
-		"delivered", m.st.Value.Render(formatInt(p.Delivered)))
-	row("published", m.st.Value.Render(formatInt(p.Published)), "errors", m.count(p.Errors))
+		"delivered", m.st.Value.Render(human.Int(p.Delivered)))
+	row("published", m.st.Value.Render(human.Int(p.Published)), "errors", m.count(p.Errors))
 	row("latency p50", m.st.Value.Render(formatMs(p.P50)), "p99", m.st.Value.Render(formatMs(p.P99)))
 	row("bench cpu", m.st.Value.Render(formatPercent(p.CPU)), "", "")
 	row("trend", trend, "", "")
@@ -416,7 +417,7 @@ func (m Model) warningLines(w, budget int) []string {
 	for used := 0; first > 0 && used+len(blocks[first-1]) <= room; first-- {
 		used += len(blocks[first-1])
 	}
-	note := "+" + formatInt(int64(first)) + " more warning"
+	note := "+" + human.Int(int64(first)) + " more warning"
 	if first != 1 {
 		note += "s"
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rtsync/rtsync/internal/human"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -83,14 +84,14 @@ func plainLine(p loadtest.Progress) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "[%6.1fs] %-*s %3.0f%%", p.Elapsed.Seconds(), phaseNameWidth, p.Phase, done*100)
-	fmt.Fprintf(&b, " | conns %s", formatInt(p.Connected))
+	fmt.Fprintf(&b, " | conns %s", human.Int(p.Connected))
 	if p.Conns > 0 {
-		fmt.Fprintf(&b, "/%s", formatInt(int64(p.Conns)))
+		fmt.Fprintf(&b, "/%s", human.Int(int64(p.Conns)))
 	}
-	fmt.Fprintf(&b, " (%s failed)", formatInt(p.Failed))
+	fmt.Fprintf(&b, " (%s failed)", human.Int(p.Failed))
 	fmt.Fprintf(&b, " | %s deliveries/s", formatRate(p.DeliveriesPerSec))
 	fmt.Fprintf(&b, " | p50 %s p99 %s", formatMs(p.P50), formatMs(p.P99))
-	fmt.Fprintf(&b, " | errors %s", formatInt(p.Errors))
+	fmt.Fprintf(&b, " | errors %s", human.Int(p.Errors))
 	fmt.Fprintf(&b, " | cpu %s", formatPercent(p.CPU))
 	return b.String()
 }

@@ -4,35 +4,10 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
-)
 
-// formatInt writes n with thousands separators: a connection count of
-// 50003 is too easy to misread by a factor of ten.
-func formatInt(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	sign := ""
-	if n < 0 {
-		sign, s = "-", s[1:]
-	}
-	if len(s) <= 3 {
-		return sign + s
-	}
-	var b strings.Builder
-	b.WriteString(sign)
-	head := len(s) % 3
-	if head > 0 {
-		b.WriteString(s[:head])
-	}
-	for i := head; i < len(s); i += 3 {
-		if b.Len() > len(sign) {
-			b.WriteByte(',')
-		}
-		b.WriteString(s[i : i+3])
-	}
-	return b.String()
-}
+	"github.com/rtsync/rtsync/internal/human"
+)
 
 // formatRate writes a per-second rate: one decimal below 10 (a room at
 // 0.5 msg/s is not idle), whole numbers above. NaN is "no rate": the
@@ -46,7 +21,7 @@ func formatRate(v float64) string {
 	case math.Abs(v) >= 1e18:
 		return formatCompact(v)
 	default:
-		return formatInt(int64(math.Round(v)))
+		return human.Int(int64(math.Round(v)))
 	}
 }
 

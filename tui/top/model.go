@@ -13,6 +13,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/human"
 )
 
 // view is which table the lower half shows.
@@ -651,4 +652,4 @@ func (m *model) nodeRow(name string, n client.NodeStats, r rates, total bool) ro
 	}}
 }
 
-func intCell(n int64) cell { return numCell(float64(n), formatInt(n)) }
+func intCell(n int64) cell { return numCell(float64(n), human.Int(n)) }

@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/human"
 )
 
 // summaryRooms is how many rooms Summary lists at most.
@@ -34,7 +35,7 @@ func Summary(w io.Writer, url string, s client.ServerStats) error {
 	}
 	b.WriteString(strings.Join(title, " · ") + "\n\n")
 
-	conns := formatInt(s.Connections)
+	conns := human.Int(s.Connections)
 	if ts := transports(s.ConnectionsByTransport); len(ts) > 0 {
 		conns += " (" + strings.Join(ts, ", ") + ")"
 	}
@@ -44,19 +45,19 @@ func Summary(w io.Writer, url string, s client.ServerStats) error {
 	}
 	figures := []figure{
 		{"connections", conns},
-		{"rooms", formatInt(s.Rooms)},
-		{"uids", formatInt(s.UIDs)},
-		{"accepted", formatInt(s.Accepted) + " (rejected " + formatInt(s.Rejected) + ")"},
-		{"messages in", formatInt(s.MessagesIn)},
-		{"published", formatInt(s.Published) + " (directs " + formatInt(s.Directs) + ")"},
-		{"deliveries", formatInt(s.Deliveries)},
-		{"messages out", formatInt(s.MessagesOut) + " in " + formatInt(s.FramesOut) + " frames, " + formatBytes(s.BytesOut)},
-		{"dropped", formatInt(s.Dropped) + " (slow consumers " + formatInt(s.SlowConsumers) + ", heartbeat timeouts " + formatInt(s.HeartbeatTimeouts) + ")"},
-		{"errors", formatInt(errs)},
-		{"history", formatInt(s.HistoryMessages) + " messages, " + formatBytes(s.HistoryBytes)},
+		{"rooms", human.Int(s.Rooms)},
+		{"uids", human.Int(s.UIDs)},
+		{"accepted", human.Int(s.Accepted) + " (rejected " + human.Int(s.Rejected) + ")"},
+		{"messages in", human.Int(s.MessagesIn)},
+		{"published", human.Int(s.Published) + " (directs " + human.Int(s.Directs) + ")"},
+		{"deliveries", human.Int(s.Deliveries)},
+		{"messages out", human.Int(s.MessagesOut) + " in " + human.Int(s.FramesOut) + " frames, " + formatBytes(s.BytesOut)},
+		{"dropped", human.Int(s.Dropped) + " (slow consumers " + human.Int(s.SlowConsumers) + ", heartbeat timeouts " + human.Int(s.HeartbeatTimeouts) + ")"},
+		{"errors", human.Int(errs)},
+		{"history", human.Int(s.HistoryMessages) + " messages, " + formatBytes(s.HistoryBytes)},
 		{"rss", formatBytes(s.RSSBytes)},
 		{"cpu time", fmt.Sprintf("%.1fs", s.CPUSeconds)},
-		{"goroutines", formatInt(s.Goroutines)},
+		{"goroutines", human.Int(s.Goroutines)},
 	}
 	for _, f := range figures {
 		fmt.Fprintf(&b, "%-13s %s\n", f.label, f.value)

@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/human"
 )
 
 // Layout. The screen is drawn for 80×24 first: header, four one-line
@@ -208,7 +209,7 @@ func (m *model) figureLines(st styles, w int) []string {
 		}
 		return v
 	}
-	conns := formatInt(s.Connections)
+	conns := human.Int(s.Connections)
 	if ts := transports(s.ConnectionsByTransport); len(ts) > 1 {
 		conns += " (" + strings.Join(ts, ", ") + ")"
 	}
@@ -217,10 +218,10 @@ func (m *model) figureLines(st styles, w int) []string {
 		errs += n
 	}
 	grid := [][3]figure{
-		{{"conns", val(conns)}, {"rooms", val(formatInt(s.Rooms))}, {"uids", val(formatInt(s.UIDs))}},
-		{{"cpu", val(formatPercent(m.rates.cpuPercent))}, {"rss", val(formatBytes(s.RSSBytes))}, {"goroutines", val(formatInt(s.Goroutines))}},
-		{{"dropped", val(formatInt(s.Dropped))}, {"rejected", val(formatInt(s.Rejected))}, {"errors", val(formatInt(errs))}},
-		{{"history", val(formatInt(s.HistoryMessages) + " msgs")}, {"", val(formatBytes(s.HistoryBytes))}, {}},
+		{{"conns", val(conns)}, {"rooms", val(human.Int(s.Rooms))}, {"uids", val(human.Int(s.UIDs))}},
+		{{"cpu", val(formatPercent(m.rates.cpuPercent))}, {"rss", val(formatBytes(s.RSSBytes))}, {"goroutines", val(human.Int(s.Goroutines))}},
+		{{"dropped", val(human.Int(s.Dropped))}, {"rejected", val(human.Int(s.Rejected))}, {"errors", val(human.Int(errs))}},
+		{{"history", val(human.Int(s.HistoryMessages) + " msgs")}, {"", val(formatBytes(s.HistoryBytes))}, {}},
 	}
 	// Columns that fit, then the lines; the last column's values are not
 	// padded, so no line ends in blanks.
@@ -360,8 +361,8 @@ func (m *model) tabLine(w int) string {
 	names := [numViews]string{"rooms", "clients"}
 	counts := [numViews]string{"-", "-"}
 	if m.have {
-		counts[viewRooms] = formatInt(m.stats.Rooms)
-		counts[viewClients] = formatInt(m.stats.Connections)
+		counts[viewRooms] = human.Int(m.stats.Rooms)
+		counts[viewClients] = human.Int(m.stats.Connections)
 	}
 	var tabs []string
 	for v := range numViews {
@@ -379,13 +380,13 @@ func (m *model) tabLine(w int) string {
 	shown := len(m.rows(m.view))
 	switch {
 	case m.editing:
-		right = m.st.Active.Render("/"+f+"▏") + m.st.Muted.Render(fmt.Sprintf(" %s match", formatInt(int64(shown))))
+		right = m.st.Active.Render("/"+f+"▏") + m.st.Muted.Render(fmt.Sprintf(" %s match", human.Int(int64(shown))))
 	case f != "":
-		right = m.st.Muted.Render(fmt.Sprintf("filter %q: %s match · esc clears", f, formatInt(int64(shown))))
+		right = m.st.Muted.Render(fmt.Sprintf("filter %q: %s match · esc clears", f, human.Int(int64(shown))))
 	case m.view == viewClients && m.clientsHas && m.clients.Total > int64(len(m.clients.Clients)):
-		right = m.st.Muted.Render(fmt.Sprintf("first %s of %s", formatInt(int64(len(m.clients.Clients))), formatInt(m.clients.Total)))
+		right = m.st.Muted.Render(fmt.Sprintf("first %s of %s", human.Int(int64(len(m.clients.Clients))), human.Int(m.clients.Total)))
 	case m.view == viewRooms && m.have && m.stats.Rooms > int64(len(m.stats.TopRooms)):
-		right = m.st.Muted.Render(fmt.Sprintf("busiest %s of %s", formatInt(int64(len(m.stats.TopRooms))), formatInt(m.stats.Rooms)))
+		right = m.st.Muted.Render(fmt.Sprintf("busiest %s of %s", human.Int(int64(len(m.stats.TopRooms))), human.Int(m.stats.Rooms)))
 	}
 	if right == "" {
 		return left
@@ -480,7 +481,7 @@ func transports(by map[string]int64) []string {
 	var out []string
 	for _, t := range slices.Sorted(maps.Keys(by)) {
 		if by[t] != 0 {
-			out = append(out, t+" "+formatInt(by[t]))
+			out = append(out, t+" "+human.Int(by[t]))
 		}
 	}
 	return out
