@@ -2,6 +2,12 @@
 // WebSocket. `rtsync chat`, `rtsync top` and `rtsync bench` use it, and so
 // can any Go program.
 //
+// It also holds API, a client of the server's HTTP API (/api/v1): the
+// stats snapshot, the detailed client list and kicking, which `rtsync top`
+// shows and `rtsync bench` reads server memory from. API is a plain HTTP
+// client, safe for concurrent use, and decodes answers tolerantly so a
+// newer or older server does not break it.
+//
 // Dial connects, waits for the server's welcome and sends hello when
 // Options carry an identity. The methods Hello, Join, Leave, Publish,
 // SendToUID, SendToClient, Presence, History and Ping send one command each
