@@ -3,8 +3,6 @@ package bench
 import (
 	"bytes"
 	"io"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
+	"github.com/rtsync/rtsync/internal/tuitest"
 	"github.com/rtsync/rtsync/loadtest"
 	"github.com/rtsync/rtsync/tui/style"
 )
@@ -122,29 +121,8 @@ func (s *session) final(t *testing.T) Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertNoColour(t, out)
+	tuitest.AssertNoColour(t, out)
 	return p.Model
-}
-
-// sgr matches a Select Graphic Rendition sequence and its parameters.
-var sgr = regexp.MustCompile(`\x1b\[([0-9;:]*)m`)
-
-// assertNoColour fails if the program wrote a colour although the ASCII
-// profile was forced: the styles carry colours and only the profile
-// removes them. Attributes such as bold may stay.
-func assertNoColour(t *testing.T, out []byte) {
-	t.Helper()
-	for _, m := range sgr.FindAllSubmatch(out, -1) {
-		for _, param := range strings.FieldsFunc(string(m[1]), func(r rune) bool { return r == ';' || r == ':' }) {
-			n, err := strconv.Atoi(param)
-			if err != nil {
-				continue
-			}
-			if (n >= 30 && n <= 38) || (n >= 40 && n <= 48) || (n >= 90 && n <= 97) || (n >= 100 && n <= 107) {
-				t.Fatalf("output has colour sequence %q under the ASCII profile", m[0])
-			}
-		}
-	}
 }
 
 // frame is the view as text. The goldens pin layout and figures; they

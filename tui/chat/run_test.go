@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/tuitest"
 )
 
 func TestRunDialError(t *testing.T) {
@@ -105,7 +106,7 @@ func TestRunColourProfile(t *testing.T) {
 			case <-time.After(waitTimeout):
 				t.Fatal("Run did not return after its context ended")
 			}
-			got := colours(out.Bytes())
+			got := tuitest.Colours(out.Bytes())
 			if tt.wantColour && len(got) == 0 {
 				t.Error("no colour written for a 256-colour terminal")
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/tuitest"
 )
 
 // Golden files: testdata/<TestName>[/<subtest>].golden. Rewrite them with
@@ -63,7 +64,7 @@ func finish(t *testing.T, tm *teatest.TestModel) *model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertNoColour(t, out)
+	tuitest.AssertNoColour(t, out)
 	return p.model
 }
 
@@ -72,35 +73,6 @@ func finish(t *testing.T, tm *teatest.TestModel) *model {
 // colour side on the real output), and the port is masked.
 func frame(m *model) []byte {
 	return []byte(maskPorts(ansi.Strip(m.render())) + "\n")
-}
-
-// sgr matches a Select Graphic Rendition sequence and its parameters.
-var sgr = regexp.MustCompile(`\x1b\[([0-9;:]*)m`)
-
-// colours lists the colour sequences in out (attributes such as bold are
-// not colours).
-func colours(out []byte) []string {
-	var found []string
-	for _, m := range sgr.FindAllSubmatch(out, -1) {
-		for _, param := range strings.FieldsFunc(string(m[1]), func(r rune) bool { return r == ';' || r == ':' }) {
-			n, err := strconv.Atoi(param)
-			if err != nil {
-				continue
-			}
-			if (n >= 30 && n <= 38) || (n >= 40 && n <= 48) || (n >= 90 && n <= 97) || (n >= 100 && n <= 107) {
-				found = append(found, string(m[0]))
-				break
-			}
-		}
-	}
-	return found
-}
-
-func assertNoColour(t *testing.T, out []byte) {
-	t.Helper()
-	if c := colours(out); len(c) > 0 {
-		t.Fatalf("output has colour sequence %q under the ASCII profile", c[0])
-	}
 }
 
 // lobbyScene fills lobby with what a golden shows: a wrapped line, data

@@ -3,7 +3,6 @@ package top
 import (
 	"context"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
+	"github.com/rtsync/rtsync/internal/tuitest"
 )
 
 // Golden files: testdata/<TestName>[/<subtest>].golden. Rewrite them with
@@ -57,7 +57,7 @@ func finish(t *testing.T, tm *teatest.TestModel) *model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertNoColour(t, out)
+	tuitest.AssertNoColour(t, out)
 	return p.model
 }
 
@@ -66,24 +66,6 @@ func finish(t *testing.T, tm *teatest.TestModel) *model {
 // colour side on the real output).
 func frame(m *model) []byte {
 	return []byte(ansi.Strip(m.render()) + "\n")
-}
-
-// sgr matches a Select Graphic Rendition sequence and its parameters.
-var sgr = regexp.MustCompile(`\x1b\[([0-9;:]*)m`)
-
-func assertNoColour(t *testing.T, out []byte) {
-	t.Helper()
-	for _, m := range sgr.FindAllSubmatch(out, -1) {
-		for _, param := range strings.FieldsFunc(string(m[1]), func(r rune) bool { return r == ';' || r == ':' }) {
-			n, err := strconv.Atoi(param)
-			if err != nil {
-				continue
-			}
-			if (n >= 30 && n <= 38) || (n >= 40 && n <= 48) || (n >= 90 && n <= 97) || (n >= 100 && n <= 107) {
-				t.Fatalf("output has colour sequence %q under the ASCII profile", m[0])
-			}
-		}
-	}
 }
 
 // assertSize checks that every line of the frame fits w and that there
