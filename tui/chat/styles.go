@@ -68,27 +68,21 @@ func newStyles(st style.Styles) styles {
 	s := styles{Styles: st}
 	plain := isNoColor(st.Title.GetForeground()) && isNoColor(st.Active.GetForeground())
 	base := lipgloss.NewStyle()
-	if plain {
-		s.Bar = base
-		s.Separator = base
-		s.Time = st.Muted
-		s.Own = st.Value
-		s.Mention = st.Warn
-		s.System = st.Muted
-		s.Error = st.Bad
-		s.Unread = st.Value
-		s.Highlight = st.Warn
-		return s
-	}
-	s.Bar = base.Background(barBackground).Foreground(barForeground)
-	s.Separator = st.Muted
 	s.Time = st.Muted
-	s.Own = st.Active
 	s.Mention = st.Warn
 	s.System = st.Muted
 	s.Error = st.Bad
 	s.Unread = st.Value
 	s.Highlight = st.Warn
+	if plain {
+		s.Bar = base
+		s.Separator = base
+		s.Own = st.Value
+		return s
+	}
+	s.Bar = base.Background(barBackground).Foreground(barForeground)
+	s.Separator = st.Muted
+	s.Own = st.Active
 	for _, c := range namePalette {
 		s.names = append(s.names, base.Foreground(c))
 	}
