@@ -44,7 +44,9 @@ type shard struct {
 	wins  []streamWin // per stream
 
 	attempted, connected, failed, dropped, reconnects atomic.Int64
-	delivered, bytes                                  atomic.Int64
+	// sumMu guards replacing a conn in conns (churn) against progress
+	// summing their counters.
+	sumMu sync.Mutex
 
 	mu         sync.Mutex
 	failures   map[string]int64
@@ -89,8 +91,11 @@ type benchConn struct {
 	// Receive state, owned by the reader goroutine.
 	base, nstreams int
 	seen           []streamSeen
-	delivered      int64
-	dup, ooo       int64
+	// delivered and bytes are written by the reader alone; progress
+	// sums them, so the hot path touches no shared cache line.
+	delivered atomic.Int64
+	bytes     atomic.Int64
+	dup, ooo  int64
 }
 
 // streamSeen is one receiver's view of one stream.
@@ -406,7 +411,7 @@ func (s *shard) read(c *benchConn, ws *websocket.Conn) {
 		}
 		now := time.Now()
 		if now.After(s.windowFrom) && now.Before(s.windowTo) {
-			s.bytes.Add(int64(len(buf)))
+			c.bytes.Add(int64(len(buf)))
 		}
 		if c.seen != nil {
 			s.receive(c, buf, now)
@@ -467,8 +472,7 @@ func (s *shard) receive(c *benchConn, frame []byte, now time.Time) {
 		if late {
 			c.ooo++
 		}
-		c.delivered++
-		s.delivered.Add(1)
+		c.delivered.Add(1)
 		us := max((nowNs-m.intended)/1000, 0)
 		s.lat.record(c.s.g, us)
 		f := &w.fan[k]
@@ -726,7 +730,9 @@ func (s *shard) churn(ctx context.Context) {
 			// A fresh benchConn: the old one's reader may still be on
 			// its way out.
 			fresh := &benchConn{s: c.s}
+			s.sumMu.Lock()
 			s.conns[i] = fresh
+			s.sumMu.Unlock()
 			if s.connect(ctx, fresh, d) {
 				s.reconnects.Add(1)
 			}
@@ -751,10 +757,10 @@ func (s *shard) progress() *shardProgress {
 		Connected:   s.connected.Load(),
 		Failed:      s.failed.Load(),
 		Dropped:     s.dropped.Load(),
-		Delivered:   s.delivered.Load(),
 		PublishDone: s.publishDone.Load(),
 		CPUSeconds:  cpuTime().Seconds(),
 	}
+	p.Delivered, _ = s.sums()
 	if s.started.Load() {
 		for _, snd := range s.senders {
 			sent, rej := snd.sent.Load(), snd.rejected.Load()
@@ -784,9 +790,9 @@ func (s *shard) result() *shardResult {
 		RoomDelivered: make([]int64, keys),
 		RoomDup:       make([]int64, keys),
 		RoomOOO:       make([]int64, keys),
-		Bytes:         s.bytes.Load(),
 		PublishLagMax: float64(s.publishLag.Load()) / 1e6,
 	}
+	_, r.Bytes = s.sums()
 	s.mu.Lock()
 	r.Failures, r.Drops, r.ErrorCodes = s.failures, s.drops, s.errorCodes
 	r.FirstDial, r.LastReady = s.firstDial, s.lastReady
@@ -800,7 +806,7 @@ func (s *shard) result() *shardResult {
 			continue
 		}
 		k := c.s.room
-		r.RoomDelivered[k] += c.delivered
+		r.RoomDelivered[k] += c.delivered.Load()
 		r.RoomDup[k] += c.dup
 		r.RoomOOO[k] += c.ooo
 	}
@@ -826,3 +832,14 @@ func (s *shard) result() *shardResult {
 }
 
 var errNoConnections = errors.New("no connection succeeded")
+
+// sums adds up the connections' delivery and byte counters.
+func (s *shard) sums() (delivered, bytes int64) {
+	s.sumMu.Lock()
+	defer s.sumMu.Unlock()
+	for _, c := range s.conns {
+		delivered += c.delivered.Load()
+		bytes += c.bytes.Load()
+	}
+	return delivered, bytes
+}
