@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -126,7 +125,7 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	windowFrom := t0.Add(time.Duration(cfg.Warmup))
 	windowTo := windowFrom.Add(time.Duration(cfg.Duration))
 	c.phaseAt(PhaseWarmup, t0)
-	c.watch(ctx, windowFrom, func() float64 { return frac(t0, windowFrom) })
+	c.watch(ctx, windowFrom)
 	var rssAfter int64
 	if cfg.Scenario == ScenarioIdle && opt.ServerRSS != nil && rssSource != "" {
 		if kb, _, ok := opt.ServerRSS(ctx); ok {
@@ -134,7 +133,7 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		}
 	}
 	c.phaseAt(PhaseMeasuring, windowFrom)
-	c.watch(ctx, windowTo, func() float64 { return frac(windowFrom, windowTo) })
+	c.watch(ctx, windowTo)
 	if cfg.Scenario == ScenarioBroadcast || cfg.Scenario == ScenarioDirect {
 		c.phase(PhaseDraining)
 		drainTo := time.Now().Add(time.Duration(cfg.Drain))
@@ -233,7 +232,7 @@ func (c *coord) step(ctx context.Context, until time.Time) {
 		case x := <-c.in:
 			c.apply(x)
 		case <-tick.C:
-			c.report(0)
+			c.report()
 			return
 		case <-ctx.Done():
 			return
@@ -266,7 +265,7 @@ func (c *coord) waitReady(ctx context.Context) error {
 }
 
 // watch reports progress until t.
-func (c *coord) watch(ctx context.Context, t time.Time, done func() float64) {
+func (c *coord) watch(ctx context.Context, t time.Time) {
 	for time.Now().Before(t) && ctx.Err() == nil {
 		c.step(ctx, t)
 	}
@@ -364,7 +363,7 @@ func (c *coord) phaseAt(name string, at time.Time) {
 	if name != PhaseDone {
 		c.res.Phases = append(c.res.Phases, Phase{Name: name, Start: at})
 	}
-	c.report(0)
+	c.report()
 }
 
 func (c *coord) warn(format string, args ...any) {
@@ -372,7 +371,7 @@ func (c *coord) warn(format string, args ...any) {
 }
 
 // report sends the current snapshot to Options.Progress.
-func (c *coord) report(float64) {
+func (c *coord) report() {
 	if c.opt.Progress == nil {
 		return
 	}
@@ -499,5 +498,3 @@ func runID() string {
 	}
 	return hex.EncodeToString(b[:])
 }
-
-var _ = runtime.NumCPU
