@@ -3,7 +3,6 @@ package cmd
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rtsync/rtsync/internal/procstat"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -187,28 +187,14 @@ func childRSS(cs []*childServer) func(context.Context) (int64, string, bool) {
 	return func(context.Context) (int64, string, bool) {
 		var total int64
 		for _, c := range cs {
-			kb, err := rssKB(c.cmd.Process.Pid)
+			n, err := procstat.RSSOf(c.cmd.Process.Pid)
 			if err != nil {
 				return 0, "", false
 			}
-			total += kb
+			total += int64(n / 1024)
 		}
 		return total, "proc", true
 	}
-}
-
-// rssKB reads a process's resident set size from /proc (Linux).
-func rssKB(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			return strconv.ParseInt(f[1], 10, 64)
-		}
-	}
-	return 0, errors.New("no VmRSS in /proc status")
 }
 
 // childCount is how many servers a run of this config needs.

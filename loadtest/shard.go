@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/rtsync/rtsync/internal/procstat"
 )
 
 // progressEvery is how often a shard reports its running totals.
@@ -209,7 +210,7 @@ func (s *shard) watchWindow(ctx context.Context) {
 	if !sleepUntil(ctx, s.windowFrom) {
 		return
 	}
-	cpu0 := cpuTime()
+	cpu0 := procstat.CPUTime()
 	sched0 := readSched()
 	if s.cfg.Scenario == ScenarioConnect && s.cfg.Churn > 0 {
 		s.churn(ctx)
@@ -217,7 +218,7 @@ func (s *shard) watchWindow(ctx context.Context) {
 		return
 	}
 	s.measureMu.Lock()
-	s.cpuWindow = (cpuTime() - cpu0).Seconds()
+	s.cpuWindow = (procstat.CPUTime() - cpu0).Seconds()
 	s.schedP99 = schedP99(sched0, readSched())
 	s.measureMu.Unlock()
 }
@@ -758,7 +759,7 @@ func (s *shard) progress() *shardProgress {
 		Failed:      s.failed.Load(),
 		Dropped:     s.dropped.Load(),
 		PublishDone: s.publishDone.Load(),
-		CPUSeconds:  cpuTime().Seconds(),
+		CPUSeconds:  procstat.CPUTime().Seconds(),
 	}
 	p.Delivered, _ = s.sums()
 	if s.started.Load() {

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+
+	"github.com/rtsync/rtsync/internal/procstat"
 )
 
 // discardTransport is a Transport with no socket, so benchmarks measure the
@@ -42,7 +44,7 @@ func BenchmarkFanOut(b *testing.B) {
 			data := []byte(`{"text":"a message of about a hundred bytes, like a chat line or a small state update"}`)
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu := cpuSeconds()
+			cpu := procstat.CPUTime().Seconds()
 			for range b.N {
 				r.publish(s, nil, from, data, false)
 			}
@@ -54,7 +56,7 @@ func BenchmarkFanOut(b *testing.B) {
 			// CPU time as well as wall time: on a shared machine it is
 			// what changes least with the neighbours' load. It counts all
 			// the writers' work, some of which runs past the loop.
-			cpu = cpuSeconds() - cpu
+			cpu = procstat.CPUTime().Seconds() - cpu
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(want), "ns/delivery")
 			b.ReportMetric(cpu*1e9/float64(want), "cpu-ns/delivery")
 		})

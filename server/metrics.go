@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rtsync/rtsync/internal/procstat"
 )
 
 // Counters, rates and the stats snapshot behind GET /api/v1/stats and
@@ -216,8 +218,8 @@ func (s *Server) nodeStats(top int) NodeStats {
 		MessagesIn: m.commands.Load(), Published: m.published.Load(), Directs: m.directs.Load(),
 		Deliveries: m.deliveries.Load(), MessagesOut: m.objects.Load(), FramesOut: m.frames.Load(),
 		BytesOut: m.bytesOut.Load(), SlowConsumers: m.slowConsumers.Load(), HeartbeatTimeouts: m.timeouts.Load(),
-		Errors: m.errorsByCode(), Goroutines: runtime.NumGoroutine(), RSSBytes: rssBytes(),
-		CPUSeconds: cpuSeconds(), Hooks: s.hookStats(),
+		Errors: m.errorsByCode(), Goroutines: runtime.NumGoroutine(), RSSBytes: procstat.RSS(),
+		CPUSeconds: procstat.CPUTime().Seconds(), Hooks: s.hookStats(),
 	}
 	st.Dropped = st.SlowConsumers
 	s.hub.mu.RLock()

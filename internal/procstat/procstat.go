@@ -1,12 +1,19 @@
-package server
+// Package procstat reads what a process costs: its CPU time and resident
+// memory. The server reports its own in /api/v1/stats, the bench its own
+// CPU and the memory of the server it started.
+//
+// # Concurrency contract
+//
+// Stateless functions; safe from any goroutine.
+package procstat
 
 import (
+	"errors"
 	rtmetrics "runtime/metrics"
 )
 
-// What the stats say about the process itself: resident memory and CPU
-// time. The per-system parts are in process_*.go; GET /metrics has the
-// same from the Prometheus process collector (process_*).
+// ErrUnsupported is returned where the system does not say.
+var ErrUnsupported = errors.New("not available on this system")
 
 // runtimeMetric reads one runtime/metrics value as a float64, 0 when this
 // Go does not have it.

@@ -1,9 +1,12 @@
-package server
+package procstat
 
-import "syscall"
+import (
+	"syscall"
+	"time"
+)
 
-// cpuSeconds returns the CPU time the process has used, user plus kernel.
-func cpuSeconds() float64 {
+// CPUTime is the CPU time this process has used, user plus kernel.
+func CPUTime() time.Duration {
 	h, err := syscall.GetCurrentProcess()
 	if err != nil {
 		return 0
@@ -14,6 +17,8 @@ func cpuSeconds() float64 {
 	}
 	// Durations in 100 ns ticks; Filetime.Nanoseconds would treat them as
 	// dates since 1601.
-	ticks := func(f syscall.Filetime) float64 { return float64(uint64(f.HighDateTime)<<32 | uint64(f.LowDateTime)) }
-	return (ticks(kernel) + ticks(user)) / 1e7
+	ticks := func(f syscall.Filetime) time.Duration {
+		return time.Duration(uint64(f.HighDateTime)<<32|uint64(f.LowDateTime)) * 100
+	}
+	return ticks(kernel) + ticks(user)
 }

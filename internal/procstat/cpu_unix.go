@@ -1,14 +1,14 @@
 //go:build unix
 
-package loadtest
+package procstat
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the CPU time (user + system) this process has used.
-func cpuTime() time.Duration {
+// CPUTime is the CPU time this process has used, user plus system.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
