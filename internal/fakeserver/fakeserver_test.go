@@ -38,6 +38,19 @@ func dial(t testing.TB, url string) *client {
 	return &client{t: t, ws: ws}
 }
 
+// dialWelcomed dials and reads the welcome, so the server has numbered this
+// connection before the next dial: the server numbers a connection after
+// its upgrade returns, which a client can see before that happens.
+func dialWelcomed(t testing.TB, url string) (*client, string) {
+	t.Helper()
+	c := dial(t, url)
+	ev := c.next()
+	if ev.Type != protocol.TypeWelcome {
+		t.Fatalf("first event %+v, want a welcome", ev)
+	}
+	return c, ev.Client
+}
+
 func (c *client) write(s string) {
 	c.t.Helper()
 	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
@@ -387,13 +400,15 @@ func TestDelayHitsOnlyTheChosenConnection(t *testing.T) {
 	t.Parallel()
 	const delay = 400 * time.Millisecond
 	s := Start(t, Options{Faults: Faults{DelayConn: 1, Delay: delay}})
-	pub, slow, fast := dial(t, s.URL()), dial(t, s.URL()), dial(t, s.URL())
+	pub, _ := dialWelcomed(t, s.URL())
+	slow, slowID := dialWelcomed(t, s.URL())
+	fast, _ := dialWelcomed(t, s.URL())
 	// Receivers are numbered by first join: pub 0, slow 1, fast 2.
 	join(t, pub, "r")
 	join(t, slow, "r")
 	join(t, fast, "r")
-	if id, ok := s.DelayedClient(); !ok || id != "c2" {
-		t.Fatalf("DelayedClient = %q, %v; want c2", id, ok)
+	if id, ok := s.DelayedClient(); !ok || id != slowID {
+		t.Fatalf("DelayedClient = %q, %v; want %s", id, ok, slowID)
 	}
 
 	type arrival struct {
@@ -474,9 +489,10 @@ func closeCode(t *testing.T, c *client) int {
 func TestCloseAfterWelcome(t *testing.T) {
 	t.Parallel()
 	s := Start(t, Options{Faults: Faults{CloseAfterWelcomeEvery: 2}})
-	a, b := dial(t, s.URL()), dial(t, s.URL())
-	if ev := b.next(); ev.Type != protocol.TypeWelcome || ev.Client != "c2" {
-		t.Fatalf("b first event %+v", ev)
+	a, _ := dialWelcomed(t, s.URL())
+	b, id := dialWelcomed(t, s.URL())
+	if id != "c2" {
+		t.Fatalf("b is %q, want c2", id)
 	}
 	if code := closeCode(t, b); code != 4008 {
 		t.Errorf("close code %d, want 4008", code)
