@@ -665,9 +665,12 @@ func TestHookBreaker(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	var logs syncBuffer
+	// Long enough that the five calls below always fit inside it on a
+	// loaded 2-core CI machine.
+	const cooldown = time.Second
 	s, url := startServer(t, Config{
 		HookURL: b.URL + "/events?key=QUERYSECRET", HookSecret: "HOOKSECRET", HookFailOpen: true,
-		HookBreakerFailures: 3, HookBreakerCooldown: 300 * time.Millisecond,
+		HookBreakerFailures: 3, HookBreakerCooldown: cooldown,
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	c := dial(t, url) // connect fails (1), fail open
@@ -687,14 +690,14 @@ func TestHookBreaker(t *testing.T) {
 	for range 5 {
 		pub()
 	}
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > cooldown {
 		t.Fatalf("5 publishes took %s with the breaker open", d)
 	}
 	if n := len(b.requests("")); n != 3 {
 		t.Fatalf("%d requests with the breaker open, want still 3", n)
 	}
 	// After the cooldown a probe goes out; it fails: open again.
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(cooldown + 50*time.Millisecond)
 	pub()
 	pub()
 	if n := len(b.requests("")); n != 4 {
@@ -702,7 +705,7 @@ func TestHookBreaker(t *testing.T) {
 	}
 	// The application is back: the next probe closes the breaker.
 	down.Store(false)
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(cooldown + 50*time.Millisecond)
 	pub()
 	pub()
 	if n := len(b.requests("")); n != 6 {

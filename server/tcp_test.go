@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -649,18 +650,29 @@ func TestTCPServerFull(t *testing.T) {
 // a silent text-mode client is not.
 func TestTCPHeartbeat(t *testing.T) {
 	t.Parallel()
-	s, _, addr := startTCPServer(t, Config{HeartbeatInterval: 100 * time.Millisecond})
+	// A client silent for two intervals is closed. The pinger pings every
+	// 50 ms until then, which leaves it 450 ms of slack on a loaded machine.
+	s, _, addr := startTCPServer(t, Config{HeartbeatInterval: 250 * time.Millisecond})
 	text := dialTCP(t, addr)
 	text.line()
 	text.send("hi")
 	text.line() // greeting
 	silent := dialTCPJSON(t, addr)
 	pinger := dialTCPJSON(t, addr)
-	for range 8 {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
 		mustOK(t, pinger.cmd(map[string]any{"op": "ping"}))
-		time.Sleep(75 * time.Millisecond)
+		l, err := silent.tryLine(50 * time.Millisecond)
+		if err == nil {
+			if want := closeLine(protocol.CloseNoHeartbeat); l != want {
+				t.Fatalf("silent client got %q, want %q", l, want)
+			}
+			break
+		}
+		if !errors.Is(err, errTimeout) || time.Now().After(deadline) {
+			t.Fatalf("silent client: %v before the heartbeat close", err)
+		}
 	}
-	silent.expectLine(closeLine(protocol.CloseNoHeartbeat))
 	silent.expectEOF(5 * time.Second)
 	text.send("/who")
 	if l := text.line(); !strings.HasPrefix(l, "* in lobby: ") {
