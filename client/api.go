@@ -393,18 +393,12 @@ func (a *API) Clients(ctx context.Context, q ClientsQuery) (ClientsPage, error) 
 	var aux struct {
 		Clients []json.RawMessage `json:"clients"`
 		Total   int64             `json:"total"`
-		Next    string            `json:"next"`
-		// NextCursor is what servers before the detailed listing called
-		// Next.
-		NextCursor string `json:"next_cursor"`
+		Next    string            `json:"next_cursor"`
 	}
 	if err := a.decodeObject("/api/v1/clients", body, &aux); err != nil {
 		return ClientsPage{}, err
 	}
 	p := ClientsPage{Total: aux.Total, Next: aux.Next}
-	if p.Next == "" {
-		p.Next = aux.NextCursor
-	}
 	for _, raw := range aux.Clients {
 		var c ClientInfo
 		if json.Unmarshal(raw, &c) == nil && c.Client != "" {

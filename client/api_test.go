@@ -335,7 +335,7 @@ func TestAPIClientsDecode(t *testing.T) {
 	   "queue_bytes": 10, "queue_messages": 1, "messages_in": 12, "messages_out": 340, "extra": true},
 	  {"client": "k4x", "connected_at": "soon", "queue_bytes": "lots"},
 	  {"uid": "no id"}, 7
-	], "total": 5003, "next": "abc"}`
+	], "total": 5003, "next_cursor": "abc"}`
 	s, c := serveCanned(t, 200, "application/json", body)
 	p, err := newAPI(t, s.URL, "").Clients(testCtx(t), client.ClientsQuery{Room: "a b", UID: "ann", Remote: "10.0.", Limit: 50, Cursor: "xyz"})
 	if err != nil {

@@ -441,7 +441,7 @@ func apiListOptions(r *http.Request) (opts ListOptions, countOnly bool, err erro
 	if v := q.Get("cursor"); v != "" {
 		after, err := base64.RawURLEncoding.DecodeString(v)
 		if err != nil || len(after) == 0 {
-			return opts, false, apiBadRequest("cursor %.64q is not one this server gave out; pass the previous page's next_cursor (next, for GET /clients) as it is", v)
+			return opts, false, apiBadRequest("cursor %.64q is not one this server gave out; pass the previous page's next_cursor as it is", v)
 		}
 		opts.After = string(after)
 	}
@@ -723,12 +723,12 @@ func apiInRoom[T any](r *http.Request, f func(string, ListOptions) (Page[T], err
 	return func(o ListOptions) (Page[T], error) { return f(room, o) }
 }
 
-// apiClients is the answer of GET /clients. Unlike the other listings it
-// names the next page's cursor next (docs/api.md, Paging).
+// apiClients is the answer of GET /clients; its paging is the other
+// listings' (docs/api.md, Paging).
 type apiClients struct {
 	Clients []ClientSummary `json:"clients"`
 	Total   int             `json:"total"`
-	Next    string          `json:"next,omitempty"`
+	Next    string          `json:"next_cursor,omitempty"`
 }
 
 // clients lists the connections in detail, filtered by ?room, ?uid and

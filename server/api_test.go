@@ -719,7 +719,7 @@ func TestAPIListPaging(t *testing.T) {
 	}
 	var count map[string]json.RawMessage
 	api.call("GET", "/api/v1/clients?limit=0", nil, 200, &count)
-	if string(count["total"]) != "7" || string(count["clients"]) != "[]" || count["next"] != nil {
+	if string(count["total"]) != "7" || string(count["clients"]) != "[]" || count["next_cursor"] != nil {
 		t.Fatalf("count only = %v", count)
 	}
 	api.call("GET", "/api/v1/rooms/shared/clients?limit=0", nil, 200, &count)

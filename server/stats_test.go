@@ -254,7 +254,7 @@ func TestStatsTopRooms(t *testing.T) {
 }
 
 // TestAPIClientsList checks GET /api/v1/clients: each filter, paging with
-// next, and every field of an entry.
+// next_cursor, and every field of an entry.
 func TestAPIClientsList(t *testing.T) {
 	t.Parallel()
 	// Writes within 2 s of the last one wait for the coalescing tick, so
@@ -313,7 +313,7 @@ func TestAPIClientsList(t *testing.T) {
 		return ids(out)
 	}
 
-	// list follows next through the pages of a listing.
+	// list follows next_cursor through the pages of a listing.
 	list := func(t *testing.T, q string, limit int) []ClientSummary {
 		api := api.on(t)
 		var items []ClientSummary
@@ -324,14 +324,14 @@ func TestAPIClientsList(t *testing.T) {
 				p += "&cursor=" + cursor
 			}
 			var page struct {
-				Clients    []ClientSummary
-				Total      int
-				Next       *string
-				NextCursor *string `json:"next_cursor"`
+				Clients []ClientSummary
+				Total   int
+				Next    *string `json:"next_cursor"`
+				Old     *string `json:"next"` // what an unreleased build named it
 			}
 			api.call("GET", p, nil, 200, &page)
-			if len(page.Clients) > limit || page.NextCursor != nil {
-				t.Fatalf("%s: %d clients, next_cursor %v", p, len(page.Clients), page.NextCursor)
+			if len(page.Clients) > limit || page.Old != nil {
+				t.Fatalf("%s: %d clients, next %v", p, len(page.Clients), page.Old)
 			}
 			items = append(items, page.Clients...)
 			if page.Next == nil {
@@ -417,7 +417,7 @@ func TestAPIClientsList(t *testing.T) {
 
 	var count map[string]json.RawMessage
 	api.call("GET", "/api/v1/clients?limit=0&uid=ann", nil, 200, &count)
-	if string(count["total"]) != "2" || string(count["clients"]) != "[]" || count["next"] != nil {
+	if string(count["total"]) != "2" || string(count["clients"]) != "[]" || count["next_cursor"] != nil {
 		t.Fatalf("count only = %v", count)
 	}
 	api.fail("GET", "/api/v1/clients?room="+url.QueryEscape("$bad"), nil, 400, protocol.CodeBadRoom)
