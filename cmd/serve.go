@@ -53,6 +53,10 @@ type serveOptions struct {
 	// replaces SIGHUP for tests.
 	cmdLine []string
 	hup     chan os.Signal
+	// maxConnsSet is true when --max-conns came from the command line, the
+	// environment or the config file; otherwise serve fits the default to
+	// the open-file limit.
+	maxConnsSet bool
 }
 
 const serveLong = `Run the rtsync server: WebSocket clients connect to ws://ADDR/ws,
@@ -160,6 +164,7 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 			if err != nil {
 				return &usageError{err: err}
 			}
+			opts.maxConnsSet = c.Flags().Changed("max-conns")
 			return runF(c.Context(), opts)
 		},
 	}
@@ -172,7 +177,7 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.SortFlags = false // keep related flags together in help
 	fs.StringVar(&opts.Addr, "addr", "127.0.0.1:7000", "`host:port` to listen on; 0.0.0.0:PORT for every interface")
 	fs.StringVar(&s.Node, "node", "", "`name` of this node in welcome events and logs (default a random id)")
-	fs.IntVar(&s.MaxConnections, "max-conns", d.MaxConnections, "most connections at once; more are refused with close code 4011")
+	fs.IntVar(&s.MaxConnections, "max-conns", d.MaxConnections, "most connections at once; more are refused with close code 4011 (unset, it is lowered to fit the open-file limit)")
 	cliconf.ByteSizeVar(fs, &s.MaxMessageSize, "max-message-size", d.MaxMessageSize, "largest frame a client may send")
 	fs.IntVar(&s.MaxRoomsPerConn, "max-rooms", d.MaxRoomsPerConn, "most rooms one connection may be in")
 	fs.Float64Var(&s.PublishRate, "publish-rate", d.PublishRate, "messages per second one connection may publish or send, sustained")
@@ -248,6 +253,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	log := newLogger(opts.IO.ErrOut, opts.LogFormat, opts.LogLevel)
 	cfg.Logger = log
 	cfg.Version = buildinfo.Get().Version
+	cfg.MaxConnections = fitOpenFiles(log, cfg.MaxConnections, opts.maxConnsSet)
 
 	srv, err := server.New(cfg)
 	if err != nil {

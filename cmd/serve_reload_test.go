@@ -1,10 +1,8 @@
 package cmd
 
 import (
-	"context"
 	"errors"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -99,22 +97,7 @@ func TestServeReloadsAPIKeys(t *testing.T) {
 	opts.Server.APIKeys = []string{"old-key"}
 	opts.LookupEnv = func(string) (string, bool) { return "", false }
 	opts.hup = make(chan os.Signal)
-	addrc := make(chan net.Addr, 1)
-	opts.onListen = func(a net.Addr) { addrc <- a }
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- runServe(ctx, opts) }()
-	var addr string
-	select {
-	case a := <-addrc:
-		addr = a.String()
-	case err := <-done:
-		t.Fatalf("runServe returned before listening: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("runServe did not listen within 10s")
-	}
+	addr, stop := startServe(t, opts)
 	if err := waitHTTP("http://"+addr+"/healthz", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +121,7 @@ func TestServeReloadsAPIKeys(t *testing.T) {
 		t.Errorf("new-key after a failed reload: %d, want 200", s)
 	}
 
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("runServe: %v", err)
 	}
 	logs := errOut.String()

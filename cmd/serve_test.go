@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -90,6 +91,11 @@ func TestServeSettingsLayering(t *testing.T) {
 			if !reflect.DeepEqual(got.Server, want.Server) {
 				t.Errorf("server config:\n got %+v\nwant %+v", got.Server, want.Server)
 			}
+			// Every case but the defaults sets max-conns somewhere, which
+			// keeps serve from fitting it to the open-file limit.
+			if wantSet := tt.name != "defaults"; got.maxConnsSet != wantSet {
+				t.Errorf("maxConnsSet = %v, want %v", got.maxConnsSet, wantSet)
+			}
 		})
 	}
 }
@@ -144,6 +150,41 @@ func testServeOptions(ios *iostreams.IOStreams) *serveOptions {
 	return &serveOptions{IO: ios, Addr: "127.0.0.1:0", LogFormat: "text", LogLevel: "info", Server: server.DefaultConfig()}
 }
 
+// startServe runs runServe in the background until it listens, and returns
+// its address and a stop that cancels it and returns what runServe did.
+func startServe(t *testing.T, opts *serveOptions) (addr string, stop func() error) {
+	t.Helper()
+	addrc := make(chan net.Addr, 1)
+	opts.onListen = func(a net.Addr) { addrc <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runServe(ctx, opts) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				err = errors.New("runServe did not return within 10s of cancel")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	select {
+	case a := <-addrc:
+		return a.String(), stop
+	case err := <-done:
+		once.Do(cancel)
+		t.Fatalf("runServe returned before listening: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("runServe did not listen within 10s")
+	}
+	return "", nil
+}
+
 // TestRunServe serves on a free port until the context ends, and checks the
 // server answered, logged where it listens, warned about missing auth, and
 // stopped cleanly.
@@ -152,38 +193,17 @@ func TestRunServe(t *testing.T) {
 	ios, _, _, errOut := iostreams.Test()
 	opts := testServeOptions(ios)
 	opts.Server.ShutdownTimeout = 2 * time.Second
-	addrc := make(chan net.Addr, 1)
-	opts.onListen = func(a net.Addr) { addrc <- a }
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- runServe(ctx, opts) }()
-
-	var addr net.Addr
-	select {
-	case addr = <-addrc:
-	case err := <-done:
-		t.Fatalf("runServe returned before listening: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("runServe did not listen within 10s")
-	}
-	if err := waitHTTP("http://"+addr.String()+"/healthz", 10*time.Second); err != nil {
+	addr, stop := startServe(t, opts)
+	if err := waitHTTP("http://"+addr+"/healthz", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("runServe after cancel: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("runServe did not return within 10s of cancel")
+	if err := stop(); err != nil {
+		t.Fatalf("runServe after cancel: %v", err)
 	}
 	logs := errOut.String()
 	for _, want := range []string{
-		`level=INFO msg="rtsync listening" url=ws://` + addr.String() + "/ws",
-		`level=WARN msg="no authentication configured: anyone who can reach this address can connect and publish" addr=` + addr.String(),
+		`level=INFO msg="rtsync listening" url=ws://` + addr + "/ws",
+		`level=WARN msg="no authentication configured: anyone who can reach this address can connect and publish" addr=` + addr,
 	} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log %q does not contain %q", logs, want)

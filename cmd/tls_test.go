@@ -72,21 +72,7 @@ func TestServeTLS(t *testing.T) {
 	opts.TLSCert, opts.TLSKey = certFile, keyFile
 	opts.Server.JWTSecret = tokenTestSecret
 	opts.Server.ShutdownTimeout = 2 * time.Second
-	addrc := make(chan net.Addr, 1)
-	opts.onListen = func(a net.Addr) { addrc <- a }
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- runServe(ctx, opts) }()
-	var addr string
-	select {
-	case a := <-addrc:
-		addr = a.String()
-	case err := <-done:
-		t.Fatalf("runServe returned before listening: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("runServe did not listen within 10s")
-	}
+	addr, stop := startServe(t, opts)
 
 	tok := runTokenOK(t, &tokenOptions{Secret: tokenTestSecret, UID: "alice"})
 	d := &websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: pool}, HandshakeTimeout: 10 * time.Second}
@@ -105,14 +91,8 @@ func TestServeTLS(t *testing.T) {
 		t.Error("plain ws:// dial to a TLS server succeeded")
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("runServe: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("runServe did not stop")
+	if err := stop(); err != nil {
+		t.Fatalf("runServe: %v", err)
 	}
 	logs := errOut.String()
 	for _, want := range []string{
