@@ -191,6 +191,7 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.DurationVar(&s.HeartbeatInterval, "heartbeat", d.HeartbeatInterval, "how often clients are pinged; one silent for two intervals is closed")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long a graceful stop waits for clients to drain")
 	fs.BoolVar(&opts.Web, "web", true, "serve the browser chat page at /")
+	fs.BoolVar(&s.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/, behind the API key (loopback only without one)")
 	fs.StringVar(&opts.TCPAddr, "tcp-addr", "", "also serve the line-based TCP transport on `host:port` (JSON lines, or plain text: nc works)")
 	fs.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS/WSS with this certificate `FILE` (PEM; with --tls-key)")
 	fs.StringVar(&opts.TLSKey, "tls-key", "", "private key `FILE` (PEM) for --tls-cert")

@@ -355,6 +355,7 @@ func TestServeFlagsCoverConfig(t *testing.T) {
 		"HookBreakerCooldown": "hook-breaker-cooldown",
 		"HookFailOpen":        "hook-fail",
 		"Events":              "", // in-process handler, for programs embedding the server
+		"Pprof":               "pprof",
 		"Page":                "web",
 	}
 	ios, _, _, _ := iostreams.Test()

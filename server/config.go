@@ -111,6 +111,10 @@ type Config struct {
 	// the server; it takes precedence over HookURL.
 	Events EventHandler
 
+	// Pprof serves the Go profiler (net/http/pprof) under /debug/pprof/,
+	// behind the API's authentication.
+	Pprof bool
+
 	// Page is the browser page served at GET / and its assets; nil serves
 	// nothing there. It gets every GET and HEAD no other route takes, so it
 	// answers unknown paths itself (web.Handler gives 404).

@@ -66,14 +66,7 @@ func newPromMetrics(s *Server) *promMetrics {
 // with API keys configured a Bearer key is required, without them the
 // caller must be on this machine.
 func (s *Server) serveMetrics() http.Handler {
-	h := promhttp.HandlerFor(s.prom.reg, promhttp.HandlerOpts{ErrorLog: promLogger{s}})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.api.authenticate(r); err != nil {
-			s.api.writeError(w, r, err)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
+	return s.guarded(promhttp.HandlerFor(s.prom.reg, promhttp.HandlerOpts{ErrorLog: promLogger{s}}))
 }
 
 // promLogger sends promhttp's errors (a collector failed, the client went

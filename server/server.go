@@ -108,6 +108,9 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.registerAPI(s.mux)
 	s.mux.Handle("GET "+metricsPath, s.serveMetrics())
+	if cfg.Pprof {
+		s.registerPprof(s.mux)
+	}
 	if cfg.Page != nil {
 		// "/" rather than "GET /": the mux refuses "GET /" beside the API's
 		// "/api/v1/" (neither pattern is more specific than the other).
