@@ -10,8 +10,9 @@
 //
 // Dial connects, waits for the server's welcome and sends hello when
 // Options carry an identity. The methods Hello, Join, Leave, Publish,
-// SendToUID, SendToClient, Presence, History and Ping send one command each
-// and wait for its reply; a reply with an error returns it as a
+// SendToUID, SendToClient, Presence, History, Ping and RPC (a question for
+// the application behind the server) send one command each and wait for
+// its reply; a reply with an error returns it as a
 // *protocol.Error, so errors.As tells a not_joined from a bad_room. Room
 // messages, direct messages, presence changes and connection state arrive
 // as Events.

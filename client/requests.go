@@ -232,6 +232,30 @@ func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
+// RPC asks the application behind the server (its event hooks) to run
+// method with data (as for Publish; nil sends none) and returns the
+// application's answer as raw JSON, nil when it gave none. An answer the
+// application refused is a *protocol.Error with the application's code
+// (protocol.CodeRPCError when it gave none); a server with no application
+// for rpc gives protocol.CodeUnknownOp, and one whose application did not
+// answer in time gives protocol.CodeUnavailable. The server bounds the call
+// by its hook timeout, and this connection's later commands wait behind it.
+func (c *Client) RPC(ctx context.Context, method string, data any) (json.RawMessage, error) {
+	cmd := &protocol.Command{Op: protocol.OpRPC, Method: method}
+	if data != nil {
+		raw, err := encodeData(data)
+		if err != nil {
+			return nil, fmt.Errorf("rpc %s: %w", method, err)
+		}
+		cmd.Data = raw
+	}
+	ev, err := c.request(ctx, cmd, &call{op: protocol.OpRPC})
+	if err != nil {
+		return nil, fmt.Errorf("rpc %s: %w", method, err)
+	}
+	return ev.Data, nil
+}
+
 // encodeData turns a payload into JSON: raw JSON as is (checked), anything
 // else encoded.
 func encodeData(v any) (json.RawMessage, error) {

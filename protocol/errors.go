@@ -52,6 +52,9 @@ const (
 	CodeUnavailable = "unavailable"
 	// CodeInternal: the server failed; the command may be retried.
 	CodeInternal = "internal"
+	// CodeRPCError: the application refused an rpc without a code of its
+	// own; an rpc reply may carry any code the application chooses.
+	CodeRPCError = "rpc_error"
 )
 
 // Close codes carried by WebSocket close frames (and by the last line a TCP

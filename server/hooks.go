@@ -433,7 +433,7 @@ func (c *conn) rpc(cmd *protocol.Command) {
 	case res != nil && res.Error != nil:
 		e := *res.Error
 		if e.Code == "" {
-			e.Code = "rpc_error"
+			e.Code = protocol.CodeRPCError
 		}
 		c.replyErr(cmd.ID, &e)
 	default:

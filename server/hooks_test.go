@@ -382,7 +382,7 @@ func TestHookRPC(t *testing.T) {
 	if e.Error.Message != "admins only" {
 		t.Fatalf("rpc error = %+v", e.Error)
 	}
-	mustErr(t, c.cmd(map[string]any{"op": "rpc", "method": "nocode"}), "rpc_error")
+	mustErr(t, c.cmd(map[string]any{"op": "rpc", "method": "nocode"}), protocol.CodeRPCError)
 	if r := mustOK(t, c.cmd(map[string]any{"op": "rpc", "method": "void"})); r.Data != nil {
 		t.Fatalf("rpc reply data = %s, want none", r.Data)
 	}
