@@ -198,6 +198,8 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.StringVar(&s.JWTSecret, "jwt-secret", "", "verify client tokens signed with this HS256 `secret`; clients then need a token")
 	fs.StringVar(&s.JWTPublicKeyFile, "jwt-public-key", "", "verify RS256/ES256 client tokens with this PEM public key `FILE`")
 	fs.StringVar(&s.JWKSFile, "jwks", "", "verify client tokens with the keys of this JSON Web Key Set `FILE`")
+	fs.StringVar(&s.JWTIssuer, "jwt-issuer", "", "accept only tokens whose iss claim is this `issuer`")
+	fs.StringSliceVar(&s.JWTAudience, "jwt-audience", nil, "accept only tokens whose aud claim names one of these `audiences`, comma-separated")
 	fs.BoolVar(&s.AllowAnonymous, "allow-anonymous", false, "with token authentication, also let clients without a token connect: no uid, no publishing, only --anonymous-rooms")
 	fs.StringSliceVar(&s.AnonymousRooms, "anonymous-rooms", nil, "room `patterns` anonymous clients may join, read-only, comma-separated ('*' matches anything: news.*); default none")
 	fs.StringSliceVar(&s.AllowedOrigins, "allowed-origins", nil, "browser `origins` allowed to connect, comma-separated (e.g. https://app.example.com); empty allows any")

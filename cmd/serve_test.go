@@ -339,6 +339,8 @@ func TestServeFlagsCoverConfig(t *testing.T) {
 		"JWTSecret":           "jwt-secret",
 		"JWTPublicKeyFile":    "jwt-public-key",
 		"JWKSFile":            "jwks",
+		"JWTIssuer":           "jwt-issuer",
+		"JWTAudience":         "jwt-audience",
 		"AllowAnonymous":      "allow-anonymous",
 		"AnonymousRooms":      "anonymous-rooms",
 		"AllowedOrigins":      "allowed-origins",

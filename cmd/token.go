@@ -43,6 +43,9 @@ type tokenOptions struct {
 	// from no flag (the claim is left out).
 	RoomsSet, ReadSet bool
 	TTL               time.Duration
+	// Issuer and Audience become the iss and aud claims when set.
+	Issuer   string
+	Audience []string
 
 	// LookupEnv reads the secret's environment variable; nil means the
 	// process environment. Now stamps iat and exp; nil means time.Now.
@@ -115,6 +118,8 @@ func newTokenCmd(ios *iostreams.IOStreams) *cobra.Command {
 	fs.StringSliceVar(&opts.Rooms, "rooms", nil, "room `patterns` the user may join and publish to, comma-separated (default: every room, unless --read is given)")
 	fs.StringSliceVar(&opts.Read, "read", nil, "room `patterns` the user may join but not publish to, comma-separated")
 	fs.DurationVar(&opts.TTL, "ttl", time.Hour, "how long the token is valid")
+	fs.StringVar(&opts.Issuer, "iss", "", "the token's `issuer` (iss claim), for a server started with --jwt-issuer")
+	fs.StringSliceVar(&opts.Audience, "aud", nil, "the token's `audiences` (aud claim), comma-separated, for a server started with --jwt-audience")
 	fs.StringVar(&opts.Secret, "secret", "", "sign with HS256 and this `secret` (default $"+secretEnv+")")
 	fs.StringVar(&opts.KeyFile, "key", "", "sign with this PEM private key `FILE` instead (RS256, ES256/384/512 or EdDSA)")
 	fs.StringVar(&opts.KID, "kid", "", "key id to put in the token's header, for servers with a JWKS")
@@ -189,6 +194,16 @@ func runToken(_ context.Context, opts *tokenOptions) error {
 	}
 	if opts.ReadSet {
 		claims["read"] = nonNil(opts.Read)
+	}
+	if opts.Issuer != "" {
+		claims["iss"] = opts.Issuer
+	}
+	switch len(opts.Audience) {
+	case 0:
+	case 1:
+		claims["aud"] = opts.Audience[0]
+	default:
+		claims["aud"] = opts.Audience
 	}
 	tok := jwt.NewWithClaims(method, claims)
 	if opts.KID != "" {

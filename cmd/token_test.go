@@ -127,6 +127,7 @@ func TestTokenClaims(t *testing.T) {
 	tok := runTokenOK(t, &tokenOptions{
 		Secret: tokenTestSecret, UID: "alice", Name: "Alice", KID: "dev",
 		Rooms: []string{"chat.*", "dm:alice:*"}, RoomsSet: true, ReadSet: true,
+		Issuer: "https://auth.example.com", Audience: []string{"chat", "ops"},
 		TTL: 90 * time.Minute, Now: func() time.Time { return now },
 	})
 	p := jwt.NewParser(jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithValidMethods([]string{"HS256"}))
@@ -135,7 +136,7 @@ func TestTokenClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(got.Claims)
-	want := `{"exp":1800005400,"iat":1800000000,"name":"Alice","read":[],"rooms":["chat.*","dm:alice:*"],"sub":"alice"}`
+	want := `{"aud":["chat","ops"],"exp":1800005400,"iat":1800000000,"iss":"https://auth.example.com","name":"Alice","read":[],"rooms":["chat.*","dm:alice:*"],"sub":"alice"}`
 	if string(b) != want {
 		t.Errorf("claims %s\nwant   %s", b, want)
 	}
@@ -150,7 +151,7 @@ func TestTokenClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := got.Claims.(jwt.MapClaims)
-	for _, k := range []string{"rooms", "read", "name"} {
+	for _, k := range []string{"rooms", "read", "name", "iss", "aud"} {
 		if _, ok := c[k]; ok {
 			t.Errorf("claim %s present without its flag: %v", k, c)
 		}

@@ -124,7 +124,11 @@ type verifier struct {
 	secret []byte      // HS256; nil when not configured
 	keys   []verifyKey // public keys from the PEM file and the JWKS
 	algs   []string    // accepted algorithms, for the parser and messages
-	parser *jwt.Parser
+	// issuer and audience are Config.JWTIssuer and JWTAudience, for
+	// messages; the parser checks them.
+	issuer   string
+	audience []string
+	parser   *jwt.Parser
 }
 
 // verifyKey is one public key and the only algorithm it verifies.
@@ -173,13 +177,28 @@ func newAuth(cfg Config, log *slog.Logger) (*auth, error) {
 	}
 	switch {
 	case cfg.JWTSecret != "" || cfg.JWTPublicKeyFile != "" || cfg.JWKSFile != "":
-		v.parser = jwt.NewParser(jwt.WithValidMethods(v.algs), jwt.WithExpirationRequired())
+		opts := []jwt.ParserOption{jwt.WithValidMethods(v.algs), jwt.WithExpirationRequired()}
+		v.issuer = strings.TrimSpace(cfg.JWTIssuer)
+		if v.issuer != "" {
+			opts = append(opts, jwt.WithIssuer(v.issuer))
+		}
+		for _, aud := range cfg.JWTAudience {
+			if aud = strings.TrimSpace(aud); aud != "" {
+				v.audience = append(v.audience, aud)
+			}
+		}
+		if len(v.audience) > 0 {
+			opts = append(opts, jwt.WithAudience(v.audience...))
+		}
+		v.parser = jwt.NewParser(opts...)
 		a.verifier = v
 		if cfg.AllowAnonymous {
 			a.anonymous = &permissions{anonymous: true, read: anonRooms}
 		}
 	case cfg.AllowAnonymous:
 		errs = append(errs, errors.New("allow anonymous needs token authentication (a JWT secret, public key or JWKS file); without it every client may connect anyway"))
+	case cfg.JWTIssuer != "" || len(cfg.JWTAudience) > 0:
+		errs = append(errs, errors.New("a JWT issuer or audience is set but no token authentication (a JWT secret, public key or JWKS file) to check it with"))
 	}
 	if len(cfg.AnonymousRooms) > 0 && !cfg.AllowAnonymous {
 		errs = append(errs, errors.New("anonymous rooms are set but anonymous clients are not allowed; set allow anonymous too"))
@@ -371,14 +390,39 @@ func (v *verifier) verify(token string) (*authResult, *protocol.Error) {
 			return bad(reasonExpired)
 		case errors.Is(err, jwt.ErrTokenNotValidYet):
 			return bad("token not valid yet (nbf is in the future)")
+		case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+			return bad("wrong issuer: the token's iss is %.64q, this server accepts %q", fmt.Sprint(claims["iss"]), v.issuer)
+		case errors.Is(err, jwt.ErrTokenInvalidAudience):
+			return bad("wrong audience: the token's aud is %.128s, this server accepts %s", jsonText(claims["aud"]), strings.Join(v.audience, ", "))
 		case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-			return bad("bad claims: no exp; tokens must expire")
+			return bad("bad claims: %s", missingClaim(claims, v))
 		case errors.Is(err, jwt.ErrTokenInvalidClaims):
 			return bad("bad claims: %s", jwtDetail(err))
 		}
 		return bad("token refused: %s", jwtDetail(err))
 	}
 	return claimsResult(claims)
+}
+
+// missingClaim says which required claim a token lacks: exp, which every
+// token needs, or the iss or aud this server was told to check.
+func missingClaim(claims jwt.MapClaims, v *verifier) string {
+	if _, ok := claims["exp"]; !ok {
+		return "no exp; tokens must expire"
+	}
+	if _, ok := claims["iss"]; !ok && v.issuer != "" {
+		return fmt.Sprintf("no iss; this server accepts tokens issued by %q", v.issuer)
+	}
+	return fmt.Sprintf("no aud; this server accepts tokens for %s", strings.Join(v.audience, ", "))
+}
+
+// jsonText is v as JSON, for messages.
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
 
 // headerAlg is the alg a token's header names, "" when it names none.

@@ -220,10 +220,34 @@ func TestAuthTokenSources(t *testing.T) {
 	}
 }
 
+// TestAuthIssuerAudience: with an issuer and audiences configured, a token
+// from that issuer for one of the audiences is accepted, whether aud is a
+// string or a list; TestAuthRefusedTokens has the refusals.
+func TestAuthIssuerAudience(t *testing.T) {
+	t.Parallel()
+	cfg := hsConfig()
+	cfg.JWTIssuer, cfg.JWTAudience = "https://auth.example.com", []string{"chat", " ops "}
+	_, u := startServer(t, cfg)
+	for _, aud := range []any{"chat", "ops", []string{"billing", "ops"}} {
+		tok := hs(t, claims("alice", map[string]any{"iss": "https://auth.example.com", "aud": aud}))
+		c, err := dialHeader(t, u, bearer(tok))
+		if err != nil {
+			t.Fatalf("aud %v: %v", aud, err)
+		}
+		if c.welcome.UID != "alice" {
+			t.Fatalf("aud %v: welcome uid %q", aud, c.welcome.UID)
+		}
+		mustOK(t, c.cmd(map[string]any{"op": "hello", "token": tok}))
+	}
+}
+
 func TestAuthRefusedTokens(t *testing.T) {
 	t.Parallel()
 	_, hsURL := startServer(t, hsConfig())
 	_, rsURL := startServer(t, Config{JWTPublicKeyFile: writePublicPEM(t, rsaKey().Public())})
+	issCfg := hsConfig()
+	issCfg.JWTIssuer, issCfg.JWTAudience = "https://auth.example.com", []string{"chat", "ops"}
+	_, issURL := startServer(t, issCfg)
 	rsaPEM, err := os.ReadFile(writePublicPEM(t, rsaKey().Public()))
 	if err != nil {
 		t.Fatal(err)
@@ -250,6 +274,10 @@ func TestAuthRefusedTokens(t *testing.T) {
 		{"rooms not a list", hsURL, hs(t, claims("alice", map[string]any{"rooms": "chat.*"})), "rooms must be a list"},
 		{"bad pattern", hsURL, hs(t, claims("alice", map[string]any{"read": []string{"news feed"}})), `read: pattern "news feed"`},
 		{"not yet valid", hsURL, hs(t, claims("alice", map[string]any{"nbf": time.Now().Add(time.Hour).Unix()})), "not valid yet"},
+		{"no iss", issURL, hs(t, claims("alice", map[string]any{"aud": "chat"})), `bad claims: no iss; this server accepts tokens issued by "https://auth.example.com"`},
+		{"other iss", issURL, hs(t, claims("alice", map[string]any{"iss": "https://evil.example", "aud": "chat"})), `wrong issuer: the token's iss is "https://evil.example", this server accepts "https://auth.example.com"`},
+		{"no aud", issURL, hs(t, claims("alice", map[string]any{"iss": "https://auth.example.com"})), "bad claims: no aud; this server accepts tokens for chat, ops"},
+		{"other aud", issURL, hs(t, claims("alice", map[string]any{"iss": "https://auth.example.com", "aud": []string{"billing", "mail"}})), `wrong audience: the token's aud is ["billing","mail"], this server accepts chat, ops`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -536,6 +564,8 @@ func TestAuthConfigErrors(t *testing.T) {
 		{"JWKS symmetric", Config{JWKSFile: file("oct.json", string(octJWK))}, "symmetric (oct) key"},
 		{"JWKS no usable key", Config{JWKSFile: file("enc.json", string(encJWK))}, "no usable signature key among 1"},
 		{"anonymous without auth", Config{AllowAnonymous: true}, "allow anonymous needs token authentication"},
+		{"issuer without auth", Config{JWTIssuer: "me"}, "a JWT issuer or audience is set but no token authentication"},
+		{"audience without auth", Config{JWTAudience: []string{"chat"}}, "a JWT issuer or audience is set but no token authentication"},
 		{"anonymous rooms without anonymous", Config{JWTSecret: testSecret, AnonymousRooms: []string{"news"}}, "anonymous clients are not allowed"},
 		{"bad anonymous pattern", Config{JWTSecret: testSecret, AllowAnonymous: true, AnonymousRooms: []string{"a b"}}, `anonymous rooms: pattern "a b"`},
 		{"bad origin", Config{AllowedOrigins: []string{"example.com"}}, `allowed origin "example.com": want scheme://host[:port]`},

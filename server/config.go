@@ -67,6 +67,11 @@ type Config struct {
 	JWTSecret        string
 	JWTPublicKeyFile string
 	JWKSFile         string
+	// JWTIssuer, when set, is the iss a token must carry; JWTAudience,
+	// when set, lists the audiences of which a token's aud must name at
+	// least one. Tokens minted for another service are refused.
+	JWTIssuer   string
+	JWTAudience []string
 	// AllowAnonymous lets clients without a token connect to a server that
 	// has JWT authentication; they have no uid, may join the rooms
 	// AnonymousRooms allows (read-only), and may log in later by sending a
