@@ -153,6 +153,18 @@ type NodeStats struct {
 	// Hooks counts the calls to the application's event handler.
 	Hooks HookStats `json:"hooks"`
 
+	// Commands, Frames and Objects are MessagesIn, FramesOut and
+	// MessagesOut under the names GET /stats first gave them, and
+	// Timeouts is HeartbeatTimeouts under its first Go name.
+	//
+	// Deprecated: read MessagesIn, FramesOut, MessagesOut and
+	// HeartbeatTimeouts. These stay so programs and scripts written for
+	// the first API keep working.
+	Commands uint64 `json:"commands"`
+	Frames   uint64 `json:"frames"`
+	Objects  uint64 `json:"objects"`
+	Timeouts uint64 `json:"-"`
+
 	// TopRooms are the busiest rooms, busiest first: highest msg_rate,
 	// then most members, then by name.
 	TopRooms []RoomStats `json:"top_rooms"`
@@ -222,6 +234,7 @@ func (s *Server) nodeStats(top int) NodeStats {
 		CPUSeconds: procstat.CPUTime().Seconds(), Hooks: s.hookStats(),
 	}
 	st.Dropped = st.SlowConsumers
+	st.Commands, st.Frames, st.Objects, st.Timeouts = st.MessagesIn, st.FramesOut, st.MessagesOut, st.HeartbeatTimeouts
 	s.hub.mu.RLock()
 	st.UIDs = len(s.hub.uids)
 	s.hub.mu.RUnlock()

@@ -120,6 +120,10 @@ func TestStatsMatchTraffic(t *testing.T) {
 	check("dropped", st.Dropped, 0)
 	check("history_messages", st.HistoryMessages, lobbyPubs+opsPubs)
 	check("history_bytes", st.HistoryBytes, historyBytes(t, api, "lobby")+historyBytes(t, api, "ops"))
+	// The first API's names for three of them are still answered.
+	check("commands", st.Commands, st.MessagesIn)
+	check("frames", st.Frames, st.FramesOut)
+	check("objects", st.Objects, st.MessagesOut)
 	if st.FramesOut == 0 || st.FramesOut > st.MessagesOut || st.BytesOut < 2*st.MessagesOut {
 		t.Errorf("frames_out %d, bytes_out %d for %d messages out", st.FramesOut, st.BytesOut, st.MessagesOut)
 	}
