@@ -2,8 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"strings"
 
@@ -137,16 +135,10 @@ func runChat(ctx context.Context, o *chatOptions) error {
 	})
 }
 
-// dialChat connects for line mode, with an error that says what to do.
+// dialChat connects for line mode. The client's dial error names the URL
+// and says what to do (is the server running, check the token, ...).
 func dialChat(ctx context.Context, o *chatOptions) (*client.Client, error) {
-	c, err := client.Dial(ctx, o.URL, client.Options{Name: o.Name, UID: o.UID, Token: o.Token})
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("connect to %s: %w (is 'rtsync serve' running there?)", o.URL, err)
-	}
-	return c, nil
+	return client.Dial(ctx, o.URL, client.Options{Name: o.Name, UID: o.UID, Token: o.Token})
 }
 
 // loginName is the user's login name, for a default display name.
