@@ -10,11 +10,14 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/rtsync/rtsync/protocol"
 )
 
 // Timing of one connection's set-up.
@@ -187,4 +190,43 @@ func indexByte(b []byte, c byte) int {
 		}
 	}
 	return -1
+}
+
+// causeHints says what to do about the failure causes a user can act on,
+// keyed as cause names them. Causes with nothing to add are absent.
+var causeHints = map[string]string{
+	"close_" + strconv.Itoa(protocol.CloseRateLimited):  "4009: a publisher sent faster than the server allows each connection (rtsync serve --publish-rate, 100/s by default); raise it on the server, or spread --rate over more --publishers",
+	"close_" + strconv.Itoa(protocol.CloseSlowConsumer): "4008: a receiver's send queue overflowed on the server; the bench read too slowly (see its CPU) or the server's --send-queue is small for the rate",
+	"close_" + strconv.Itoa(protocol.CloseServerFull):   "4011: the server is at its --max-conns",
+	"close_" + strconv.Itoa(protocol.CloseUnauthorized): "4001: the server wants a token; pass --token",
+	"close_" + strconv.Itoa(protocol.CloseGoingAway):    "4012: the server shut down during the run",
+	"close_" + strconv.Itoa(protocol.CloseNoHeartbeat):  "4013: the server heard nothing from a connection for two heartbeats; the bench was too busy to answer pings (see its CPU)",
+	"no_source_port": "no_source_port: the ephemeral ports to one address ran out; spread connections with --source-ips 127.0.0.1-127.0.0.16",
+	"too_many_files": "too_many_files: the bench hit its open-file limit; use more --procs",
+	"refused":        "refused: nothing listens at the URL; is the server running?",
+}
+
+// hints returns the hints for the causes in m, most frequent first, as
+// one sentence; "" when none applies.
+func hints(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if causeHints[k] != "" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, causeHints[k])
+	}
+	return strings.Join(parts, "; ")
+}
+
+// hintSuffix is hints(m) as the end of a warning: "" or ". " and the hints.
+func hintSuffix(m map[string]int64) string {
+	if h := hints(m); h != "" {
+		return ". " + h
+	}
+	return ""
 }

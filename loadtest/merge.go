@@ -212,10 +212,10 @@ func (c *coord) merge() *Result {
 		c.warn("publishers fell up to %.0f ms behind schedule (the server or the bench could not take the rate); latency counts from the intended send time, so the delay is in the figures", lag)
 	}
 	if conn.Failed > 0 {
-		c.warn("%d of %d connections failed (%s)", conn.Failed, conn.Attempted, failureSummary(conn.Failures))
+		c.warn("%d of %d connections failed (%s)%s", conn.Failed, conn.Attempted, failureSummary(conn.Failures), hintSuffix(conn.Failures))
 	}
 	if conn.Dropped > 0 {
-		c.warn("%d connections were closed by the server or lost during the run (%s)", conn.Dropped, failureSummary(conn.Drops))
+		c.warn("%d connections were closed by the server or lost during the run (%s)%s", conn.Dropped, failureSummary(conn.Drops), hintSuffix(conn.Drops))
 	}
 	if r.Target.Child {
 		c.warn("the server ran on this machine beside the bench: they shared its %d cores", b.Cores)

@@ -2,6 +2,8 @@ package loadtest_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,6 +160,31 @@ func TestIdleReportsServerMemory(t *testing.T) {
 	}
 }
 
+// TestRateLimitedPublisher: against a server with its default publish
+// rate, a publisher sending faster is closed with 4009, and the report
+// says so and what to change.
+func TestRateLimitedPublisher(t *testing.T) {
+	t.Parallel()
+	url := testserver.Start(t, server.Config{}).URL()
+	cfg := quick(url)
+	cfg.Conns = 5
+	cfg.Rate = 1000 // ten times the server's 100/s per connection
+	res, err := loadtest.Run(context.Background(), cfg, loadtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Connect.Drops["close_4009"] != 1 {
+		t.Errorf("drops %v, want the publisher's close_4009", res.Connect.Drops)
+	}
+	if res.Messages.PublishErrors == 0 {
+		t.Errorf("no publish errors: %s", res.Messages)
+	}
+	want := "1 connections were closed by the server or lost during the run (close_4009: 1). 4009: a publisher sent faster than the server allows each connection (rtsync serve --publish-rate"
+	if !slices.ContainsFunc(res.Bench.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+		t.Errorf("warnings %q lack %q", res.Bench.Warnings, want)
+	}
+}
+
 func TestUnreachableServer(t *testing.T) {
 	cfg := quick("ws://127.0.0.1:1/ws")
 	cfg.Conns = 5
@@ -167,6 +194,9 @@ func TestUnreachableServer(t *testing.T) {
 	}
 	if res.Connect.Failures["refused"] != 6 {
 		t.Errorf("failures %v; err %v", res.Connect.Failures, err)
+	}
+	if want := "6 of 6 connections failed (refused: 6). refused: nothing listens at the URL; is the server running?"; !slices.Contains(res.Bench.Warnings, want) {
+		t.Errorf("warnings %q lack %q", res.Bench.Warnings, want)
 	}
 	t.Log(err)
 }
