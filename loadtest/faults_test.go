@@ -134,3 +134,27 @@ func TestConnectFailuresByCause(t *testing.T) {
 		t.Errorf("warnings %q lack %q", res.Bench.Warnings, want)
 	}
 }
+
+// TestFloodedPublisherIsNotLoss: a server that stops answering a publisher
+// mid-window and closes it with 4009 took only what it answered. What the
+// publisher wrote after that, unanswered and delivered to nobody, is
+// reported as unconfirmed publishes, not as lost deliveries.
+func TestFloodedPublisherIsNotLoss(t *testing.T) {
+	t.Parallel()
+	// At 200/s with a 300 ms warm-up the window is messages 60-259; the
+	// server takes pubs 1-160 (messages 0-159), so 100 in the window.
+	srv := fakeserver.Start(t, fakeserver.Options{Faults: fakeserver.Faults{FloodCloseAfter: 160, FloodHold: 200 * time.Millisecond}})
+	cfg := quick("")
+	cfg.Conns = 10
+	res := runAgainst(t, srv, cfg)
+	m := res.Messages
+	if m.Lost != 0 || m.Expected != 100*10 || m.Delivered != m.Expected {
+		t.Errorf("messages: %s; want 100 taken in the window, 1000 delivered, none lost", m)
+	}
+	if u := m.PublishErrorCodes["unconfirmed"]; u < 10 || m.Published != 100+u {
+		t.Errorf("published %d with %d unconfirmed (codes %v); want the 200 ms hold's writes unconfirmed", m.Published, u, m.PublishErrorCodes)
+	}
+	if res.Connect.Drops["close_4009"] != 1 {
+		t.Errorf("drops %v", res.Connect.Drops)
+	}
+}

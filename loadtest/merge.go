@@ -40,6 +40,7 @@ func (c *coord) merge() *Result {
 	ooo := make([]int64, keys)
 	sent := make([]int64, c.l.streams)
 	rejected := make([]int64, c.l.streams)
+	var dropped []streamTally // senders the server dropped
 	var notSent, bytes int64
 	codes := map[string]int64{}
 	var first, last time.Time
@@ -77,6 +78,9 @@ func (c *coord) merge() *Result {
 				sent[t.Stream] += t.Sent
 				rejected[t.Stream] += t.Rejected
 				notSent += t.NotSent
+				if t.Dropped {
+					dropped = append(dropped, t)
+				}
 			}
 		}
 		for _, f := range sr.Fan {
@@ -123,10 +127,15 @@ func (c *coord) merge() *Result {
 				rooms[k].Target = cfg.URLs[k]
 			}
 		}
+		unconfirmed := c.unconfirmed(dropped, fanCount)
 		fan := NewHist()
 		for s := range c.l.streams {
 			k := c.l.streamRoom(s)
-			accepted := max(sent[s]-rejected[s], 0)
+			accepted := max(sent[s]-rejected[s]-unconfirmed[s], 0)
+			m.PublishErrors += unconfirmed[s]
+			if unconfirmed[s] > 0 {
+				codes["unconfirmed"] += unconfirmed[s]
+			}
 			rooms[k].Published += sent[s]
 			m.Published += sent[s]
 			m.PublishErrors += rejected[s]
@@ -234,4 +243,28 @@ func addCounts(dst, src map[string]int64) {
 func (m *Messages) String() string {
 	return fmt.Sprintf("published %d, expected %d, delivered %d, lost %d, dup %d, ooo %d, p50 %.2fms p99 %.2fms",
 		m.Published, m.Expected, m.Delivered, m.Lost, m.Duplicated, m.OutOfOrder, m.Latency.P50, m.Latency.P99)
+}
+
+// unconfirmed counts, per stream, the messages in the measuring window
+// that a sender the server dropped had written after the last one the
+// server answered, and that no receiver got. The server handles a
+// connection's commands in order and may close it before reading the
+// rest (a flooding publisher is closed with 4009), so these may never have
+// been taken: they are not owed, and reported as publish errors rather
+// than as loss. One a receiver got was taken, and stays owed to all.
+func (c *coord) unconfirmed(dropped []streamTally, fanCount [][]uint32) []int64 {
+	out := make([]int64, c.l.streams)
+	for _, t := range dropped {
+		if t.Stream < 0 || t.Stream >= c.l.streams {
+			continue
+		}
+		lo, hi := c.l.window(t.Stream)
+		for n := max(t.Replied+1, int64(lo)); n <= t.Written && n < int64(hi); n++ {
+			i := n - int64(lo)
+			if fc := fanCount[t.Stream]; i >= int64(len(fc)) || fc[i] == 0 {
+				out[t.Stream]++
+			}
+		}
+	}
+	return out
 }

@@ -90,6 +90,12 @@ type streamTally struct {
 	Sent     int64 `json:"sent"`
 	Rejected int64 `json:"rejected"`
 	NotSent  int64 `json:"not_sent"`
+	// Dropped is set when the server dropped the sender (rtsync
+	// protocol); Replied and Written are then the numbers of the last
+	// message it answered and the last one written to it.
+	Dropped bool  `json:"dropped,omitempty"`
+	Replied int64 `json:"replied,omitempty"`
+	Written int64 `json:"written,omitempty"`
 }
 
 // fanBlob is one stream's per-message fan-out data: for message lo+i, how

@@ -88,6 +88,9 @@ type benchConn struct {
 	// its reader does not count a drop.
 	closing atomic.Bool
 	dead    atomic.Bool
+	// dropped is set when the connection ended during the run and not by
+	// the bench's hand: a drop.
+	dropped atomic.Bool
 
 	// Receive state, owned by the reader goroutine.
 	base, nstreams int
@@ -114,6 +117,13 @@ type sender struct {
 	due                     int // messages batched in buf
 	sent, rejected, notSent atomic.Int64
 	firstDue                time.Time
+	// queued is the number of the last message added to buf (pacer
+	// only); written that of the last one written, replied that of the
+	// last one the server answered (rtsync protocol), -1 before any. What
+	// lies between them when the server drops the sender may never have
+	// been taken (see unconfirmed in merge.go).
+	queued           int
+	written, replied atomic.Int64
 }
 
 func newShard(p *plan, out func(shardMsg)) *shard {
@@ -387,6 +397,7 @@ func (s *shard) prepareReceiver(c *benchConn) {
 
 var (
 	okFalse   = []byte(`"ok":false`)
+	idKey     = []byte(`"id":`)
 	replyType = []byte(`"type":"reply"`)
 )
 
@@ -417,8 +428,8 @@ func (s *shard) read(c *benchConn, ws *websocket.Conn) {
 		if c.seen != nil {
 			s.receive(c, buf, now)
 		}
-		if isSender && s.cfg.Protocol == ProtocolRtsync && bytes.Contains(buf, okFalse) {
-			s.refusals(c, buf)
+		if isSender && s.cfg.Protocol == ProtocolRtsync && bytes.Contains(buf, replyType) {
+			s.replies(c, buf)
 		}
 	}
 }
@@ -488,10 +499,12 @@ func (s *shard) receive(c *benchConn, frame []byte, now time.Time) {
 	}
 }
 
-// refusals counts error replies to a sender's publishes whose message was
-// in the measuring window (the reply's id is the message number).
-func (s *shard) refusals(c *benchConn, frame []byte) {
+// replies notes the last message a sender's replies answered, and counts
+// the error replies to its messages in the measuring window (a reply's id
+// is the message number).
+func (s *shard) replies(c *benchConn, frame []byte) {
 	w := s.wins[c.s.stream]
+	snd := s.senders[s.senderIndex(c.s.stream)]
 	for len(frame) > 0 {
 		line := frame
 		if i := bytes.IndexByte(frame, '\n'); i >= 0 {
@@ -499,24 +512,57 @@ func (s *shard) refusals(c *benchConn, frame []byte) {
 		} else {
 			frame = nil
 		}
-		if !bytes.Contains(line, okFalse) || !bytes.Contains(line, replyType) {
+		if !bytes.Contains(line, replyType) {
 			continue
 		}
-		var ev wireEvent
-		if json.Unmarshal(line, &ev) != nil {
+		refused := bytes.Contains(line, okFalse)
+		var n int
+		var code string
+		if refused {
+			var ev wireEvent
+			if json.Unmarshal(line, &ev) != nil {
+				continue
+			}
+			var err error
+			if n, err = strconv.Atoi(string(ev.ID)); err != nil {
+				continue
+			}
+			code = "unknown"
+			if ev.Error != nil {
+				code = ev.Error.Code
+			}
+		} else if n = replyID(line); n < 0 {
 			continue
 		}
-		n, err := strconv.Atoi(string(ev.ID))
-		if err != nil || n < w.lo || n >= w.hi {
-			continue
+		if int64(n) > snd.replied.Load() {
+			snd.replied.Store(int64(n)) // this reader is the only writer
 		}
-		code := "unknown"
-		if ev.Error != nil {
-			code = ev.Error.Code
+		if refused && n >= w.lo && n < w.hi {
+			snd.rejected.Add(1)
+			s.count(s.errorCodes, code)
 		}
-		s.senders[s.senderIndex(c.s.stream)].rejected.Add(1)
-		s.count(s.errorCodes, code)
 	}
+}
+
+// replyID is the numeric id of a reply line the server wrote, -1 when it
+// has none. Cheaper than decoding the line: every publish is answered.
+func replyID(line []byte) int {
+	i := bytes.Index(line, idKey)
+	if i < 0 {
+		return -1
+	}
+	n, digits := 0, 0
+	for _, b := range line[i+len(idKey):] {
+		if b < '0' || b > '9' || digits == 18 {
+			break
+		}
+		n = 10*n + int(b-'0')
+		digits++
+	}
+	if digits == 0 {
+		return -1
+	}
+	return n
 }
 
 // lost handles a reader's end: a drop unless the bench closed it.
@@ -525,6 +571,7 @@ func (s *shard) lost(c *benchConn, err error) {
 	if c.closing.Load() || s.stopping.Load() {
 		return
 	}
+	c.dropped.Store(true)
 	s.connected.Add(-1)
 	s.dropped.Add(1)
 	s.count(s.drops, cause(err, nil))
@@ -552,7 +599,9 @@ func (s *shard) ready() *readyInfo {
 		if c.s.stream < 0 || s.cfg.Scenario == ScenarioConnect || s.cfg.Scenario == ScenarioIdle {
 			continue
 		}
-		snd := &sender{c: c, stream: c.s.stream}
+		snd := &sender{c: c, stream: c.s.stream, queued: -1}
+		snd.written.Store(-1)
+		snd.replied.Store(-1)
 		if s.cfg.Protocol == ProtocolRtsync {
 			if s.cfg.Scenario == ScenarioDirect {
 				snd.cmd = fmt.Appendf(nil, `{"op":"send","to_uid":%q,"data":"`, s.l.uid(c.s.peer))
@@ -667,6 +716,7 @@ func (s *shard) queue(snd *sender, n int, intended time.Time, dirty *[]*sender) 
 	snd.buf = strconv.AppendInt(snd.buf, int64(n), 10)
 	snd.buf = append(snd.buf, '}')
 	snd.due++
+	snd.queued = n
 	if inWindow {
 		snd.sent.Add(1) // undone by flush if the write fails
 	}
@@ -683,6 +733,7 @@ func (s *shard) flush(snd *sender, now time.Time) {
 		snd.notSent.Add(moved)
 		return
 	}
+	snd.written.Store(int64(snd.queued))
 	s.lag(now.Sub(snd.firstDue))
 }
 
@@ -812,7 +863,11 @@ func (s *shard) result() *shardResult {
 		r.RoomOOO[k] += c.ooo
 	}
 	for _, snd := range s.senders {
-		r.Streams = append(r.Streams, streamTally{Stream: snd.stream, Sent: snd.sent.Load(), Rejected: snd.rejected.Load(), NotSent: snd.notSent.Load()})
+		t := streamTally{Stream: snd.stream, Sent: snd.sent.Load(), Rejected: snd.rejected.Load(), NotSent: snd.notSent.Load()}
+		if snd.c.dropped.Load() && s.cfg.Protocol == ProtocolRtsync {
+			t.Dropped, t.Replied, t.Written = true, snd.replied.Load(), snd.written.Load()
+		}
+		r.Streams = append(r.Streams, t)
 	}
 	for st := range s.wins {
 		if len(s.wins[st].fan) == 0 {

@@ -42,6 +42,8 @@ type conn struct {
 	// Owned by the reader goroutine.
 	uid, name string
 	rooms     map[string]*stream
+	pubs      int  // pub commands handled (FloodCloseAfter)
+	flooded   bool // past FloodCloseAfter: read and ignore until closed
 }
 
 func newConn(s *Server, ws *websocket.Conn, id string) *conn {
@@ -279,7 +281,7 @@ func (c *conn) readLoop() {
 		if err != nil {
 			return
 		}
-		if typ != websocket.TextMessage || c.closing() {
+		if typ != websocket.TextMessage || c.closing() || c.flooded {
 			// A connection being closed (after its welcome, or as a slow
 			// consumer) publishes and joins nothing more.
 			continue

@@ -1,5 +1,6 @@
 // Package fakeserver is a small WebSocket broadcast server with faults that
-// a test injects on purpose (delay, drop, duplicate, reorder, refuse, close),
+// a test injects on purpose (delay, drop, duplicate, reorder, refuse, close,
+// ignore a flooding publisher),
 // so that tests of `rtsync bench` can check that the figures the load
 // generator reports match what the server made happen: a subscriber delayed
 // by a known amount shows up in the latency percentiles, one message in a
@@ -17,7 +18,7 @@
 //
 // Faults (see Faults) act on deliveries of room messages (msg events, raw
 // frames) and, for Delay only, direct events; never on welcomes, replies or
-// error events. With a zero Faults the server is faithful. Stats returns
+// error events, except FloodCloseAfter, which stops answering a publisher. With a zero Faults the server is faithful. Stats returns
 // counters a test compares with what its client measured.
 //
 // # Concurrency contract

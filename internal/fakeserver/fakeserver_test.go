@@ -571,3 +571,41 @@ func TestCloseLeavesNothingRunning(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestFloodCloseAfter: pubs past the limit are neither answered nor
+// delivered, and the publisher is closed with 4009 after the hold.
+func TestFloodCloseAfter(t *testing.T) {
+	t.Parallel()
+	const hold = 200 * time.Millisecond
+	s := Start(t, Options{Faults: Faults{FloodCloseAfter: 3, FloodHold: hold}})
+	pub, sub := dial(t, s.URL()), dial(t, s.URL())
+	join(t, pub, "r")
+	join(t, sub, "r")
+	start := time.Now()
+	pub.write(pubs("r", 5))
+	pub.write(`{"op":"ping","id":"late"}`)
+	var replies []string
+	for {
+		obj, err := pub.nextRaw(true)
+		if err != nil {
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != protocol.CloseRateLimited {
+				t.Fatalf("read ended with %v, want close 4009", err)
+			}
+			break
+		}
+		if ev, err := protocol.DecodeEvent(obj); err == nil && ev.Type == protocol.TypeReply {
+			replies = append(replies, string(ev.ID))
+		}
+	}
+	if d := time.Since(start); d < hold {
+		t.Errorf("closed after %s, before the %s hold", d, hold)
+	}
+	if !slices.Equal(replies, []string{"1", "2", "3"}) {
+		t.Errorf("replies %v, want only the first three pubs'", replies)
+	}
+	if got := sub.seqs(3); !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Errorf("delivered %v", got)
+	}
+	waitStats(t, s, func(st Stats) bool { return st.FloodClosed == 1 && st.Published == 3 && st.Deliveries == 3 })
+}

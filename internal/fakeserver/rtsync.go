@@ -45,6 +45,9 @@ func (c *conn) from() protocol.From {
 // handleFrame runs every command of one frame, in order, on c's reader.
 func (c *conn) handleFrame(frame []byte) {
 	_ = protocol.Split(frame, func(obj []byte) error {
+		if c.flooded {
+			return nil
+		}
 		cmd, e := protocol.Decode(obj)
 		switch {
 		case e == nil:
@@ -113,6 +116,12 @@ func (c *conn) handle(cmd *protocol.Command) {
 		ok.Room = cmd.Room
 
 	case protocol.OpPub:
+		if n := s.opts.Faults.FloodCloseAfter; n > 0 {
+			if c.pubs++; c.pubs > n {
+				c.flood()
+				return
+			}
+		}
 		st := c.rooms[cmd.Room]
 		if st == nil {
 			c.notJoined(cmd)
@@ -191,4 +200,12 @@ func (s *Server) unbindUID(c *conn) {
 			delete(s.byUID, c.uid)
 		}
 	}
+}
+
+// flood stops handling c's commands and closes it with 4009 after
+// Faults.FloodHold (FloodCloseAfter).
+func (c *conn) flood() {
+	c.flooded = true
+	c.s.st.floodClosed.Add(1)
+	time.AfterFunc(c.s.opts.Faults.FloodHold, func() { c.closeWith(protocol.CloseRateLimited) })
 }

@@ -109,6 +109,15 @@ type Faults struct {
 	// "slow consumer" right after its welcome (raw: right after the
 	// upgrade). Such a connection never becomes a receiver.
 	CloseAfterWelcomeEvery int
+
+	// FloodCloseAfter, when positive, treats a connection's pubs past
+	// this many as a flood, as rtsync does past its publish rate (rtsync
+	// mode): the rest of the frame and everything the connection sends
+	// after it is ignored, unanswered, and FloodHold later (zero: at once)
+	// the connection is closed with 4009 "rate limited". A client sees
+	// its later messages neither answered nor delivered.
+	FloodCloseAfter int
+	FloodHold       time.Duration
 }
 
 // Stats are counters since the server started. A delivery is one object
@@ -117,11 +126,12 @@ type Stats struct {
 	// ConnsAccepted counts completed upgrades; ConnsRefused the HTTP 503s
 	// from RejectAfter; ConnsClosedAfterWelcome those closed by
 	// CloseAfterWelcomeEvery; SlowConsumers those closed because their
-	// queue passed QueueLimit.
+	// queue passed QueueLimit; FloodClosed those FloodCloseAfter closed.
 	ConnsAccepted           uint64
 	ConnsRefused            uint64
 	ConnsClosedAfterWelcome uint64
 	SlowConsumers           uint64
+	FloodClosed             uint64
 
 	// Published counts messages received from publishers: accepted pubs
 	// (rtsync) or text frames (raw), dropped ones included. Directs counts
@@ -152,6 +162,7 @@ type Stats struct {
 
 type counters struct {
 	connsAccepted, connsRefused, connsClosedAfterWelcome, slowConsumers atomic.Uint64
+	floodClosed                                                         atomic.Uint64
 	published, directs, deliveries                                      atomic.Uint64
 	dropped, droppedDeliveries, duplicated, duplicateDeliveries         atomic.Uint64
 	reordered, releasedByTimeout, delayed                               atomic.Uint64
@@ -255,6 +266,8 @@ func (o *Options) check() error {
 		return errors.New("fakeserver: DropEvery, DuplicateEvery, ReorderEvery and ReorderHold must not be negative")
 	case f.RejectAfter < 0 || f.CloseAfterWelcomeEvery < 0:
 		return errors.New("fakeserver: RejectAfter and CloseAfterWelcomeEvery must not be negative")
+	case f.FloodCloseAfter < 0 || f.FloodHold < 0:
+		return errors.New("fakeserver: FloodCloseAfter and FloodHold must not be negative")
 	}
 	return nil
 }
@@ -275,6 +288,7 @@ func (s *Server) Stats() Stats {
 		ConnsRefused:            c.connsRefused.Load(),
 		ConnsClosedAfterWelcome: c.connsClosedAfterWelcome.Load(),
 		SlowConsumers:           c.slowConsumers.Load(),
+		FloodClosed:             c.floodClosed.Load(),
 		Published:               c.published.Load(),
 		Directs:                 c.directs.Load(),
 		Deliveries:              c.deliveries.Load(),
