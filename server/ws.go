@@ -138,7 +138,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // whose stack is shallow, on a goroutine that has not yet handled anything:
 // after each frame it hands over to a fresh goroutine, which starts on the
 // minimum stack, and exits. That halves an idle connection's stack (4 KiB
-// to 2 KiB, measured); the spawn costs far less than the frame did.
+// to 2 KiB, measured); the spawn costs far less than the frame did. The
+// pongs that answer the server's heartbeat pings are taken at the socket
+// (takePong) without waking gorilla, whose read would otherwise park on
+// the next frame with a deep stack until the client speaks again.
 // Elsewhere it loops, parking inside gorilla's read.
 func (s *Server) readLoop(c *conn, ws *websocket.Conn) {
 	fc, _ := ws.NetConn().(*frameConn)
@@ -152,6 +155,10 @@ func (s *Server) readNext(c *conn, ws *websocket.Conn, fc *frameConn) {
 	for {
 		if fc != nil && !waitReadable(fc) {
 			fc = nil
+		}
+		if fc != nil && takePong(fc) {
+			c.touch() // what the pong handler would do
+			continue
 		}
 		if !s.readFrame(c, ws) {
 			c.close(0, "")

@@ -1,0 +1,64 @@
+package server
+
+import (
+	"bytes"
+	"runtime/pprof"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestPongsKeepReadersShallow: idle clients that answer the server's
+// heartbeat pings stay connected, and afterwards no reader waits inside
+// gorilla's read (readFrame): the pongs were taken at the socket, so an
+// idle connection keeps only a shallow waiting goroutine.
+//
+// Not parallel: it reads every goroutine's stack, and another test's
+// server would have readers of its own in readFrame.
+func TestPongsKeepReadersShallow(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	s, url := startServer(t, Config{HeartbeatInterval: interval})
+	const n = 8
+	var pings atomic.Int64
+	conns := make([]*websocket.Conn, n)
+	for i := range conns {
+		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ws.Close() })
+		ws.SetPingHandler(func(data string) error {
+			pings.Add(1)
+			return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+		go func() {
+			for {
+				if _, _, err := ws.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		conns[i] = ws
+	}
+	// Three pings each, past the 2-interval silence limit: a pong taken
+	// but not counted as life would have closed them.
+	waitFor(t, func() bool { return pings.Load() >= 3*n })
+	time.Sleep(interval / 2) // the last pongs reach the server
+	if got := s.hub.count.Load(); got != n {
+		t.Fatalf("%d connections after %d pings, want %d", got, pings.Load(), n)
+	}
+	var stacks bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&stacks, 1); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(stacks.Bytes(), []byte("server.(*Server).readFrame")) {
+		t.Errorf("a reader waits inside readFrame after only pongs arrived:\n%s", stacks.String())
+	}
+	// The stream is intact after the pongs: a command still gets its reply.
+	if err := conns[0].WriteMessage(websocket.TextMessage, []byte(`{"op":"ping","id":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return s.Stats().MessagesIn == 1 })
+}
