@@ -102,7 +102,9 @@ type wireEvent struct {
 	OK     bool            `json:"ok"`
 	Server string          `json:"server"`
 	Node   string          `json:"node"`
-	Error  *struct {
+	// Heartbeat is the server's ping interval in ms (welcome).
+	Heartbeat int64 `json:"heartbeat"`
+	Error     *struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
@@ -113,6 +115,7 @@ type wireEvent struct {
 // handshake is what a connection learnt while setting up.
 type handshake struct {
 	server, node string
+	heartbeat    time.Duration
 }
 
 // rtsyncSetup reads the welcome, then sends hello (and join, for a room
@@ -157,6 +160,7 @@ func rtsyncSetup(ws *websocket.Conn, hello, join []byte) (handshake, error) {
 			case "welcome":
 				welcomed = true
 				hs.server, hs.node = ev.Server, ev.Node
+				hs.heartbeat = time.Duration(ev.Heartbeat) * time.Millisecond
 				if frame != nil {
 					if err := ws.WriteMessage(websocket.TextMessage, frame); err != nil {
 						return hs, err

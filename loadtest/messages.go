@@ -64,6 +64,9 @@ type readyInfo struct {
 	Failed    int64  `json:"failed"`
 	Server    string `json:"server,omitempty"`
 	Node      string `json:"node,omitempty"`
+	// HeartbeatMS is the longest ping interval a server's welcome gave
+	// (rtsync protocol), 0 when none did.
+	HeartbeatMS int64 `json:"heartbeat_ms,omitempty"`
 }
 
 // shardProgress is a shard's running totals.

@@ -95,6 +95,7 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		c.abort()
 		return nil, err
 	}
+	readyAt := time.Now()
 	connected := int64(0)
 	for _, st := range c.states {
 		connected += st.ready.Connected
@@ -104,7 +105,9 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		return r, fmt.Errorf("%w: %s", errNoConnections, failureSummary(r.Connect.Failures))
 	}
 	roomSubs := make([]int, l.roomKeys())
+	var heartbeat time.Duration
 	for _, st := range c.states {
+		heartbeat = max(heartbeat, time.Duration(st.ready.HeartbeatMS)*time.Millisecond)
 		for k, n := range st.ready.RoomSubs {
 			roomSubs[k] += n
 		}
@@ -126,14 +129,20 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	windowTo := windowFrom.Add(time.Duration(cfg.Duration))
 	c.phaseAt(PhaseWarmup, t0)
 	c.watch(ctx, windowFrom)
+	c.phaseAt(PhaseMeasuring, windowFrom)
+	c.watch(ctx, windowTo)
+	// Idle: the server's memory once the connections were held for the
+	// whole window, so it includes what its heartbeats cost them.
 	var rssAfter int64
-	if cfg.Scenario == ScenarioIdle && opt.ServerRSS != nil && rssSource != "" {
+	if cfg.Scenario == ScenarioIdle && opt.ServerRSS != nil && rssSource != "" && ctx.Err() == nil {
 		if kb, _, ok := opt.ServerRSS(ctx); ok {
 			rssAfter = kb
 		}
+		if held := time.Since(readyAt); heartbeat > 0 && held < heartbeat {
+			c.warn("the connections were held %.0f s, less than the server's %.0f s heartbeat, so the memory figure is from before their first heartbeat and may be low; hold them longer (--duration %.0fs)",
+				held.Seconds(), heartbeat.Seconds(), (heartbeat + time.Duration(cfg.Duration)).Seconds())
+		}
 	}
-	c.phaseAt(PhaseMeasuring, windowFrom)
-	c.watch(ctx, windowTo)
 	if cfg.Scenario == ScenarioBroadcast || cfg.Scenario == ScenarioDirect {
 		c.phase(PhaseDraining)
 		drainTo := time.Now().Add(time.Duration(cfg.Drain))

@@ -158,6 +158,24 @@ func TestIdleReportsServerMemory(t *testing.T) {
 	if res.Server == nil || res.Server.KBPerConn != 10 || res.Server.Conns != 30 {
 		t.Errorf("server stats %+v", res.Server)
 	}
+	// Held 1 s against the default 25 s heartbeat: the figure predates
+	// the first heartbeat, and the report says so.
+	early := func(w string) bool { return strings.Contains(w, "less than the server's 25 s heartbeat") }
+	if !slices.ContainsFunc(res.Bench.Warnings, early) {
+		t.Errorf("warnings %q do not say the reading came before the first heartbeat", res.Bench.Warnings)
+	}
+
+	// A server whose heartbeat passes within the window: no such warning.
+	cfg.URLs = []string{testserver.Start(t, server.Config{HeartbeatInterval: 200 * time.Millisecond}).URL()}
+	res, err = loadtest.Run(context.Background(), cfg, loadtest.Options{
+		ServerRSS: func(context.Context) (int64, string, bool) { return 1000, "test", true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(res.Bench.Warnings, func(w string) bool { return strings.Contains(w, "heartbeat") }) {
+		t.Errorf("warnings %q speak of the heartbeat", res.Bench.Warnings)
+	}
 }
 
 // TestRateLimitedPublisher: against a server with its default publish

@@ -57,6 +57,7 @@ type shard struct {
 	lastReady  time.Time
 	server     string
 	node       string
+	heartbeat  time.Duration // the longest a welcome gave
 
 	handshake *shardedHist
 	lat       *shardedHist
@@ -319,6 +320,7 @@ func (s *shard) connect(ctx context.Context, c *benchConn, d *websocket.Dialer) 
 	if s.server == "" {
 		s.server, s.node = hs.server, hs.node
 	}
+	s.heartbeat = max(s.heartbeat, hs.heartbeat)
 	s.mu.Unlock()
 	c.ws = ws
 	s.prepareReceiver(c)
@@ -592,7 +594,7 @@ func (s *shard) ready() *readyInfo {
 		}
 	}
 	s.mu.Lock()
-	ri.Server, ri.Node = s.server, s.node
+	ri.Server, ri.Node, ri.HeartbeatMS = s.server, s.node, s.heartbeat.Milliseconds()
 	s.mu.Unlock()
 	// Senders in stream order, for the pacer.
 	for _, c := range s.conns {
