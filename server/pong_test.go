@@ -18,7 +18,7 @@ import (
 // Not parallel: it reads every goroutine's stack, and another test's
 // server would have readers of its own in readFrame.
 func TestPongsKeepReadersShallow(t *testing.T) {
-	const interval = 200 * time.Millisecond
+	const interval = 300 * time.Millisecond
 	s, url := startServer(t, Config{HeartbeatInterval: interval})
 	const n = 8
 	var pings atomic.Int64
