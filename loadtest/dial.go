@@ -202,7 +202,7 @@ var causeHints = map[string]string{
 	"close_" + strconv.Itoa(protocol.CloseRateLimited):  "4009: a publisher sent faster than the server allows each connection (rtsync serve --publish-rate, 100/s by default); raise it on the server, or spread --rate over more --publishers",
 	"close_" + strconv.Itoa(protocol.CloseSlowConsumer): "4008: a receiver's send queue overflowed on the server; the bench read too slowly (see its CPU) or the server's --send-queue is small for the rate",
 	"close_" + strconv.Itoa(protocol.CloseServerFull):   "4011: the server is at its --max-conns",
-	"close_" + strconv.Itoa(protocol.CloseUnauthorized): "4001: the server wants a token; pass --token",
+	"close_" + strconv.Itoa(protocol.CloseUnauthorized): "4001: the server wants a token (--token) or refused the one given; rtsync token makes one",
 	"close_" + strconv.Itoa(protocol.CloseGoingAway):    "4012: the server shut down during the run",
 	"close_" + strconv.Itoa(protocol.CloseNoHeartbeat):  "4013: the server heard nothing from a connection for two heartbeats; the bench was too busy to answer pings (see its CPU)",
 	"no_source_port": "no_source_port: the ephemeral ports to one address ran out; spread connections with --source-ips 127.0.0.1-127.0.0.16",
