@@ -9,8 +9,8 @@ import (
 
 // keyMap is the chat's key bindings. It also drives the help line and the
 // full help, so what they show is always what works. Keys not listed here
-// edit the input line (bubbles/textinput: ctrl+a/e, ctrl+w, ctrl+u,
-// alt+b/f…).
+// edit the input line (lineEdit, readline's emacs keys: ctrl+a/e, ctrl+w,
+// ctrl+u, alt+b/f…).
 type keyMap struct {
 	Send       key.Binding
 	NextRoom   key.Binding
