@@ -820,6 +820,12 @@ func (s *shard) progress() *shardProgress {
 			sent, rej := snd.sent.Load(), snd.rejected.Load()
 			p.Published += sent
 			p.PublishErrors += rej + snd.notSent.Load()
+			if snd.c.dropped.Load() && s.cfg.Protocol == ProtocolRtsync {
+				// Only what the server answered is surely owed (see
+				// unconfirmed in merge.go); draining waits for no more.
+				w := s.wins[snd.stream]
+				sent = min(sent, max(min(snd.replied.Load()+1, int64(w.hi))-int64(w.lo), 0))
+			}
 			p.Owed += max(sent-rej, 0) * s.receivers(snd.stream)
 		}
 	}
