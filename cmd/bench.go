@@ -205,6 +205,23 @@ func runBench(ctx context.Context, o *benchOptions) error {
 	if o.MaxP99 < 0 || o.MinRate < 0 {
 		return flagError("--max-p99 and --min-rate cannot be negative")
 	}
+	// The flags default to the library's defaults, so a zero here was
+	// typed; the library would read it as "default" and run something
+	// else than asked.
+	for _, z := range []struct {
+		flag string
+		zero bool
+	}{
+		{"conns", o.Conns == 0}, {"rooms", o.Rooms == 0}, {"publishers", o.Publishers == 0},
+		{"rate", o.Rate == 0}, {"duration", o.Duration == 0}, {"drain", o.Drain == 0}, {"dialers", o.Dialers == 0},
+	} {
+		if z.zero {
+			return flagError("--%s must be more than 0", z.flag)
+		}
+	}
+	if o.Payload > 0 && o.Payload < loadtest.MinPayload {
+		return flagError("--payload %d is below the %d-byte minimum: every message carries the bench's marker", o.Payload, loadtest.MinPayload)
+	}
 	cfg := o.config()
 	// Check the parameters before starting anything; the servers' URLs
 	// stand in until they exist.

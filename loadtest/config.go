@@ -85,9 +85,13 @@ const (
 	// can open to one destination (the ephemeral port range).
 	portsPerSource = 28000
 	// markerMin is the smallest payload that holds the bench's marker.
-	markerMin  = 64
+	markerMin  = MinPayload
 	maxPayload = 1 << 20
 )
+
+// MinPayload is the smallest message the bench sends: the marker every
+// message carries fits in it. Normalize raises a smaller Payload to it.
+const MinPayload = 64
 
 // Defaults returns the default parameters: one room of 1,000 subscribers
 // on a local server, one publisher at 100 messages/s for 10 s.
