@@ -345,6 +345,7 @@ func checkServeSettings(c server.Config) error {
 	atLeast1("max-rooms", c.MaxRoomsPerConn)
 	atLeast1("publish-burst", c.PublishBurst)
 	atLeast1("presence-max", c.PresenceMaxMembers)
+	atLeast1("hook-concurrency", c.HookConcurrency)
 	if c.PublishRate <= 0 {
 		errs = append(errs, fmt.Errorf("--publish-rate must be more than 0, got %g", c.PublishRate))
 	}
@@ -359,6 +360,7 @@ func checkServeSettings(c server.Config) error {
 	positive("heartbeat", c.HeartbeatInterval)
 	positive("shutdown-timeout", c.ShutdownTimeout)
 	positive("hook-breaker-cooldown", c.HookBreakerCooldown)
+	positive("hook-timeout", c.HookTimeout)
 	if c.HookBreakerFailures < 0 {
 		errs = append(errs, fmt.Errorf("--hook-breaker-failures must be 0 (breaker off) or more, got %d", c.HookBreakerFailures))
 	}

@@ -254,6 +254,8 @@ func TestCheckServeSettings(t *testing.T) {
 		{"zero ttl", func(c *server.Config) { c.HistoryTTL = 0 }, "--history-ttl must be more than 0"},
 		{"negative timeout", func(c *server.Config) { c.WriteTimeout = -time.Second }, "--write-timeout must be more than 0, got -1s"},
 		{"zero shutdown", func(c *server.Config) { c.ShutdownTimeout = 0 }, "--shutdown-timeout must be more than 0"},
+		{"zero hook timeout", func(c *server.Config) { c.HookTimeout = 0 }, "--hook-timeout must be more than 0, got 0s"},
+		{"zero hook concurrency", func(c *server.Config) { c.HookConcurrency = 0 }, "--hook-concurrency must be at least 1, got 0"},
 		{"tiny message", func(c *server.Config) { c.MaxMessageSize = 100 }, "--max-message-size must be at least 256 bytes, got 100"},
 		{"queue below message", func(c *server.Config) { c.SendQueueBytes = 1 << 10 }, "--send-queue (1KiB) must hold at least one message of --max-message-size (64KiB)"},
 	}
