@@ -58,10 +58,13 @@ type line struct {
 	own     bool
 	mention bool
 
-	// rows caches the line drawn at width; View redraws a line only when
-	// the width changes.
+	// rows caches the line drawn at width, after the day row day when it
+	// starts a new day; View redraws a line only when either changes.
 	width int
+	day   string
 	rows  []string
+	// dayOf is DayFormat(ts), kept once made: every frame compares it.
+	dayOf string
 }
 
 func (l *line) less(o *line) bool {
@@ -196,12 +199,34 @@ func (r *room) newEpoch(epoch string) {
 // first row, the text wrapped under itself on the following ones.
 func (r *room) rowsAt(i int, m *model, width int) []string {
 	l := &r.lines[i]
-	if l.width == width && l.rows != nil {
+	day := ""
+	if i > 0 {
+		if d, prev := m.lineDay(l), m.lineDay(&r.lines[i-1]); d != "" && prev != "" && d != prev {
+			day = d
+		}
+	}
+	if l.width == width && l.day == day && l.rows != nil {
 		return l.rows
 	}
-	l.width = width
+	l.width, l.day = width, day
 	l.rows = m.renderLine(l, width)
+	if day != "" {
+		l.rows = append([]string{m.dayRow(day, width)}, l.rows...)
+	}
 	return l.rows
+}
+
+// lineDay is the name of l's day, "" when l has no time.
+func (m *model) lineDay(l *line) string {
+	if l.dayOf == "" && !l.ts.IsZero() {
+		l.dayOf = m.opts.DayFormat(l.ts)
+	}
+	return l.dayOf
+}
+
+// dayRow is the row that marks a change of day in the message view.
+func (m *model) dayRow(day string, width int) string {
+	return m.st.Muted.Render(ansi.Truncate("── "+sanitize(day, false)+" ──", width, "…"))
 }
 
 // renderLine draws one line. The layout is weechat's: time, a right-

@@ -163,6 +163,7 @@ func testOptions(url, name string, rooms ...string) Options {
 		Rooms:        rooms,
 		PingInterval: -1,
 		TimeFormat:   func(time.Time) string { return "12:34" },
+		DayFormat:    func(time.Time) string { return "Today" },
 		Client: client.Options{
 			Backoff: client.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond, Jitter: -1},
 		},

@@ -91,6 +91,11 @@ type Options struct {
 	// TimeFormat formats a message's time. Default: local time as HH:MM.
 	// Tests pass a constant to get stable frames.
 	TimeFormat func(time.Time) string
+	// DayFormat names a message's day. A line whose day differs from the
+	// line above it gets a row of its own first, as weechat's "day
+	// changed" line. Default: the local date, "Monday, 2 January 2006".
+	// Tests pass a constant, which never changes the day.
+	DayFormat func(time.Time) string
 
 	// Client carries further client settings (backoff, headers, dialer,
 	// timeouts). Its Name, UID and Token are replaced by the fields above.
@@ -127,6 +132,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TimeFormat == nil {
 		o.TimeFormat = func(t time.Time) string { return t.Local().Format("15:04") }
+	}
+	if o.DayFormat == nil {
+		o.DayFormat = func(t time.Time) string { return t.Local().Format("Monday, 2 January 2006") }
 	}
 	if o.Dial == nil {
 		o.Dial = func(ctx context.Context, url string, opts client.Options) (Client, error) {

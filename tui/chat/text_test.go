@@ -3,12 +3,14 @@ package chat
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/rtsync/rtsync/protocol"
+	"github.com/rtsync/rtsync/tui/style"
 )
 
 func TestMessageText(t *testing.T) {
@@ -209,5 +211,45 @@ func TestLineEdit(t *testing.T) {
 	e.HandleKey(key("home"))
 	if text, x := e.View(newStyles(testOptions("", "").withDefaults().Styles).Muted); text != "one two th" || x != 0 {
 		t.Errorf("after home: view %q cursor %d", text, x)
+	}
+}
+
+// TestDayChangeRow: a line whose day differs from the line above it gets
+// a day row first; the first line, and lines on the same day, do not. A
+// history page inserted above redraws the line it now sits over.
+func TestDayChangeRow(t *testing.T) {
+	t.Parallel()
+	opts := Options{
+		Styles:     style.Plain(),
+		TimeFormat: func(time.Time) string { return "12:34" },
+		DayFormat:  func(t time.Time) string { return t.Format("Mon 2 Jan") },
+	}.withDefaults()
+	m := &model{opts: opts, st: newStyles(opts.Styles)}
+	r := newRoom(kindRoom, "r")
+	late := time.Date(2026, 11, 29, 23, 59, 0, 0, time.UTC)
+	msg := func(seq uint64, ts time.Time, text string) line {
+		return line{seq: seq, kind: lineMessage, ts: ts, from: protocol.From{Name: "ann"}, text: text}
+	}
+	r.insert(msg(2, late, "late"))
+	r.insert(msg(3, late.Add(30*time.Second), "later"))
+	r.insert(msg(4, late.Add(2*time.Minute), "early"))
+	rows := func() []string {
+		var out []string
+		for _, row := range m.messageRows(r, 60, 10) {
+			if s := strings.Join(strings.Fields(row), " "); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	want := []string{"12:34 ann │ late", "12:34 ann │ later", "── Mon 30 Nov ──", "12:34 ann │ early"}
+	if got := rows(); !slices.Equal(got, want) {
+		t.Fatalf("rows\n got %q\nwant %q", got, want)
+	}
+	// An older message from the day before arrives above them.
+	r.insert(msg(1, late.Add(-24*time.Hour), "yesterday"))
+	want = []string{"12:34 ann │ yesterday", "── Sun 29 Nov ──", "12:34 ann │ late", "12:34 ann │ later", "── Mon 30 Nov ──", "12:34 ann │ early"}
+	if got := rows(); !slices.Equal(got, want) {
+		t.Fatalf("rows after the older message\n got %q\nwant %q", got, want)
 	}
 }
