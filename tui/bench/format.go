@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/rtsync/rtsync/internal/human"
@@ -72,29 +71,4 @@ func clamp01(v float64) float64 {
 		return 0
 	}
 	return math.Max(0, math.Min(1, v))
-}
-
-// sparkTicks are the eight block heights of a sparkline, lowest first.
-var sparkTicks = []rune("▁▂▃▄▅▆▇█")
-
-// sparkline draws vals scaled to their own maximum, one cell each. The
-// scale starts at zero, not at the minimum, so a steady rate reads as a
-// flat high line instead of noise blown up to full height.
-func sparkline(vals []float64) string {
-	top := 0.0
-	for _, v := range vals {
-		if v > top {
-			top = v
-		}
-	}
-	var b strings.Builder
-	for _, v := range vals {
-		i := 0
-		if top > 0 && v > 0 {
-			i = int(math.Round(v / top * float64(len(sparkTicks)-1)))
-		}
-		i = max(0, min(len(sparkTicks)-1, i))
-		b.WriteRune(sparkTicks[i])
-	}
-	return b.String()
 }

@@ -31,9 +31,6 @@ func TestFormat(t *testing.T) {
 		{"elapsed m", formatElapsed(62500 * time.Millisecond), "1m02.5s"},
 		{"elapsed h", formatElapsed(time.Hour + 2*time.Minute + 3*time.Second), "1h02m03s"},
 		{"percent", formatPercent(141.6), "142%"},
-		{"spark", sparkline([]float64{0, 1, 2, 3, 4, 5, 6, 7}), "▁▂▃▄▅▆▇█"},
-		{"spark flat zero", sparkline([]float64{0, 0, 0}), "▁▁▁"},
-		{"spark steady", sparkline([]float64{100, 100}), "██"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/rtsync/rtsync/internal/human"
+	"github.com/rtsync/rtsync/internal/spark"
 	"github.com/rtsync/rtsync/loadtest"
 	"github.com/rtsync/rtsync/tui/style"
 )
@@ -370,7 +371,7 @@ func (m Model) figureLines(w int) []string {
 
 	trend := m.st.Muted.Render("-")
 	if n := min(len(m.history), w-(labelWidth+1)); n > 0 {
-		trend = m.st.Sparkline.Render(sparkline(m.history[len(m.history)-n:]))
+		trend = m.st.Sparkline.Render(spark.Line(m.history[len(m.history)-n:]))
 	}
 
 	row("conns", conns, "failed", m.count(p.Failed))
