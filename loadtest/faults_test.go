@@ -33,6 +33,7 @@ func TestDelayedSubscriberShowsInPercentiles(t *testing.T) {
 	srv := fakeserver.Start(t, fakeserver.Options{Faults: fakeserver.Faults{DelayConn: 0, Delay: delay}})
 	cfg := quick("")
 	cfg.Conns = 20 // one in 20 deliveries (5%) is late
+	cfg.Duration = loadtest.Duration(2 * time.Second)
 	m := runAgainst(t, srv, cfg).Messages
 	if m.Lost != 0 || m.Delivered != m.Expected {
 		t.Fatalf("lost deliveries: %s", m)
@@ -48,6 +49,20 @@ func TestDelayedSubscriberShowsInPercentiles(t *testing.T) {
 	// fan-out.
 	if m.FanOut.P50 < ms {
 		t.Errorf("fan-out p50 %.1f ms, want at least %v", m.FanOut.P50, delay)
+	}
+	// Second by second too, and the seconds add up to the window.
+	if len(m.Timeline) != 2 {
+		t.Fatalf("timeline has %d seconds, want 2: %+v", len(m.Timeline), m.Timeline)
+	}
+	var deliveries int64
+	for i, s := range m.Timeline {
+		deliveries += s.Deliveries
+		if s.At != float64(i) || s.Messages == 0 || s.FanOutP50 < ms || s.FanOutMax < s.FanOutP99 || s.FanOutP99 < s.FanOutP50 || s.Incomplete != 0 {
+			t.Errorf("second %d: %+v", i, s)
+		}
+	}
+	if deliveries != m.Delivered {
+		t.Errorf("timeline deliveries %d, delivered %d", deliveries, m.Delivered)
 	}
 }
 

@@ -3,7 +3,9 @@ package loadtest
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 )
@@ -128,6 +130,7 @@ func (c *coord) merge() *Result {
 			}
 		}
 		unconfirmed := c.unconfirmed(dropped, fanCount)
+		tl := newTimeline(time.Duration(cfg.Duration))
 		fan := NewHist()
 		for s := range c.l.streams {
 			k := c.l.streamRoom(s)
@@ -145,11 +148,14 @@ func (c *coord) merge() *Result {
 			}
 			rooms[k].Expected += accepted * owe
 			complete := int64(0)
+			lo, _ := c.l.window(s)
 			for i, n := range fanCount[s] {
-				if int64(n) >= owe && owe > 0 {
+				full := int64(n) >= owe && owe > 0
+				if full {
 					fan.RecordMicros(int64(fanMax[s][i]))
 					complete++
 				}
+				tl.add(c.l.intended(s, lo+i)-time.Duration(cfg.Warmup), int64(n), full, fanMax[s][i])
 			}
 			if owe > 0 {
 				m.FanOutIncomplete += max(accepted-complete, 0)
@@ -189,6 +195,7 @@ func (c *coord) merge() *Result {
 			return bi > bj
 		})
 		m.Rooms = rooms
+		m.Timeline = tl.seconds()
 		r.Messages = m
 		if m.Published == 0 && m.PublishErrors == 0 {
 			c.warn("no message was published in the measuring window")
@@ -265,6 +272,64 @@ func (c *coord) unconfirmed(dropped []streamTally, fanCount [][]uint32) []int64 
 				out[t.Stream]++
 			}
 		}
+	}
+	return out
+}
+
+// timeline gathers the window's messages by the second of their intended
+// send time (see Second).
+type timeline struct {
+	secs []timelineSecond
+}
+
+type timelineSecond struct {
+	messages, deliveries, incomplete int64
+	fan                              []uint32 // fan-out µs of the complete messages
+}
+
+func newTimeline(window time.Duration) *timeline {
+	n := max(int((window+time.Second-1)/time.Second), 1)
+	return &timeline{secs: make([]timelineSecond, n)}
+}
+
+// add counts one message intended at (into the window) that receivers
+// receivers got, full when that was all of them, whose last arrival came
+// fanMicros after its intended time.
+func (t *timeline) add(at time.Duration, receivers int64, full bool, fanMicros uint32) {
+	if receivers == 0 {
+		return
+	}
+	ts := &t.secs[min(max(int(at/time.Second), 0), len(t.secs)-1)]
+	ts.messages++
+	ts.deliveries += receivers
+	if full {
+		ts.fan = append(ts.fan, fanMicros)
+	} else {
+		ts.incomplete++
+	}
+}
+
+// seconds is the timeline for the Result; nil when nothing was received.
+func (t *timeline) seconds() []Second {
+	out := make([]Second, len(t.secs))
+	any := false
+	for i := range t.secs {
+		ts := &t.secs[i]
+		out[i] = Second{At: float64(i), Messages: ts.messages, Deliveries: ts.deliveries, Incomplete: ts.incomplete}
+		any = any || ts.messages > 0
+		if len(ts.fan) == 0 {
+			continue
+		}
+		slices.Sort(ts.fan)
+		ms := func(q float64) float64 {
+			// The nearest-rank percentile, as the histograms give.
+			k := max(int(math.Ceil(q*float64(len(ts.fan))))-1, 0)
+			return float64(ts.fan[k]) / 1000
+		}
+		out[i].FanOutP50, out[i].FanOutP99, out[i].FanOutMax = ms(0.50), ms(0.99), ms(1)
+	}
+	if !any {
+		return nil
 	}
 	return out
 }

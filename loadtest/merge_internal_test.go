@@ -58,3 +58,29 @@ func TestReplyID(t *testing.T) {
 		}
 	}
 }
+
+func TestTimeline(t *testing.T) {
+	tl := newTimeline(2500 * time.Millisecond) // three seconds, the last one partial
+	if len(tl.secs) != 3 {
+		t.Fatalf("%d seconds", len(tl.secs))
+	}
+	for i := range 100 {
+		tl.add(time.Duration(i)*10*time.Millisecond, 5, true, uint32(1000*(i+1))) // 1..100 ms in second 0
+	}
+	tl.add(1500*time.Millisecond, 3, false, 0)   // incomplete, second 1
+	tl.add(-time.Millisecond, 5, true, 7000)     // before the window: second 0
+	tl.add(9*time.Second, 5, true, 2000)         // past it: the last second
+	tl.add(1200*time.Millisecond, 0, false, 900) // nobody got it: not counted
+	got := tl.seconds()
+	want := []Second{
+		{At: 0, Messages: 101, Deliveries: 505, FanOutP50: 50, FanOutP99: 99, FanOutMax: 100},
+		{At: 1, Messages: 1, Deliveries: 3, Incomplete: 1},
+		{At: 2, Messages: 1, Deliveries: 5, FanOutP50: 2, FanOutP99: 2, FanOutMax: 2},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("seconds\n got %+v\nwant %+v", got, want)
+	}
+	if newTimeline(time.Second).seconds() != nil {
+		t.Error("an empty timeline is not nil")
+	}
+}

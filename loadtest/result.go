@@ -132,9 +132,30 @@ type Messages struct {
 	// FanOutIncomplete counts the others.
 	FanOut           Latency `json:"fanout"`
 	FanOutIncomplete int64   `json:"fanout_incomplete"`
+	// Timeline is the window second by second, by the messages' intended
+	// send times: how fan-out latency and deliveries moved during the
+	// run, which the percentiles over the whole window hide.
+	Timeline []Second `json:"timeline,omitempty"`
 	// Rooms breaks the counts down per room (per receiver pair for the
 	// direct scenario they are summed into one entry).
 	Rooms []RoomStats `json:"rooms,omitempty"`
+}
+
+// Second is one second of the measuring window: the messages whose
+// intended send time falls in it.
+type Second struct {
+	// At is where the second starts, in seconds into the window.
+	At float64 `json:"at_s"`
+	// Messages counts those of its messages any receiver got, Deliveries
+	// their deliveries (distinct, whenever they arrived).
+	Messages   int64 `json:"messages"`
+	Deliveries int64 `json:"deliveries"`
+	// FanOut is the fan-out latency of its messages every receiver got;
+	// Incomplete counts those some receivers got and others did not.
+	FanOutP50  float64 `json:"fanout_p50_ms"`
+	FanOutP99  float64 `json:"fanout_p99_ms"`
+	FanOutMax  float64 `json:"fanout_max_ms"`
+	Incomplete int64   `json:"fanout_incomplete"`
 }
 
 // RoomStats are one room's delivery counts.

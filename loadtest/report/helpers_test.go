@@ -148,7 +148,7 @@ func broadcastResult() *loadtest.Result {
 			Duplicated: 3, OutOfOrder: 12,
 			DeliveriesPerSec: 100785.72, MessagesPerSec: 1007.9, BytesPerSec: 12900565,
 			Latency: deliveryHist().Latency(), FanOut: fanoutHist().Latency(), FanOutIncomplete: 2,
-			Rooms: rooms,
+			Rooms: rooms, Timeline: timeline(),
 		},
 		Server: &loadtest.ServerStats{Source: "proc", RSSBeforeKB: 12800, RSSAfterKB: 30720, Conns: 1415, KBPerConn: 12.65},
 		Bench: loadtest.Bench{Procs: 1, Cores: 8, CPUPercent: 87.5, SchedP99: 0.12, PublishLagMax: 1.5,
@@ -182,4 +182,15 @@ func connectResult() *loadtest.Result {
 		Bench: loadtest.Bench{Procs: 2, Cores: 8, CPUPercent: 310, SchedP99: 4.2, Bottleneck: true,
 			Warnings: []string{"scheduler p99 4.2 ms: the bench was short of CPU", "connects were paced by --dialers 64"}},
 	}
+}
+
+// timeline is ten seconds of a broadcast run with a stall in the seventh.
+func timeline() []loadtest.Second {
+	out := make([]loadtest.Second, 10)
+	for i := range out {
+		out[i] = loadtest.Second{At: float64(i), Messages: 1008, Deliveries: 100800, FanOutP50: 1.5, FanOutP99: 3.25, FanOutMax: 4}
+	}
+	out[6].FanOutP50, out[6].FanOutP99, out[6].FanOutMax = 40, 212.5, 230
+	out[6].Deliveries, out[6].Incomplete = 100758, 2
+	return out
 }

@@ -343,6 +343,7 @@ func htmlCharts(r *loadtest.Result) []htmlChart {
 		if c := histogramChart("delivery latency distribution", m.Latency.Hist); c != nil {
 			out = append(out, htmlChart{c, "Delivery latency distribution up to p99.9; the last bar holds everything above."})
 		}
+		out = append(out, timelineCharts(m.Timeline)...)
 	}
 	if c := percentileChart("handshake latency by percentile", []curveInput{{"handshake", colourHandshake, r.Connect.Handshake.Hist}}); c != nil {
 		out = append(out, htmlChart{c, "Handshake latency by percentile: from dial to the server's welcome."})
@@ -352,6 +353,27 @@ func htmlCharts(r *loadtest.Result) []htmlChart {
 			c.YTitle = "connections"
 			out = append(out, htmlChart{c, "Handshake latency distribution up to p99.9; the last bar holds everything above."})
 		}
+	}
+	return out
+}
+
+// timelineCharts draws fan-out latency and deliveries second by second.
+func timelineCharts(tl []loadtest.Second) []htmlChart {
+	p50, p99, top, dps := make([]float64, len(tl)), make([]float64, len(tl)), make([]float64, len(tl)), make([]float64, len(tl))
+	for i, s := range tl {
+		// Thousands, so the axis labels stay clear of the axis title.
+		p50[i], p99[i], top[i], dps[i] = s.FanOutP50, s.FanOutP99, s.FanOutMax, float64(s.Deliveries)/1000
+	}
+	var out []htmlChart
+	// max first, so p99 stays visible where they meet (few messages a
+	// second).
+	if c := timeChart("fan-out latency second by second", "fan-out latency, ms", []timeInput{
+		{"max", colourMax, top}, {"p99", colourFanOut, p99}, {"p50", colourDelivery, p50},
+	}); c != nil {
+		out = append(out, htmlChart{c, "Fan-out latency of the messages intended in each second of the window, until their last receiver had them: a stall, a collection pause or a queue building up shows where it happened."})
+	}
+	if c := timeChart("deliveries second by second", "deliveries, thousands", []timeInput{{"deliveries", colourBars, dps}}); c != nil {
+		out = append(out, htmlChart{c, "Deliveries of the messages intended in each second, whenever they arrived."})
 	}
 	return out
 }

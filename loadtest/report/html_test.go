@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"math"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -86,9 +88,10 @@ func TestHTML(t *testing.T) {
 		r    *loadtest.Result
 		svgs int
 	}{
-		{"broadcast", broadcastResult(), 3},
+		// Percentiles, distribution, handshake, and the two timelines.
+		{"broadcast", broadcastResult(), 5},
 		{"connect", connectResult(), 2},
-		{"hostile", hostileRun, 3},
+		{"hostile", hostileRun, 5},
 		{"empty", &loadtest.Result{Schema: loadtest.Schema}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,6 +145,7 @@ func TestHTMLContent(t *testing.T) {
 		"loss 0.00417% is over --max-loss 0%", // failure summary
 		"bench-1", "Test CPU @ 3.0GHz",        // machine
 		"12.7 KiB", // memory per connection
+		"fan-out latency second by second", "deliveries second by second",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("page lacks %q", want)
@@ -159,6 +163,42 @@ func TestHTMLContent(t *testing.T) {
 	}
 	if !strings.Contains(renderHTML(t, connectResult()), "may be limited by the bench, not the server") {
 		t.Error("no bottleneck alert on a bench-limited run")
+	}
+}
+
+// TestTimeChart: each second's value sits at the middle of its second, at
+// the height of its value; a single second draws no chart.
+func TestTimeChart(t *testing.T) {
+	t.Parallel()
+	var p99 []float64
+	for _, s := range timeline() {
+		p99 = append(p99, s.FanOutP99)
+	}
+	c := timeChart("x", "ms", []timeInput{{"p99", colourFanOut, p99}})
+	if c == nil || len(c.Series) != 1 {
+		t.Fatalf("chart %+v", c)
+	}
+	pts := strings.Fields(strings.NewReplacer("M", "", "L", "").Replace(c.Series[0].D))
+	if len(pts) != 10 {
+		t.Fatalf("%d points, want 10: %s", len(pts), c.Series[0].D)
+	}
+	top := ""
+	best := math.Inf(1)
+	for _, p := range pts {
+		_, y, _ := strings.Cut(p, ",")
+		if v, _ := strconv.ParseFloat(y, 64); v < best {
+			best, top = v, p
+		}
+	}
+	// The 212.5 ms stall of second 6 (x at 6.5 of 10 seconds) is the
+	// highest point, under the axis's top of 250 ms.
+	wantX := f1(padLeft + float64(plotW)*6.5/10)
+	wantY := f1(padTop + float64(plotH)*(1-212.5/250))
+	if top != wantX+","+wantY {
+		t.Errorf("highest point %s, want %s,%s", top, wantX, wantY)
+	}
+	if timeChart("x", "ms", []timeInput{{"p99", colourFanOut, p99[:1]}}) != nil {
+		t.Error("a one-second timeline got a chart")
 	}
 }
 

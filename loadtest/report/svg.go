@@ -47,6 +47,7 @@ const (
 	colourFanOut    = "#d97706"
 	colourHandshake = "#059669"
 	colourBars      = "#6366f1"
+	colourMax       = "#dc2626"
 )
 
 // svgChart is one chart ready for the template.
@@ -221,6 +222,56 @@ func histogramChart(label string, h *loadtest.Hist) *svgChart {
 			Title:  fmt.Sprintf("%s to %s ms: %s", tickLabel(float64(b.From)/1000), tickLabel(float64(b.To)/1000), human.Int(b.Count)),
 			Colour: colourBars,
 		})
+	}
+	return &c
+}
+
+// timeInput is one series of a time chart: a value per second.
+type timeInput struct {
+	name   string
+	colour string
+	vals   []float64
+}
+
+// timeChart draws values over the seconds of the window as lines, each
+// second's value at its middle; nil with fewer than two seconds.
+func timeChart(label, yTitle string, ins []timeInput) *svgChart {
+	n, top := 0, 0.0
+	for _, in := range ins {
+		n = max(n, len(in.vals))
+		for _, v := range in.vals {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				top = max(top, v)
+			}
+		}
+	}
+	if n < 2 {
+		return nil
+	}
+	c := newChart(label, "seconds into the measuring window", yTitle)
+	secs := float64(n)
+	_, xt := axis(0, secs)
+	for _, v := range xt {
+		if v <= secs {
+			c.XTicks = append(c.XTicks, svgTick{Pos: f1(padLeft + float64(plotW)*v/secs), Label: tickLabel(v)})
+		}
+	}
+	yMax, yTicks := axis(0, top)
+	c.YTicks = yTicksOf(yTicks, yMax)
+	for i, in := range ins {
+		var b strings.Builder
+		for j, v := range in.vals {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				v = 0
+			}
+			pt := f1(padLeft+float64(plotW)*(float64(j)+0.5)/secs) + "," + f1(padTop+float64(plotH)*(1-v/yMax))
+			if j == 0 {
+				b.WriteString("M" + pt)
+			} else {
+				b.WriteString(" L" + pt)
+			}
+		}
+		c.Series = append(c.Series, svgSeries{Name: in.name, Colour: in.colour, D: b.String(), Y: legendY + i*legendRow})
 	}
 	return &c
 }

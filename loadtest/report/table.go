@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rtsync/rtsync/internal/human"
+	"github.com/rtsync/rtsync/internal/spark"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -208,6 +210,30 @@ func tableMessages(t *text, m *loadtest.Messages) {
 	t.blank()
 	t.grid(1, latencyGrid([]namedLatency{{"delivery", m.Latency}, {"fan-out", m.FanOut}}))
 	t.row("fan-out incomplete", human.Int(m.FanOutIncomplete)+" (messages some receiver never got)")
+	tableTimeline(t, m.Timeline)
+}
+
+// sparkCells is how wide the timeline's sparklines are at most: with
+// their labels and ranges they stay inside 80 columns.
+const sparkCells = 36
+
+// tableTimeline draws how fan-out p99 and deliveries moved second by
+// second, when the window had more than one.
+func tableTimeline(t *text, tl []loadtest.Second) {
+	if len(tl) < 2 {
+		return
+	}
+	p99 := make([]float64, len(tl))
+	dps := make([]float64, len(tl))
+	for i, s := range tl {
+		p99[i], dps[i] = s.FanOutP99, float64(s.Deliveries)
+	}
+	span := func(vs []float64) (lo, hi float64) { return slices.Min(vs), slices.Max(vs) }
+	lo, hi := span(p99)
+	worst := tl[slices.Index(p99, hi)].At
+	t.row("fan-out p99, by s", spark.Line(spark.Fit(p99, sparkCells, spark.Max))+"  "+num3(lo)+" to "+num3(hi)+" ms, worst at "+strconv.FormatFloat(worst, 'f', -1, 64)+" s")
+	lo, hi = span(dps)
+	t.row("deliveries, by s", spark.Line(spark.Fit(dps, sparkCells, spark.Mean))+"  "+rate(lo)+" to "+rate(hi)+"/s")
 }
 
 // namedLatency is one row of a latency grid.
