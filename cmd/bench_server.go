@@ -115,6 +115,7 @@ func startChild(ctx context.Context, exe string, conns int) (*childServer, error
 		"--log-level", "warn",
 	)
 	c.cmd.Env = childEnv()
+	c.cmd.SysProcAttr = childProcAttr()
 	c.cmd.Stdout = c.stderr
 	c.cmd.Stderr = c.stderr
 	if err := c.cmd.Start(); err != nil {
