@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,10 +119,22 @@ func startChild(ctx context.Context, exe string, conns int) (*childServer, error
 	c.cmd.SysProcAttr = childProcAttr()
 	c.cmd.Stdout = c.stderr
 	c.cmd.Stderr = c.stderr
-	if err := c.cmd.Start(); err != nil {
+	// Start and wait on one locked OS thread: Linux sends the parent-death
+	// signal when the thread that started the child exits, and Go may end
+	// a thread under other goroutines; this one lives as long as the child.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := c.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		c.done <- c.cmd.Wait()
+	}()
+	if err := <-started; err != nil {
 		return nil, fmt.Errorf("start rtsync serve: %w", err)
 	}
-	go func() { c.done <- c.cmd.Wait() }()
 	deadline := time.Now().Add(childReadyTimeout)
 	client := &http.Client{Timeout: time.Second}
 	for {
