@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rtsync/rtsync/internal/procstat"
+	"github.com/rtsync/rtsync/internal/syncbuf"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -58,28 +58,8 @@ type childServer struct {
 	cmd    *exec.Cmd
 	url    string
 	health string
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	done   chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 64<<10 {
-		return len(p), nil
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startChildren starts n servers and waits until each answers /healthz.
@@ -105,7 +85,7 @@ func startChild(ctx context.Context, exe string, conns int) (*childServer, error
 	if err != nil {
 		return nil, err
 	}
-	c := &childServer{url: "ws://" + addr + "/ws", health: "http://" + addr + "/healthz", stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	c := &childServer{url: "ws://" + addr + "/ws", health: "http://" + addr + "/healthz", stderr: &syncbuf.Buffer{Limit: 64 << 10}, done: make(chan error, 1)}
 	c.cmd = exec.Command(exe, "serve",
 		"--addr", addr,
 		"--max-conns", strconv.Itoa(conns+100),

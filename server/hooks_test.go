@@ -22,6 +22,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/rtsync/rtsync/internal/syncbuf"
 	"github.com/rtsync/rtsync/protocol"
 )
 
@@ -151,24 +152,6 @@ func dialClosed(t *testing.T, url string) (int, string) {
 		}
 		t.Fatalf("got %s before the close, want nothing", b)
 	}
-}
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestHookConnect(t *testing.T) {
@@ -664,7 +647,7 @@ func TestHookBreaker(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	// Long enough that the five calls below always fit inside it on a
 	// loaded 2-core CI machine.
 	const cooldown = time.Second

@@ -7,24 +7,24 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/rtsync/rtsync/internal/syncbuf"
 	"github.com/rtsync/rtsync/protocol"
 )
 
 // startEmbed runs the example server on a free port until the test ends
 // and returns its ws:// URL and its log.
-func startEmbed(t *testing.T) (string, *syncBuffer) {
+func startEmbed(t *testing.T) (string, *syncbuf.Buffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, ln, slog.New(slog.NewTextHandler(logs, nil))) }()
@@ -35,23 +35,6 @@ func startEmbed(t *testing.T) (string, *syncBuffer) {
 		}
 	})
 	return "ws://" + ln.Addr().String() + "/ws", logs
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // client is a minimal protocol client: one command at a time.

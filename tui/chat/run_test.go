@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/syncbuf"
 	"github.com/rtsync/rtsync/internal/tuitest"
 )
 
@@ -45,25 +45,6 @@ func TestRunDialError(t *testing.T) {
 	}
 }
 
-// lockedBuffer is the program's output, read by the test while the
-// program writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
-}
-
 // TestRunColourProfile runs the whole entry point and checks that colour
 // follows the environment the way the issue asks: NO_COLOR turns it off
 // while bold and the layout stay. TTY_FORCE makes the buffer count as a
@@ -84,7 +65,7 @@ func TestRunColourProfile(t *testing.T) {
 			srv := startServer(t)
 			opts := testOptions(srv.url(), "ann", "lobby")
 			opts.Environ = tt.env
-			out := &lockedBuffer{}
+			out := &syncbuf.Buffer{}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- Run(ctx, nil, out, opts) }()

@@ -1,38 +1,17 @@
 package top
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
-
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/syncbuf"
 	"github.com/rtsync/rtsync/internal/testserver"
 	"github.com/rtsync/rtsync/server"
 )
-
-// lockedBuffer is the program's output, read by the test while the
-// program writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return ansi.Strip(l.b.String())
-}
 
 // TestRunRealServer runs the whole monitor, client.API included, against
 // a real server in this process, until its context ends.
@@ -50,23 +29,24 @@ func TestRunRealServer(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		// A ws:// URL, as a user copying it from chat would give.
 		done <- Run(ctx, nil, out, Options{URL: srv.URL(), Interval: 100 * time.Millisecond, Environ: []string{}})
 	}()
+	screen := func() string { return ansi.Strip(out.String()) }
 	deadline := time.Now().Add(waitTimeout)
 	for _, want := range []string{"node run-node", "watched-room"} {
-		for !strings.Contains(out.String(), want) {
+		for !strings.Contains(screen(), want) {
 			if time.Now().After(deadline) {
-				t.Fatalf("the screen never showed %q:\n%s", want, out.String())
+				t.Fatalf("the screen never showed %q:\n%s", want, screen())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	if strings.Contains(out.String(), "unreachable") {
-		t.Errorf("the server was reported unreachable:\n%s", out.String())
+	if strings.Contains(screen(), "unreachable") {
+		t.Errorf("the server was reported unreachable:\n%s", screen())
 	}
 	cancel()
 	select {
@@ -81,7 +61,7 @@ func TestRunRealServer(t *testing.T) {
 
 func TestRunBadURL(t *testing.T) {
 	t.Parallel()
-	err := Run(t.Context(), nil, &lockedBuffer{}, Options{URL: "gopher://x"})
+	err := Run(t.Context(), nil, &syncbuf.Buffer{}, Options{URL: "gopher://x"})
 	if err == nil || !strings.Contains(err.Error(), `scheme "gopher"`) {
 		t.Fatalf("Run = %v, want the URL refused", err)
 	}
