@@ -130,20 +130,10 @@ func (c *conn) join(cmd *protocol.Command) {
 // client in any room.
 func (c *conn) joinRoom(cmd *protocol.Command, reply bool) *protocol.Error {
 	for {
-		c.stateMu.Lock()
-		if c.rooms == nil {
-			c.rooms = make(map[string]*room)
-		}
-		r, already := c.rooms[cmd.Room]
-		if !already && len(c.rooms) >= c.srv.cfg.MaxRoomsPerConn {
-			c.stateMu.Unlock()
+		r := c.roomFor(cmd.Room)
+		if r == nil {
 			return protocol.Errorf(protocol.CodeTooManyRooms, "this connection is already in %d rooms, the server's limit; leave one first", c.srv.cfg.MaxRoomsPerConn)
 		}
-		if !already {
-			r = c.srv.hub.room(cmd.Room, true)
-			c.rooms[cmd.Room] = r
-		}
-		c.stateMu.Unlock()
 		if r.join(c.srv, c, cmd, reply) {
 			return nil
 		}
@@ -155,6 +145,35 @@ func (c *conn) joinRoom(cmd *protocol.Command, reply bool) *protocol.Error {
 		}
 		c.stateMu.Unlock()
 	}
+}
+
+// roomFor records that c is joining the room name and returns it: the one
+// c is in already, if it is, else the hub's (made if need be); nil when c
+// is at the server's limit of rooms. The hub's room is looked up before
+// c.stateMu is taken, never under it: the lock order (doc.go) puts hub.mu
+// before room.mu before conn.stateMu, and dissolve holds room.mu while it
+// takes a member's stateMu, so stateMu then hub.mu could deadlock.
+func (c *conn) roomFor(name string) *room {
+	fresh := c.srv.hub.room(name, true)
+	c.stateMu.Lock()
+	if c.rooms == nil {
+		c.rooms = make(map[string]*room)
+	}
+	r, already := c.rooms[name]
+	switch {
+	case already:
+	case len(c.rooms) >= c.srv.cfg.MaxRoomsPerConn:
+		r = nil
+	default:
+		r = fresh
+		c.rooms[name] = r
+	}
+	c.stateMu.Unlock()
+	if r != fresh {
+		// Made for nothing: forget it again unless someone else uses it.
+		c.srv.hub.dropIfUnused(fresh)
+	}
+	return r
 }
 
 // joined returns the room cmd names if the connection is in it, and replies

@@ -526,20 +526,10 @@ func (s *Server) JoinRoom(client, roomName string) error {
 	}
 	for {
 		// As conn.joinRoom, but with joinNotify.
-		c.stateMu.Lock()
-		if c.rooms == nil {
-			c.rooms = make(map[string]*room)
-		}
-		r, already := c.rooms[roomName]
-		if !already && len(c.rooms) >= s.cfg.MaxRoomsPerConn {
-			c.stateMu.Unlock()
+		r := c.roomFor(roomName)
+		if r == nil {
 			return opErrorf(ErrConflict, protocol.CodeTooManyRooms, "client %s is already in %d rooms, the server's limit (--max-rooms); take it out of one first", client, s.cfg.MaxRoomsPerConn)
 		}
-		if !already {
-			r = s.hub.room(roomName, true)
-			c.rooms[roomName] = r
-		}
-		c.stateMu.Unlock()
 		if r.joinNotify(s, c) {
 			return nil
 		}
