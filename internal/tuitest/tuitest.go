@@ -1,10 +1,3 @@
-// Package tuitest holds checks the terminal UIs' tests share: a view run
-// under a forced ASCII colour profile must write no colour, whatever its
-// styles carry.
-//
-// # Concurrency contract
-//
-// Pure functions; safe from any goroutine.
 package tuitest
 
 import (

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
 
+	"github.com/rtsync/rtsync/internal/tuitest"
 	"github.com/rtsync/rtsync/loadtest"
 	"github.com/rtsync/rtsync/tui/style"
 )
@@ -23,33 +23,6 @@ func update(t *testing.T, m Model, msg tea.Msg) (Model, tea.Cmd) {
 		t.Fatalf("Update returned %T, want Model", next)
 	}
 	return nm, cmd
-}
-
-// isQuit reports whether cmd is bubbletea's quit command.
-func isQuit(cmd tea.Cmd) bool {
-	if cmd == nil {
-		return false
-	}
-	_, ok := cmd().(tea.QuitMsg)
-	return ok
-}
-
-// run returns a cmd's message, failing if it blocks: every cmd under test
-// here has its answer ready (a buffered or closed channel).
-func run(t *testing.T, cmd tea.Cmd) tea.Msg {
-	t.Helper()
-	if cmd == nil {
-		t.Fatal("cmd is nil")
-	}
-	got := make(chan tea.Msg, 1)
-	go func() { got <- cmd() }()
-	select {
-	case msg := <-got:
-		return msg
-	case <-time.After(waitTimeout):
-		t.Fatal("cmd blocked")
-		return nil
-	}
 }
 
 func TestUpdateKeys(t *testing.T) {
@@ -71,8 +44,8 @@ func TestUpdateKeys(t *testing.T) {
 			if m.Aborted() != tt.abort {
 				t.Errorf("Aborted() = %v, want %v", m.Aborted(), tt.abort)
 			}
-			if isQuit(cmd) != tt.abort {
-				t.Errorf("quit = %v, want %v", isQuit(cmd), tt.abort)
+			if tuitest.IsQuit(cmd) != tt.abort {
+				t.Errorf("quit = %v, want %v", tuitest.IsQuit(cmd), tt.abort)
 			}
 			if m.Finished() {
 				t.Error("a key finished the run")
@@ -88,7 +61,7 @@ func TestUpdateChannel(t *testing.T) {
 	close(ch)
 	m := New(testTitle, ch, style.Plain())
 
-	msg := run(t, m.Init())
+	msg := tuitest.RunCmd(t, m.Init(), waitTimeout)
 	if _, ok := msg.(progressMsg); !ok {
 		t.Fatalf("first message is %T, want progressMsg", msg)
 	}
@@ -96,13 +69,13 @@ func TestUpdateChannel(t *testing.T) {
 	if m.last.Connected != 2000 {
 		t.Errorf("snapshot not recorded: connected %d", m.last.Connected)
 	}
-	if isQuit(cmd) {
+	if tuitest.IsQuit(cmd) {
 		t.Fatal("a snapshot quit the view")
 	}
 
 	// The command is issued again after each snapshot; now it sees the
 	// channel closed.
-	msg = run(t, cmd)
+	msg = tuitest.RunCmd(t, cmd, waitTimeout)
 	if _, ok := msg.(closedMsg); !ok {
 		t.Fatalf("message after close is %T, want closedMsg", msg)
 	}
@@ -110,7 +83,7 @@ func TestUpdateChannel(t *testing.T) {
 	if !m.Finished() || m.Aborted() {
 		t.Errorf("finished=%v aborted=%v, want finished", m.Finished(), m.Aborted())
 	}
-	if !isQuit(cmd) {
+	if !tuitest.IsQuit(cmd) {
 		t.Error("closing the channel did not quit")
 	}
 }
@@ -121,7 +94,7 @@ func TestWaitStops(t *testing.T) {
 	m := New(testTitle, make(chan loadtest.Progress), style.Plain())
 	m.stop = stop
 	close(stop)
-	if msg := run(t, m.Init()); msg != nil {
+	if msg := tuitest.RunCmd(t, m.Init(), waitTimeout); msg != nil {
 		t.Fatalf("stopped wait returned %T, want nil", msg)
 	}
 }

@@ -2,13 +2,11 @@ package bench
 
 import (
 	"bytes"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
@@ -71,10 +69,7 @@ func startSession(t *testing.T, w, h int) *session {
 	// The real styles, not style.Plain: the forced profile is what must
 	// strip their colours.
 	m := probe{Model: New(testTitle, s.ch, style.Default()), updated: s.updated}
-	s.tm = teatest.NewTestModel(t, m,
-		teatest.WithInitialTermSize(w, h),
-		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.ASCII)),
-	)
+	s.tm = tuitest.Start(t, m, w, h)
 	// The first frame has the title; waiting for it proves the program
 	// is up and drawing before anything is sent.
 	teatest.WaitFor(t, s.tm.Output(), func(b []byte) bool {
@@ -104,24 +99,21 @@ func (s *session) feed(t *testing.T, snaps ...loadtest.Progress) {
 // Update: the final model is the live state as last drawn.
 func (s *session) stop(t *testing.T) Model {
 	t.Helper()
-	if err := s.tm.Quit(); err != nil {
-		t.Fatal(err)
-	}
-	return s.final(t)
+	return probeModel(t, tuitest.Quit(t, s.tm, waitTimeout))
 }
 
+// final waits for the program to end by itself.
 func (s *session) final(t *testing.T) Model {
 	t.Helper()
-	fm := s.tm.FinalModel(t, teatest.WithFinalTimeout(waitTimeout))
+	return probeModel(t, tuitest.Final(t, s.tm, waitTimeout))
+}
+
+func probeModel(t *testing.T, fm tea.Model) Model {
+	t.Helper()
 	p, ok := fm.(probe)
 	if !ok {
 		t.Fatalf("final model is %T, want probe", fm)
 	}
-	out, err := io.ReadAll(s.tm.FinalOutput(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tuitest.AssertNoColour(t, out)
 	return p.Model
 }
 

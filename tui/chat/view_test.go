@@ -3,7 +3,6 @@ package chat
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
@@ -39,32 +37,20 @@ func startView(t *testing.T, opts Options, w, h int) (probe, *teatest.TestModel)
 		frame:  new(atomic.Pointer[string]),
 		update: make(chan struct{}, 1),
 	}
-	tm := teatest.NewTestModel(t, p,
-		teatest.WithInitialTermSize(w, h),
-		// The real styles (testOptions leaves them zero: style.Default),
-		// so the forced profile is what must strip their colours.
-		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.ASCII)),
-	)
-	return p, tm
+	// The real styles (testOptions leaves them zero: style.Default), so
+	// the forced profile is what must strip their colours.
+	return p, tuitest.Start(t, p, w, h)
 }
 
 // finish quits the program from outside and returns the final model; the
 // program wrote no colour.
 func finish(t *testing.T, tm *teatest.TestModel) *model {
 	t.Helper()
-	if err := tm.Quit(); err != nil {
-		t.Fatal(err)
-	}
-	fm := tm.FinalModel(t, teatest.WithFinalTimeout(waitTimeout))
+	fm := tuitest.Quit(t, tm, waitTimeout)
 	p, ok := fm.(probe)
 	if !ok {
 		t.Fatalf("final model is %T", fm)
 	}
-	out, err := io.ReadAll(tm.FinalOutput(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tuitest.AssertNoColour(t, out)
 	return p.model
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/tuitest"
 )
 
 // feed applies snapshots as successive rounds, a second apart.
@@ -44,31 +45,6 @@ func keysOf(rows []row) []string {
 		out[i] = r.key
 	}
 	return out
-}
-
-// runCmd runs a command and returns its message, failing if it blocks.
-func runCmd(t *testing.T, cmd tea.Cmd) tea.Msg {
-	t.Helper()
-	if cmd == nil {
-		t.Fatal("no command")
-	}
-	got := make(chan tea.Msg, 1)
-	go func() { got <- cmd() }()
-	select {
-	case msg := <-got:
-		return msg
-	case <-time.After(waitTimeout):
-		t.Fatal("command blocked")
-		return nil
-	}
-}
-
-func isQuit(cmd tea.Cmd) bool {
-	if cmd == nil {
-		return false
-	}
-	_, ok := cmd().(tea.QuitMsg)
-	return ok
 }
 
 func TestUpdateSort(t *testing.T) {
@@ -129,7 +105,7 @@ func TestUpdateFilter(t *testing.T) {
 		t.Fatalf("editing=%v filter=%q after / o", m.editing, m.filters[viewRooms])
 	}
 	// Typed keys go to the filter, not to their bindings (s sorts, q quits).
-	if cmd := keys(m, "p", "s"); isQuit(cmd) {
+	if cmd := keys(m, "p", "s"); tuitest.IsQuit(cmd) {
 		t.Fatal("a key typed into the filter quit")
 	}
 	if got := keysOf(m.rows(viewRooms)); !slices.Equal(got, []string{"ops"}) {
@@ -191,7 +167,7 @@ func TestUpdateKick(t *testing.T) {
 	}
 
 	cmd := keys(m, "tab")
-	msg := runCmd(t, cmd) // the clients, asked for when the view opens
+	msg := tuitest.RunCmd(t, cmd, waitTimeout) // the clients, asked for when the view opens
 	m.Update(msg)
 	if m.view != viewClients || len(m.rows(viewClients)) != 4 {
 		t.Fatalf("view %d with %d clients", m.view, len(m.rows(viewClients)))
@@ -230,7 +206,7 @@ func TestUpdateKick(t *testing.T) {
 	if m.confirm != nil || !strings.HasPrefix(m.notice, "kicking b9c8d7e6f5g4h3i2") {
 		t.Fatalf("y: confirm=%v notice=%q", m.confirm, m.notice)
 	}
-	kick := runCmd(t, cmd)
+	kick := tuitest.RunCmd(t, cmd, waitTimeout)
 	if got := f.kicked(); !slices.Equal(got, []string{"b9c8d7e6f5g4h3i2"}) {
 		t.Fatalf("kicked %v, want bob's client", got)
 	}
@@ -238,18 +214,18 @@ func TestUpdateKick(t *testing.T) {
 	if m.notice != "kicked b9c8d7e6f5g4h3i2 (Bob, bob, 10.0.0.7:40112)" || m.noticeBad {
 		t.Errorf("notice = %q (bad %v)", m.notice, m.noticeBad)
 	}
-	if _, ok := runCmd(t, cmd).(clientsMsg); !ok {
+	if _, ok := tuitest.RunCmd(t, cmd, waitTimeout).(clientsMsg); !ok {
 		t.Error("the clients were not asked for again after the kick")
 	}
 
 	// A client that has gone, and a server that refuses.
 	f.kickErr = &client.APIError{Method: "POST", Path: "/api/v1/clients/x/kick", Status: http.StatusNotFound, Code: "not_found"}
-	m.Update(runCmd(t, keys(m, "k", "y")))
+	m.Update(tuitest.RunCmd(t, keys(m, "k", "y"), waitTimeout))
 	if !m.noticeBad || !strings.Contains(m.notice, "had already gone") {
 		t.Errorf("notice = %q", m.notice)
 	}
 	f.kickErr = errors.New("boom")
-	m.Update(runCmd(t, keys(m, "k", "y")))
+	m.Update(tuitest.RunCmd(t, keys(m, "k", "y"), waitTimeout))
 	if !m.noticeBad || !strings.HasSuffix(m.notice, ": boom") {
 		t.Errorf("notice = %q", m.notice)
 	}
@@ -263,7 +239,7 @@ func TestUpdateKick(t *testing.T) {
 func TestUpdateQuitAndHelp(t *testing.T) {
 	t.Parallel()
 	m := plainModel(t, newFake())
-	if !isQuit(keys(m, "q")) {
+	if !tuitest.IsQuit(keys(m, "q")) {
 		t.Error("q does not quit")
 	}
 	keys(m, "?")
@@ -278,11 +254,11 @@ func TestUpdateQuitAndHelp(t *testing.T) {
 	if m.showHelp {
 		t.Error("esc does not close the help")
 	}
-	if !isQuit(keys(m, "ctrl+c")) {
+	if !tuitest.IsQuit(keys(m, "ctrl+c")) {
 		t.Error("ctrl+c does not quit")
 	}
 	keys(m, "/")
-	if !isQuit(keys(m, "ctrl+c")) {
+	if !tuitest.IsQuit(keys(m, "ctrl+c")) {
 		t.Error("ctrl+c does not quit while typing a filter")
 	}
 }
@@ -293,7 +269,7 @@ func TestPollCommand(t *testing.T) {
 	f.clients = clientsPage()
 	m := testModel(t.Context(), f)
 	t.Cleanup(f.release)
-	msg, ok := runCmd(t, m.Init()).(statsMsg)
+	msg, ok := tuitest.RunCmd(t, m.Init(), waitTimeout).(statsMsg)
 	if !ok || msg.err != nil || msg.clients != nil || msg.stats.Node != "n3kx9" {
 		t.Fatalf("first round = %+v", msg)
 	}
@@ -302,7 +278,7 @@ func TestPollCommand(t *testing.T) {
 	}
 	m.view = viewClients
 	_, cmd := m.Update(msg)
-	next := runCmd(t, cmd).(statsMsg)
+	next := tuitest.RunCmd(t, cmd, waitTimeout).(statsMsg)
 	if next.clients == nil || len(next.clients.page.Clients) != 4 || f.queries[0].Limit != DefaultClients {
 		t.Fatalf("a round in the clients view = %+v, queries %+v", next.clients, f.queries)
 	}

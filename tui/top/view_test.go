@@ -2,14 +2,12 @@ package top
 
 import (
 	"context"
-	"io"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/rtsync/rtsync/internal/tuitest"
@@ -32,32 +30,20 @@ func startView(t *testing.T, f *fakeAPI, w, h int) (probe, *teatest.TestModel) {
 	t.Cleanup(cancel)
 	t.Cleanup(f.release) // ends the poll still waiting on the fake
 	p := newProbe(testModel(ctx, f))
-	tm := teatest.NewTestModel(t, p,
-		teatest.WithInitialTermSize(w, h),
-		// The real styles, so the forced profile is what must strip
-		// their colours.
-		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.ASCII)),
-	)
-	return p, tm
+	// The real styles, so the forced profile is what must strip their
+	// colours.
+	return p, tuitest.Start(t, p, w, h)
 }
 
 // finish quits the program from outside and returns the final model; the
 // program wrote no colour.
 func finish(t *testing.T, tm *teatest.TestModel) *model {
 	t.Helper()
-	if err := tm.Quit(); err != nil {
-		t.Fatal(err)
-	}
-	fm := tm.FinalModel(t, teatest.WithFinalTimeout(waitTimeout))
+	fm := tuitest.Quit(t, tm, waitTimeout)
 	p, ok := fm.(probe)
 	if !ok {
 		t.Fatalf("final model is %T", fm)
 	}
-	out, err := io.ReadAll(tm.FinalOutput(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tuitest.AssertNoColour(t, out)
 	return p.model
 }
 
