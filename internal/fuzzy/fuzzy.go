@@ -1,9 +1,3 @@
-// Package fuzzy finds near misses: the "did you mean" for a mistyped flag
-// or chat command.
-//
-// # Concurrency contract
-//
-// Pure functions; safe from any goroutine.
 package fuzzy
 
 // Distance is the Levenshtein edit distance between a and b, by bytes:
