@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/rtsync/rtsync/internal/procstat"
+	"github.com/rtsync/rtsync/protocol"
 )
 
 // progressEvery is how often a shard reports its running totals.
@@ -507,43 +508,28 @@ func (s *shard) receive(c *benchConn, frame []byte, now time.Time) {
 func (s *shard) replies(c *benchConn, frame []byte) {
 	w := s.wins[c.s.stream]
 	snd := s.senders[s.senderIndex(c.s.stream)]
-	for len(frame) > 0 {
-		line := frame
-		if i := bytes.IndexByte(frame, '\n'); i >= 0 {
-			line, frame = frame[:i], frame[i+1:]
-		} else {
-			frame = nil
+	_ = protocol.Split(frame, func(line []byte) error {
+		n := -1
+		if bytes.Contains(line, replyType) {
+			n = replyID(line)
 		}
-		if !bytes.Contains(line, replyType) {
-			continue
-		}
-		refused := bytes.Contains(line, okFalse)
-		var n int
-		var code string
-		if refused {
-			var ev wireEvent
-			if json.Unmarshal(line, &ev) != nil {
-				continue
-			}
-			var err error
-			if n, err = strconv.Atoi(string(ev.ID)); err != nil {
-				continue
-			}
-			code = "unknown"
-			if ev.Error != nil {
-				code = ev.Error.Code
-			}
-		} else if n = replyID(line); n < 0 {
-			continue
+		if n < 0 {
+			return nil
 		}
 		if int64(n) > snd.replied.Load() {
 			snd.replied.Store(int64(n)) // this reader is the only writer
 		}
-		if refused && n >= w.lo && n < w.hi {
+		if n >= w.lo && n < w.hi && bytes.Contains(line, okFalse) {
+			code := "unknown"
+			var ev wireEvent
+			if json.Unmarshal(line, &ev) == nil && ev.Error != nil {
+				code = ev.Error.Code
+			}
 			snd.rejected.Add(1)
 			s.count(s.errorCodes, code)
 		}
-	}
+		return nil
+	})
 }
 
 // replyID is the numeric id of a reply line the server wrote, -1 when it
