@@ -1,6 +1,9 @@
 package tuitest
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestColours(t *testing.T) {
 	for in, want := range map[string]int{
@@ -14,5 +17,22 @@ func TestColours(t *testing.T) {
 		if got := len(Colours([]byte(in))); got != want {
 			t.Errorf("Colours(%q) found %d, want %d", in, got, want)
 		}
+	}
+}
+
+func TestScreen(t *testing.T) {
+	t.Parallel()
+	s := NewScreen()
+	if s.Text() != "" {
+		t.Fatal("a new screen is not empty")
+	}
+	go func() {
+		for _, f := range []string{"connecting", "joined lobby"} {
+			s.Show(f)
+		}
+	}()
+	s.WaitText(t, "lobby", 5*time.Second)
+	if s.Text() != "joined lobby" {
+		t.Fatalf("screen %q", s.Text())
 	}
 }

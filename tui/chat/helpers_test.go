@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/rtsync/rtsync/client"
 	"github.com/rtsync/rtsync/internal/testserver"
+	"github.com/rtsync/rtsync/internal/tuitest"
 	"github.com/rtsync/rtsync/server"
 )
 
@@ -376,47 +376,26 @@ func maskPorts(s string) string {
 }
 
 // probe wraps the model under teatest and publishes the screen after
-// every Update, so a test can wait for what the user would see. The
-// renderer only writes the cells that changed, so the output stream
-// cannot say that reliably.
+// every Update, so a test can wait for what the user would see.
 type probe struct {
 	*model
-	frame  *atomic.Pointer[string]
-	update chan struct{}
+	scr *tuitest.Screen
 }
 
 func (p probe) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	_, cmd := p.model.Update(msg)
-	s := ansi.Strip(p.model.render())
-	p.frame.Store(&s)
-	select {
-	case p.update <- struct{}{}:
-	default:
-	}
+	p.scr.Show(ansi.Strip(p.model.render()))
 	return p, cmd
 }
 
-func (p probe) screen() string {
-	if s := p.frame.Load(); s != nil {
-		return *s
-	}
-	return ""
-}
+func (p probe) screen() string { return p.scr.Text() }
 
 func (p probe) waitScreen(t *testing.T, want string) {
 	t.Helper()
-	p.waitFor(t, "the screen to show "+want, func(s string) bool { return strings.Contains(s, want) })
+	p.scr.WaitText(t, want, waitTimeout)
 }
 
 func (p probe) waitFor(t *testing.T, what string, cond func(screen string) bool) {
 	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for !cond(p.screen()) {
-		select {
-		case <-p.update:
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s; screen:\n%s", what, p.screen())
-		}
-	}
+	p.scr.WaitFor(t, what, func() bool { return cond(p.scr.Text()) }, waitTimeout)
 }

@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,9 +32,8 @@ func startView(t *testing.T, opts Options, w, h int) (probe, *teatest.TestModel)
 	t.Helper()
 	c := dialChat(t, opts)
 	p := probe{
-		model:  newModel(context.Background(), c, opts),
-		frame:  new(atomic.Pointer[string]),
-		update: make(chan struct{}, 1),
+		model: newModel(context.Background(), c, opts),
+		scr:   tuitest.NewScreen(),
 	}
 	// The real styles (testOptions leaves them zero: style.Default), so
 	// the forced profile is what must strip their colours.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/tuitest"
 	"github.com/rtsync/rtsync/tui/style"
 )
 
@@ -230,13 +230,12 @@ var errRefused = errors.New("no rtsync server at " + testURL + " (is it running?
 // rounds it has applied, so a test can wait for a state without sleeps.
 type probe struct {
 	*model
-	frame  *atomic.Pointer[string]
+	scr    *tuitest.Screen
 	rounds *atomic.Int64
-	update chan struct{}
 }
 
 func newProbe(m *model) probe {
-	return probe{model: m, frame: new(atomic.Pointer[string]), rounds: new(atomic.Int64), update: make(chan struct{}, 1)}
+	return probe{model: m, scr: tuitest.NewScreen(), rounds: new(atomic.Int64)}
 }
 
 func (p probe) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -244,43 +243,20 @@ func (p probe) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if _, ok := msg.(statsMsg); ok {
 		p.rounds.Add(1)
 	}
-	s := ansi.Strip(p.model.render())
-	p.frame.Store(&s)
-	select {
-	case p.update <- struct{}{}:
-	default:
-	}
+	p.scr.Show(ansi.Strip(p.model.render()))
 	return p, cmd
 }
 
-func (p probe) screen() string {
-	if s := p.frame.Load(); s != nil {
-		return *s
-	}
-	return ""
-}
-
-func (p probe) waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for !cond() {
-		select {
-		case <-p.update:
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s; screen:\n%s", what, p.screen())
-		}
-	}
-}
+func (p probe) screen() string { return p.scr.Text() }
 
 func (p probe) waitRounds(t *testing.T, n int) {
 	t.Helper()
-	p.waitFor(t, fmt.Sprintf("%d rounds", n), func() bool { return p.rounds.Load() >= int64(n) })
+	p.scr.WaitFor(t, fmt.Sprintf("%d rounds", n), func() bool { return p.rounds.Load() >= int64(n) }, waitTimeout)
 }
 
 func (p probe) waitScreen(t *testing.T, want string) {
 	t.Helper()
-	p.waitFor(t, "the screen to show "+want, func() bool { return strings.Contains(p.screen(), want) })
+	p.scr.WaitText(t, want, waitTimeout)
 }
 
 // press is a key press as the terminal would decode it.
