@@ -7,54 +7,41 @@ import (
 	"syscall"
 )
 
-// waitReadable parks until the socket has data (or an error or EOF to
-// report), without reading it. It reports false when it cannot wait this
-// way, and the caller should just read.
-func waitReadable(fc *frameConn) bool {
-	raw, err := fc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	err = raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return !errors.Is(err, syscall.EAGAIN)
-	})
-	return err == nil
-}
-
 // pongFrameMax is the longest pong frame a client sends: a 2-byte header,
 // the 4-byte mask key, at most 125 bytes of payload.
 const pongFrameMax = 2 + 4 + 125
 
-// takePong consumes the frame at the head of the socket when it is a whole
-// pong, and reports whether it did. Every connection answers the server's
-// heartbeat pings with one; handing it to gorilla would leave the reader
-// parked inside gorilla's read of the next frame, on a deep stack, for as
-// long as the client stays quiet (4 KiB more per idle connection,
-// measured). Only call it at a frame boundary with gorilla's buffer empty,
-// as after waitReadable, so the socket's next byte starts a frame.
-func takePong(fc *frameConn) bool {
-	if fc.payload != 0 || fc.hdrHave != 0 {
-		return false
-	}
+// waitReadable parks until the socket has data (or an error or EOF to
+// report), without reading it. It reports false when it cannot wait this
+// way, and the caller should just read.
+//
+// A whole pong at the head of the socket it consumes itself, and reports
+// with pong: every connection answers the server's heartbeat pings with
+// one, and handing it to gorilla would leave the reader parked inside
+// gorilla's read of the next frame, on a deep stack, for as long as the
+// client stays quiet (4 KiB more per idle connection, measured). The peek
+// that sees the data sees the pong, so this costs no extra syscall. It is
+// only done at a frame boundary, where gorilla's buffer is empty
+// (frameConn), so the socket's next byte starts a frame.
+func waitReadable(fc *frameConn) (ok, pong bool) {
 	raw, err := fc.SyscallConn()
 	if err != nil {
-		return false
+		return false, false
 	}
-	taken := false
-	_ = raw.Read(func(fd uintptr) bool {
+	atBoundary := fc.payload == 0 && fc.hdrHave == 0
+	err = raw.Read(func(fd uintptr) bool {
 		var b [pongFrameMax]byte
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		size := pongSize(b[:max(n, 0)])
-		if err != nil || size == 0 || n < size {
-			return true // not a whole pong: gorilla reads it
+		if errors.Is(err, syscall.EAGAIN) {
+			return false // nothing yet: park
 		}
-		n, _, err = syscall.Recvfrom(int(fd), b[:size], syscall.MSG_DONTWAIT)
-		taken = err == nil && n == size
+		if size := pongSize(b[:max(n, 0)]); err == nil && atBoundary && size > 0 && n >= size {
+			m, _, err := syscall.Recvfrom(int(fd), b[:size], syscall.MSG_DONTWAIT)
+			pong = err == nil && m == size
+		}
 		return true
 	})
-	return taken
+	return err == nil, pong
 }
 
 // pongSize is the length of the pong frame b starts with, 0 when b does not

@@ -140,7 +140,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // minimum stack, and exits. That halves an idle connection's stack (4 KiB
 // to 2 KiB, measured); the spawn costs far less than the frame did. The
 // pongs that answer the server's heartbeat pings are taken at the socket
-// (takePong) without waking gorilla, whose read would otherwise park on
+// (waitReadable) without waking gorilla, whose read would otherwise park on
 // the next frame with a deep stack until the client speaks again.
 // Elsewhere it loops, parking inside gorilla's read.
 func (s *Server) readLoop(c *conn, ws *websocket.Conn) {
@@ -153,12 +153,15 @@ func (s *Server) readLoop(c *conn, ws *websocket.Conn) {
 
 func (s *Server) readNext(c *conn, ws *websocket.Conn, fc *frameConn) {
 	for {
-		if fc != nil && !waitReadable(fc) {
-			fc = nil
-		}
-		if fc != nil && takePong(fc) {
-			c.touch() // what the pong handler would do
-			continue
+		if fc != nil {
+			ok, pong := waitReadable(fc)
+			if pong {
+				c.touch() // what the pong handler would do
+				continue
+			}
+			if !ok {
+				fc = nil
+			}
 		}
 		if !s.readFrame(c, ws) {
 			c.close(0, "")
