@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -57,6 +58,13 @@ func Decode(obj []byte) (Command, *Error) {
 	}
 	if len(obj) == 0 || obj[0] != '{' {
 		return c, Errorf(CodeBadJSON, "a command must be a JSON object like {\"op\":\"ping\"}")
+	}
+	// The command is one level; what it carries (data, meta) may use
+	// MaxDepth more. Checked before decoding, so a deep value costs one
+	// pass and no allocation.
+	if Depth(obj) > MaxDepth+1 {
+		c.ID = recoverID(obj)
+		return c, Errorf(CodeBadRequest, "the command nests objects and arrays more than %d levels deep (data and meta may nest %d)", MaxDepth+1, MaxDepth)
 	}
 	if err := json.Unmarshal(obj, &c); err != nil {
 		var te *json.UnmarshalTypeError
@@ -249,10 +257,18 @@ func roomByte(c byte) bool {
 }
 
 // ValidUID checks a user id: 1 to 128 bytes of printable UTF-8 without
-// white space.
+// white space, not starting with '$'. Ids starting with '$' are the
+// server's own (the server API sends as client "$server"), so no client,
+// token or application can take one and pass for the server.
 func ValidUID(uid string) *Error {
 	if uid == "" || len(uid) > MaxUIDLen {
 		return Errorf(CodeBadRequest, "uid must be 1 to %d bytes", MaxUIDLen)
+	}
+	if !utf8.ValidString(uid) {
+		return Errorf(CodeBadRequest, "uid is not valid UTF-8 text")
+	}
+	if uid[0] == '$' {
+		return Errorf(CodeBadRequest, "uid %q: ids starting with $ are reserved for the server", truncate(uid, 32))
 	}
 	for _, r := range uid {
 		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
@@ -262,11 +278,20 @@ func ValidUID(uid string) *Error {
 	return nil
 }
 
-// ValidName checks a display name: at most 64 characters, no control
-// characters. The empty name is valid (anonymous).
+// ValidName checks a display name: valid UTF-8, at most 64 characters, no
+// control characters, not starting with '$' (reserved, as for uids). The
+// empty name is valid (anonymous). Names may hold bidi controls and other
+// invisible characters; every place that prints a name to a terminal
+// cleans it first.
 func ValidName(name string) *Error {
+	if !utf8.ValidString(name) {
+		return Errorf(CodeBadRequest, "name is not valid UTF-8 text")
+	}
 	if utf8.RuneCountInString(name) > MaxNameRunes {
 		return Errorf(CodeBadRequest, "name is longer than %d characters", MaxNameRunes)
+	}
+	if strings.HasPrefix(name, "$") {
+		return Errorf(CodeBadRequest, "name %q: names starting with $ are reserved for the server", truncate(name, 32))
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) {

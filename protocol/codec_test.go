@@ -208,7 +208,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"leading white space", ` {"op":"ping"}`, protocol.CodeBadJSON, "", ""},
 		{"byte order mark", "\uFEFF{\"op\":\"ping\"}", protocol.CodeBadJSON, "", ""},
 		{"plain text", `hello there`, protocol.CodeBadJSON, "", ""},
-		{"deep nesting", `{"op":"pub","room":"r","data":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, protocol.CodeBadJSON, "", ""},
+		{"deep nesting", `{"op":"pub","room":"r","data":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, protocol.CodeBadRequest, "", "levels deep"},
+		{"data one level too deep", `{"op":"pub","id":7,"room":"r","data":` + strings.Repeat("[", protocol.MaxDepth+1) + strings.Repeat("]", protocol.MaxDepth+1) + `}`, protocol.CodeBadRequest, "7", "64"},
+		{"meta too deep", `{"op":"hello","meta":{"a":` + strings.Repeat("{\"a\":", protocol.MaxDepth) + `1` + strings.Repeat("}", protocol.MaxDepth+2), protocol.CodeBadRequest, "", "levels deep"},
+		{"reserved uid", `{"op":"hello","uid":"$server"}`, protocol.CodeBadRequest, "", "reserved"},
+		{"reserved name", `{"op":"hello","name":"$server"}`, protocol.CodeBadRequest, "", "reserved"},
 
 		{"array", `[{"op":"ping"}]`, protocol.CodeBadJSON, "", ""},
 		{"string", `"ping"`, protocol.CodeBadJSON, "", ""},

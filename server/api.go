@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rtsync/rtsync/protocol"
 )
@@ -142,6 +143,10 @@ func (s *Server) SetAPIKeys(keys []string) {
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if err := a.authenticate(r); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && (ae.status == http.StatusForbidden || ae.status == http.StatusUnsupportedMediaType) {
+			a.srv.guards.apiRefused.Add(1)
+		}
 		a.writeError(w, r, err)
 		return
 	}
@@ -185,11 +190,11 @@ func (a *api) dispatch(w http.ResponseWriter, r *http.Request) {
 func (a *api) authenticate(r *http.Request) error {
 	keys := *a.keys.Load()
 	if len(keys) == 0 {
-		if apiFromLoopback(r) {
-			return nil
+		if !apiFromLoopback(r) {
+			return &apiError{http.StatusForbidden, protocol.CodeForbidden,
+				"this server has no API key, so its API answers requests from this machine (loopback, not through a proxy) only; start rtsync serve with --api-key KEY and send Authorization: Bearer KEY"}
 		}
-		return &apiError{http.StatusForbidden, protocol.CodeForbidden,
-			"this server has no API key, so its API answers requests from this machine (loopback) only; start rtsync serve with --api-key KEY and send Authorization: Bearer KEY"}
+		return apiBrowserGuard(r)
 	}
 	token, ok := apiBearer(r)
 	if !ok {
@@ -218,12 +223,22 @@ func apiBearer(r *http.Request) (string, bool) {
 	return token, token != ""
 }
 
+// apiForwardHeaders are the headers a reverse proxy adds. Any of them, even
+// empty, marks a request that came through a proxy.
+var apiForwardHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "Via"}
+
 // apiFromLoopback reports whether r comes straight from this machine. A
 // request carrying forwarding headers came through a proxy, which may be
-// on this machine while the client is not, so it does not count.
+// on this machine while the client is not, so it does not count. The
+// headers count when present at all: a client that sends an empty
+// X-Forwarded-For line ahead of the proxy's must not pass.
+//
+// A proxy that adds none of them (nginx's proxy_pass does not by default)
+// cannot be told from a local client; that is why `rtsync serve` never runs
+// the API keyless (see docs/security.md).
 func apiFromLoopback(r *http.Request) bool {
-	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
-		if r.Header.Get(h) != "" {
+	for _, h := range apiForwardHeaders {
+		if _, ok := r.Header[h]; ok {
 			return false
 		}
 	}
@@ -233,6 +248,36 @@ func apiFromLoopback(r *http.Request) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// apiBrowserGuard refuses, on a keyless server, what a web page in a
+// browser on this machine could send: loopback is no trust boundary for
+// browsers. Browsers attach Origin to every cross-origin request and to
+// every POST, PUT, PATCH and DELETE, and Sec-Fetch-Site to every request
+// (but a typed address's "none"); a page cannot send a JSON body across
+// origins without a CORS preflight, which the API never grants. Each rule
+// alone stops the requests seen in attacks (text/plain POSTs, batches
+// carrying PUT and DELETE); together they also cover older browsers. DNS
+// rebinding is refused before this, by the Host check (hosts.go).
+func apiBrowserGuard(r *http.Request) error {
+	forbid := func(why string) error {
+		return &apiError{http.StatusForbidden, protocol.CodeForbidden,
+			"this server has no API key, so its API refuses requests from web pages (" + why + "); start rtsync serve with --api-key KEY and send Authorization: Bearer KEY"}
+	}
+	if o, ok := r.Header["Origin"]; ok {
+		return forbid(fmt.Sprintf("Origin: %.64q", strings.Join(o, ",")))
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "none" {
+		return forbid(fmt.Sprintf("Sec-Fetch-Site: %.32q", site))
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && (r.ContentLength != 0 || len(r.TransferEncoding) > 0) {
+		mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+		if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+			return &apiError{http.StatusUnsupportedMediaType, protocol.CodeBadRequest,
+				fmt.Sprintf("a request body must be sent as Content-Type: application/json, not %.64q", r.Header.Get("Content-Type"))}
+		}
+	}
+	return nil
 }
 
 // apiError is an API failure with its HTTP status.
@@ -334,9 +379,16 @@ func (r *apiRecorder) Write(b []byte) (int, error) {
 // refused so a misspelt field does not pass silently. An empty body leaves
 // v as it is unless required.
 func apiDecodeBody(r *http.Request, v any, required bool) error {
-	dec := json.NewDecoder(r.Body)
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return apiBodyError(err)
+	}
+	if err := apiCheckBody(r, b); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if errors.Is(err, io.EOF) {
 		if required {
 			return apiBadRequest("missing request body; send a JSON object (see docs/api.md)")
@@ -407,6 +459,24 @@ func apiGoKind(goType string) string {
 	return "an object"
 }
 
+// apiBodyDepth is how deeply a request body may nest: a value's MaxDepth
+// plus the levels of a batch around it ({"ops":[{"body":{"data":...}}]}).
+const apiBodyDepth = protocol.MaxDepth + 4
+
+// apiCheckBody checks what every request body must be before it is
+// decoded: UTF-8 (Go's decoder would silently replace bad bytes in
+// strings, and keep them in raw values that are relayed) and not nested
+// past apiBodyDepth, as the WebSocket path checks its frames.
+func apiCheckBody(r *http.Request, b []byte) error {
+	if !utf8.Valid(b) {
+		return &apiError{http.StatusBadRequest, protocol.CodeBadJSON, "request body is not valid UTF-8; send JSON text in UTF-8"}
+	}
+	if protocol.Depth(b) > apiBodyDepth {
+		return apiBadRequest("request body nests objects and arrays more than %d levels deep; data, meta and sessions may nest %d", apiBodyDepth, protocol.MaxDepth)
+	}
+	return nil
+}
+
 // apiReadBody reads r's whole body, for routes whose body is a value of its
 // own (a session object).
 func apiReadBody(r *http.Request) (json.RawMessage, error) {
@@ -416,6 +486,9 @@ func apiReadBody(r *http.Request) (json.RawMessage, error) {
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, apiBadRequest("missing request body; send a JSON object")
+	}
+	if err := apiCheckBody(r, b); err != nil {
+		return nil, err
 	}
 	if !json.Valid(b) {
 		return nil, &apiError{http.StatusBadRequest, protocol.CodeBadJSON, "request body is not valid JSON"}

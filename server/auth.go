@@ -785,12 +785,16 @@ func normalOrigin(o string) (string, bool) {
 }
 
 // checkOrigin decides whether a browser page may open a WebSocket: any
-// request without an Origin header (not from a browser), any origin when
-// none are configured or "*" is, otherwise only the listed ones.
+// request without an Origin header (not from a browser), a page this
+// server served (same host and port), any origin when "*" is configured,
+// otherwise only the listed ones. With none listed, only pages of this
+// server: a page elsewhere must not act with the privileges of a browser
+// that can reach this server (in open mode, any uid and its direct
+// messages).
 func (s *Server) checkOrigin(r *http.Request) bool {
 	allowed := s.auth.origins
 	origin := r.Header.Get("Origin")
-	if allowed == nil || origin == "" || allowed["*"] {
+	if origin == "" || allowed["*"] || sameOrigin(origin, r) {
 		return true
 	}
 	n, ok := normalOrigin(origin)

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -650,6 +651,8 @@ func TestOriginCheck(t *testing.T) {
 	cfg := Config{AllowedOrigins: []string{"https://app.example.com", "http://localhost:3000", "https://other.example.com:443"}}
 	_, u := startServer(t, cfg)
 	_, anyURL := startServer(t, Config{AllowedOrigins: []string{"*"}})
+	_, defURL := startServer(t, Config{})
+	own := "http://" + strings.TrimSuffix(strings.TrimPrefix(defURL, "ws://"), "/ws")
 	tests := []struct {
 		name, url, origin string
 		ok                bool
@@ -663,6 +666,11 @@ func TestOriginCheck(t *testing.T) {
 		{"other scheme", u, "http://app.example.com", false},
 		{"other port", u, "http://localhost:3001", false},
 		{"star", anyURL, "https://evil.example.com", true},
+		{"default: own page", defURL, own, true},
+		{"default: no origin", defURL, "", true},
+		{"default: another site", defURL, "https://evil.example.com", false},
+		{"default: another port on this machine", defURL, "http://127.0.0.1:1", false},
+		{"default: localhost for 127.0.0.1", defURL, strings.Replace(own, "127.0.0.1", "localhost", 1), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -687,7 +695,7 @@ func TestOriginCheck(t *testing.T) {
 				t.Fatalf("origin %q: %v, want HTTP 403", tt.origin, err)
 			}
 			body, _ := io.ReadAll(resp.Body)
-			if want := "origin " + tt.origin + " may not open a WebSocket"; !strings.Contains(string(body), want) {
+			if want := fmt.Sprintf("origin %q may not open a WebSocket", tt.origin); !strings.Contains(string(body), want) {
 				t.Errorf("403 body %q does not say %q", body, want)
 			}
 		})

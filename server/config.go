@@ -19,6 +19,11 @@ type Config struct {
 
 	// MaxConnections refuses new connections (close 4011) past this many.
 	MaxConnections int
+	// MaxConnsPerIP bounds the open connections (HTTP, WebSocket and TCP
+	// alike) from one remote address; more are closed at accept.
+	// Loopback addresses are not limited (a reverse proxy or the bench on
+	// this machine). Negative: no limit.
+	MaxConnsPerIP int
 	// MaxMessageSize is the largest frame a client may send, in bytes.
 	MaxMessageSize int
 	// MaxRoomsPerConn caps the rooms one connection may join.
@@ -82,8 +87,15 @@ type Config struct {
 	// ("*" matches any run of characters: "news.*", "*"). Empty: none.
 	AnonymousRooms []string
 	// AllowedOrigins lists the browser origins that may open a WebSocket
-	// ("*" for any). Empty: any origin.
+	// besides the server's own pages ("*" for any). Empty: only pages
+	// this server served (same host and port as the request).
 	AllowedOrigins []string
+	// AllowedHosts lists the host names (and *.example.com patterns) the
+	// server answers to, against DNS rebinding; IP addresses and
+	// localhost are always allowed, "*" allows any. Empty: requests that
+	// arrive on a loopback address must name a loopback host; others are
+	// not checked.
+	AllowedHosts []string
 
 	// APIKeys are the bearer keys of the HTTP server API (/api/v1). With
 	// none, the API answers loopback clients only.
@@ -131,6 +143,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MaxConnections:      100_000,
+		MaxConnsPerIP:       1000,
 		MaxMessageSize:      64 << 10,
 		MaxRoomsPerConn:     100,
 		PublishRate:         100,
@@ -166,6 +179,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	setInt(&c.MaxConnections, d.MaxConnections)
 	setInt(&c.MaxMessageSize, d.MaxMessageSize)
+	setInt(&c.MaxConnsPerIP, d.MaxConnsPerIP)
 	setInt(&c.MaxRoomsPerConn, d.MaxRoomsPerConn)
 	setInt(&c.PublishBurst, d.PublishBurst)
 	setInt(&c.SendQueueBytes, d.SendQueueBytes)

@@ -5,20 +5,20 @@ import (
 	"sync/atomic"
 )
 
-// frameListener wraps accepted TCP connections in frameConn, which lets an
-// idle WebSocket connection park on the socket itself instead of inside
-// gorilla's reader (see frameConn).
-type frameListener struct{ net.Listener }
+// frameListener wraps the TCP connections Server.accept admits in
+// frameConn, which lets an idle WebSocket connection park on the socket
+// itself instead of inside gorilla's reader (see frameConn).
+type frameListener struct {
+	net.Listener
+	s *Server
+}
 
 func (l frameListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	gc, other, err := l.s.accept(l.Listener)
+	if gc != nil {
+		return &frameConn{guardConn: gc}, nil
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		return &frameConn{TCPConn: tc}, nil
-	}
-	return c, nil
+	return other, err
 }
 
 // frameConn is a TCP connection that, once framed is set (after the
@@ -30,7 +30,7 @@ func (l frameListener) Accept() (net.Conn, error) {
 //
 // Only the reader goroutine calls Read; the header state needs no lock.
 type frameConn struct {
-	*net.TCPConn
+	*guardConn
 	framed atomic.Bool
 
 	hdr     [14]byte

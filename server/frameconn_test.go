@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"testing"
@@ -58,7 +59,7 @@ func TestFrameConnStopsAtFrameEnds(t *testing.T) {
 		defer c.Close()
 		_, _ = c.Write(stream)
 	}()
-	raw, err := frameListener{ln}.Accept()
+	raw, err := frameListener{ln, &Server{log: slog.New(slog.DiscardHandler)}}.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}

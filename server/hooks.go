@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -338,6 +339,9 @@ func compactJSON(v json.RawMessage) (json.RawMessage, error) {
 	if len(v) == 0 || string(v) == "null" {
 		return nil, nil
 	}
+	if e := protocol.CheckValue("the value", v); e != nil {
+		return nil, errors.New(e.Message)
+	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, v); err != nil {
 		return nil, fmt.Errorf("not valid JSON: %w", err)
@@ -351,6 +355,9 @@ func closeReason(code int, reason string) string {
 	if reason == "" {
 		return protocol.CloseReason(code)
 	}
+	// An application's reason reaches the client as close frame text,
+	// which must be UTF-8.
+	reason = strings.ToValidUTF8(reason, "\uFFFD")
 	if len(reason) <= maxCloseReason {
 		return reason
 	}
@@ -395,7 +402,7 @@ func (c *conn) hookMessage(room string, data json.RawMessage) (json.RawMessage, 
 	case res == nil:
 		return data, nil
 	case res.Refuse:
-		reason := res.Reason
+		reason := strings.ToValidUTF8(res.Reason, "\uFFFD")
 		if reason == "" {
 			reason = "the application refused this message"
 		}
@@ -432,6 +439,7 @@ func (c *conn) rpc(cmd *protocol.Command) {
 		c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeUnavailable, "the application behind this server did not answer; try again later"))
 	case res != nil && res.Error != nil:
 		e := *res.Error
+		e.Code, e.Message = strings.ToValidUTF8(e.Code, "\uFFFD"), strings.ToValidUTF8(e.Message, "\uFFFD")
 		if e.Code == "" {
 			e.Code = protocol.CodeRPCError
 		}

@@ -107,6 +107,10 @@ type NodeStats struct {
 	// (server full, bad token, origin, the application said no).
 	Accepted uint64 `json:"accepted"`
 	Rejected uint64 `json:"rejected"`
+	// Guards counts what was refused before the protocol: hosts,
+	// origins, keyless API requests, connections over the per-address
+	// limit, and failed accepts.
+	Guards GuardStats `json:"guards"`
 
 	// MessagesIn counts the commands received from clients, every op;
 	// Published the room messages published (pub op and server API);
@@ -231,7 +235,7 @@ func (s *Server) nodeStats(top int) NodeStats {
 		Deliveries: m.deliveries.Load(), MessagesOut: m.objects.Load(), FramesOut: m.frames.Load(),
 		BytesOut: m.bytesOut.Load(), SlowConsumers: m.slowConsumers.Load(), HeartbeatTimeouts: m.timeouts.Load(),
 		Errors: m.errorsByCode(), Goroutines: runtime.NumGoroutine(), RSSBytes: procstat.RSS(),
-		CPUSeconds: procstat.CPUTime().Seconds(), Hooks: s.hookStats(),
+		CPUSeconds: procstat.CPUTime().Seconds(), Hooks: s.hookStats(), Guards: s.guards.snapshot(),
 	}
 	st.Dropped = st.SlowConsumers
 	st.Commands, st.Frames, st.Objects, st.Timeouts = st.MessagesIn, st.FramesOut, st.MessagesOut, st.HeartbeatTimeouts

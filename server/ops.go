@@ -169,6 +169,9 @@ func (s *Server) checkAPIData(data json.RawMessage) (json.RawMessage, error) {
 	if !json.Valid(data) {
 		return nil, opErrorf(ErrInvalid, protocol.CodeBadRequest, "data is not valid JSON")
 	}
+	if e := protocol.CheckValue("data", data); e != nil {
+		return nil, fromWire(e)
+	}
 	data = protocol.Compact(data)
 	if len(data) > s.cfg.MaxMessageSize {
 		return nil, opErrorf(ErrTooLarge, protocol.CodeTooLarge, "data is %d bytes, more than the server's message size limit of %d bytes (--max-message-size)", len(data), s.cfg.MaxMessageSize)
@@ -182,6 +185,9 @@ func (s *Server) checkAPIObject(what string, v json.RawMessage) (json.RawMessage
 	t := bytes.TrimLeft(v, " \t\r\n")
 	if len(t) == 0 || t[0] != '{' || !json.Valid(v) {
 		return nil, opErrorf(ErrInvalid, protocol.CodeBadRequest, "%s must be a JSON object, such as {\"role\":\"admin\"}", what)
+	}
+	if e := protocol.CheckValue(what, v); e != nil {
+		return nil, fromWire(e)
 	}
 	v = protocol.Compact(v)
 	if len(v) > s.cfg.MaxMessageSize {

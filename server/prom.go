@@ -87,6 +87,7 @@ type collector struct {
 	historyMessages, historyBytes                           *prometheus.Desc
 	hookCalls, hookFailures, hookInFlight, hookWaiting      *prometheus.Desc
 	hookLatency, hookCloseQueued, hookBreakersOpen          *prometheus.Desc
+	guardRefused, acceptErrors                              *prometheus.Desc
 }
 
 func newCollector(s *Server, p *promMetrics) *collector {
@@ -121,6 +122,8 @@ func newCollector(s *Server, p *promMetrics) *collector {
 		hookLatency:       d("hook_latency_seconds_total", "Time spent in calls to the application's event handler; divided by the calls, the mean latency."),
 		hookCloseQueued:   d("hook_close_queued", "Close events waiting to be sent to the application."),
 		hookBreakersOpen:  d("hook_breakers_open", "Hook URLs whose circuit breaker is open."),
+		guardRefused:      d("guard_refused_total", "Requests and connections refused before the protocol: host (DNS rebinding), origin (another site's page), api (keyless API from a proxy or a page), per_ip (--max-conns-per-ip).", "reason"),
+		acceptErrors:      d("accept_errors_total", "Failed accepts, mostly for want of open files."),
 	}
 }
 
@@ -130,6 +133,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.messagesIn, c.published, c.directs, c.deliveries, c.messagesOut, c.framesOut, c.bytesOut,
 		c.slowConsumers, c.heartbeatTimeouts, c.errors, c.historyMessages, c.historyBytes,
 		c.hookCalls, c.hookFailures, c.hookInFlight, c.hookWaiting, c.hookLatency, c.hookCloseQueued, c.hookBreakersOpen,
+		c.guardRefused, c.acceptErrors,
 	} {
 		ch <- d
 	}
@@ -186,6 +190,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.hookLatency, prometheus.CounterValue, hs.LatencySeconds)
 	gauge(c.hookCloseQueued, float64(hs.CloseQueued))
 	gauge(c.hookBreakersOpen, float64(len(hs.OpenBreakers)))
+	g := s.guards.snapshot()
+	counter(c.guardRefused, g.HostRefused, "host")
+	counter(c.guardRefused, g.OriginRefused, "origin")
+	counter(c.guardRefused, g.APIRefused, "api")
+	counter(c.guardRefused, g.PerIPRefused, "per_ip")
+	counter(c.acceptErrors, g.AcceptErrors)
 	for _, h := range c.hist {
 		ch <- h.metric()
 	}

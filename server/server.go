@@ -21,6 +21,22 @@ import (
 // rooms are forgotten.
 const roomSweepInterval = 30 * time.Second
 
+// HTTP limits, for every request before it becomes a WebSocket. Each
+// connection waiting on them holds an open file, so they bound how long
+// a slow or idle client can keep one from the WebSocket clients.
+const (
+	// httpReadHeaderTimeout bounds reading a request's headers: a client
+	// sending them a byte at a time is cut off after it.
+	httpReadHeaderTimeout = 5 * time.Second
+	// httpIdleTimeout closes a keep-alive connection idle between
+	// requests for this long.
+	httpIdleTimeout = 30 * time.Second
+	// httpMaxHeaderBytes bounds a request's headers (Go's default is
+	// 1 MiB). It leaves room for a token of protocol.MaxTokenBytes in the
+	// query or in Authorization, besides ordinary headers and cookies.
+	httpMaxHeaderBytes = 32 << 10
+)
+
 // Server is one rtsync node: a hub of connections, rooms and users behind
 // an HTTP handler that serves the WebSocket endpoint.
 type Server struct {
@@ -44,6 +60,17 @@ type Server struct {
 	// auth is the client authentication and origin policy (auth.go),
 	// fixed at New.
 	auth *auth
+	// hosts is the Host check against DNS rebinding (hosts.go).
+	hosts *hostPolicy
+	// perIP bounds the connections from one address; guards counts the
+	// refusals of hosts, origins, the keyless API and perIP; the
+	// limiters keep their log lines to one per interval (listen.go).
+	perIP    ipLimiter
+	guards   guardMetrics
+	perIPLog logLimiter
+	fileLog  logLimiter
+	// root is mux behind the Host check.
+	root http.Handler
 	// api serves the HTTP server API under /api/v1 (api.go).
 	api *api
 	// prom is the Prometheus registry behind /metrics (prom.go).
@@ -71,6 +98,10 @@ func New(cfg Config) (*Server, error) {
 	if s.auth, err = newAuth(cfg, s.log); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
+	if s.hosts, err = newHostPolicy(cfg.AllowedHosts); err != nil {
+		return nil, fmt.Errorf("server config: %w", err)
+	}
+	s.perIP.max = cfg.MaxConnsPerIP
 	s.hub = newHub(s)
 	s.prom = newPromMetrics(s)
 	s.writers = newWriterPool(max(cfg.WriteCoalesce, time.Millisecond), s)
@@ -117,6 +148,7 @@ func New(cfg Config) (*Server, error) {
 		// The more specific routes above still win over "/".
 		s.mux.Handle("/", getOnly(cfg.Page))
 	}
+	s.root = s.checkHost(s.mux)
 	return s, nil
 }
 
@@ -139,7 +171,7 @@ func (s *Server) Config() Config { return s.cfg }
 // Handler returns the HTTP handler: GET /ws (WebSocket), /healthz, /readyz,
 // the server API under /api/v1/, GET /metrics (Prometheus, under the API's
 // authentication) and, when Config.Page is set, the page at /.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.root }
 
 // open admits a new connection: it checks capacity, authenticates it,
 // asks the application (connect hook), applies what it said, and greets the
@@ -236,12 +268,14 @@ func (c *conn) presetIdentity(uid, name string) {
 // shutdown.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           s.root,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(frameListener{ln}) }()
+	go func() { errc <- hs.Serve(frameListener{ln, s}) }()
 
 	var wg sync.WaitGroup
 	loopCtx, stopLoops := context.WithCancel(context.Background())

@@ -75,13 +75,13 @@ func (s *Server) acceptTCP(ctx context.Context, ln net.Listener) {
 	var conns sync.WaitGroup
 	var backoff time.Duration
 	for {
-		nc, err := ln.Accept()
+		nc, err := guardListener{ln, s}.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil || s.draining.Load() {
 				break
 			}
 			backoff = min(max(2*backoff, 5*time.Millisecond), acceptBackoffMax)
-			s.log.Warn("accepting a TCP connection failed; retrying", "addr", ln.Addr().String(), "err", err, "retry_in", backoff)
+			s.log.Debug("accepting a TCP connection failed; retrying", "addr", ln.Addr().String(), "err", err, "retry_in", backoff)
 			time.Sleep(backoff)
 			continue
 		}

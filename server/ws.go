@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -112,8 +113,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !s.checkOrigin(r) {
 		// Refused here rather than by the upgrader, to say why.
 		s.metrics.rejected.Add(1)
+		s.guards.originRefused.Add(1)
 		s.log.Info("connection refused: origin not allowed", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"))
-		http.Error(w, "origin "+r.Header.Get("Origin")+" may not open a WebSocket on this server: it is not among the server's allowed origins", http.StatusForbidden)
+		http.Error(w, fmt.Sprintf("origin %.128q may not open a WebSocket on this server: only its own pages and the origins given with --allowed-origins may", r.Header.Get("Origin")), http.StatusForbidden)
 		return
 	}
 	info := &connInfo{transport: "ws", remote: r.RemoteAddr, header: r.Header, query: r.URL.Query(), token: tokenFrom(r)}

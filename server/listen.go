@@ -1,0 +1,189 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// What the listeners bound before a connection reaches HTTP or the TCP
+// transport: connections per remote address, and the log line when the
+// process runs out of open files.
+
+// refusalLogEvery is the shortest time between two log lines about the
+// same kind of refusal, so a flood costs one line per interval, not one
+// per connection.
+const refusalLogEvery = 10 * time.Second
+
+// guardMetrics count what the guards in front of the protocol refused.
+type guardMetrics struct {
+	hostRefused   atomic.Uint64 // requests naming a host this server is not (DNS rebinding)
+	originRefused atomic.Uint64 // WebSocket upgrades from another site's page
+	apiRefused    atomic.Uint64 // keyless API requests from a proxy or a web page
+	perIPRefused  atomic.Uint64 // connections over the per-address limit
+	acceptErrors  atomic.Uint64 // failed accepts (mostly: out of open files)
+}
+
+// GuardStats are the guards' counters in a stats snapshot.
+type GuardStats struct {
+	// HostRefused counts requests refused for naming a host that is not
+	// this server's (DNS rebinding; see Config.AllowedHosts).
+	HostRefused uint64 `json:"host_refused"`
+	// OriginRefused counts WebSocket upgrades refused for coming from a
+	// page of another origin (Config.AllowedOrigins).
+	OriginRefused uint64 `json:"origin_refused"`
+	// APIRefused counts keyless API requests refused for coming through a
+	// proxy or from a web page.
+	APIRefused uint64 `json:"api_refused"`
+	// PerIPRefused counts connections closed at accept because their
+	// address had Config.MaxConnsPerIP open already.
+	PerIPRefused uint64 `json:"per_ip_refused"`
+	// AcceptErrors counts failed accepts, mostly for want of open files.
+	AcceptErrors uint64 `json:"accept_errors"`
+}
+
+func (m *guardMetrics) snapshot() GuardStats {
+	return GuardStats{
+		HostRefused: m.hostRefused.Load(), OriginRefused: m.originRefused.Load(), APIRefused: m.apiRefused.Load(),
+		PerIPRefused: m.perIPRefused.Load(), AcceptErrors: m.acceptErrors.Load(),
+	}
+}
+
+// logLimiter lets one log line through per interval and counts the rest.
+type logLimiter struct {
+	next       atomic.Int64 // unix nanoseconds before which lines are suppressed
+	suppressed atomic.Uint64
+}
+
+// allow reports whether a line may be logged now, and how many were
+// suppressed since the last one.
+func (l *logLimiter) allow(now time.Time, every time.Duration) (bool, uint64) {
+	next := l.next.Load()
+	if now.UnixNano() < next || !l.next.CompareAndSwap(next, now.Add(every).UnixNano()) {
+		l.suppressed.Add(1)
+		return false, 0
+	}
+	return true, l.suppressed.Swap(0)
+}
+
+// ipLimiter counts open connections per remote address.
+type ipLimiter struct {
+	max int // 0: no limit
+	// loopbackToo limits loopback addresses as well; only tests set it,
+	// since their clients can only come from loopback.
+	loopbackToo bool
+	mu          sync.Mutex
+	n           map[netip.Addr]int
+}
+
+// limits reports whether connections from ip count against the limit.
+func (l *ipLimiter) limits(ip netip.Addr) bool {
+	return l.max > 0 && ip.IsValid() && (l.loopbackToo || !ip.IsLoopback())
+}
+
+// acquire counts a connection from ip, or reports false when ip has max
+// open already. Loopback addresses are not limited: they are this machine
+// (a reverse proxy on it, the bench).
+func (l *ipLimiter) acquire(ip netip.Addr) bool {
+	if !l.limits(ip) {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n[ip] >= l.max {
+		return false
+	}
+	if l.n == nil {
+		l.n = make(map[netip.Addr]int)
+	}
+	l.n[ip]++
+	return true
+}
+
+func (l *ipLimiter) release(ip netip.Addr) {
+	if !l.limits(ip) {
+		return
+	}
+	l.mu.Lock()
+	if l.n[ip]--; l.n[ip] <= 0 {
+		delete(l.n, ip)
+	}
+	l.mu.Unlock()
+}
+
+// guardConn is an accepted TCP connection that gives its address's slot
+// back when closed, once.
+type guardConn struct {
+	*net.TCPConn
+	release func()
+	once    sync.Once
+}
+
+func (c *guardConn) Close() error {
+	err := c.TCPConn.Close()
+	c.once.Do(func() {
+		if c.release != nil {
+			c.release()
+		}
+	})
+	return err
+}
+
+// accept takes the next connection from ln that the per-address limit
+// admits. Connections over the limit are closed at once, before a byte is
+// read. Accept errors are counted and, when they mean the process is out
+// of open files, logged (rate-limited): otherwise net/http retries them
+// silently and the server just looks hung.
+func (s *Server) accept(ln net.Listener) (*guardConn, net.Conn, error) {
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.guards.acceptErrors.Add(1)
+				if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+					if ok, n := s.fileLog.allow(time.Now(), refusalLogEvery); ok {
+						s.log.Error("cannot accept connections: the process is out of open files; lower --max-conns or raise the limit (ulimit -n)",
+							"addr", ln.Addr().String(), "connections", s.hub.count.Load(), "max_conns", s.cfg.MaxConnections, "suppressed", n)
+					}
+				}
+			}
+			return nil, nil, err
+		}
+		tc, ok := nc.(*net.TCPConn)
+		if !ok {
+			return nil, nc, nil
+		}
+		var ip netip.Addr
+		if ap, err := netip.ParseAddrPort(tc.RemoteAddr().String()); err == nil {
+			ip = ap.Addr().Unmap()
+		}
+		if !s.perIP.acquire(ip) {
+			s.guards.perIPRefused.Add(1)
+			if ok, n := s.perIPLog.allow(time.Now(), refusalLogEvery); ok {
+				s.log.Warn("connection refused: too many connections from one address (--max-conns-per-ip)",
+					"remote", ip.String(), "max_conns_per_ip", s.perIP.max, "suppressed", n)
+			}
+			_ = tc.Close()
+			continue
+		}
+		return &guardConn{TCPConn: tc, release: func() { s.perIP.release(ip) }}, nil, nil
+	}
+}
+
+// guardListener is a listener that hands out what Server.accept admits.
+type guardListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l guardListener) Accept() (net.Conn, error) {
+	gc, other, err := l.s.accept(l.Listener)
+	if gc != nil {
+		return gc, nil
+	}
+	return other, err
+}
