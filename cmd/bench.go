@@ -152,7 +152,7 @@ func newBenchCmd(ios *iostreams.IOStreams) *cobra.Command {
 	f.StringSliceVar(&opts.SourceIPs, "source-ips", nil, "local addresses to connect from, e.g. 127.0.0.1-127.0.0.16 (past ~28,000 connections per server)")
 	f.IntVar(&opts.Procs, "procs", 0, "worker processes to shard the connections over (default: one per 18,000)")
 	f.StringVar(&opts.Token, "token", "", "JWT sent in hello and as Authorization on upgrade (rtsync protocol)")
-	f.StringVar(&opts.APIKey, "api-key", "", "HTTP API key, to read the server's stats (idle scenario with --url)")
+	f.StringVar(&opts.APIKey, "api-key", "", "HTTP API key, to read the server's stats (idle scenario with --url; default: the key a server on this machine keeps for itself)")
 	f.BoolVar(&opts.Remote, "allow-remote", false, "allow a non-loopback --url (only a server you own)")
 	f.StringVarP(&opts.Out, "out", "o", "", "also write every figure, the parameters and the machine as JSON to `FILE`")
 	f.StringVar(&opts.Format, "format", "table", "report format on stdout: table, json or csv")
@@ -259,7 +259,11 @@ func runBench(ctx context.Context, o *benchOptions) error {
 		opt.Child = true
 		opt.ServerRSS = childRSS(children)
 	} else if cfg.Scenario == loadtest.ScenarioIdle {
-		opt.ServerRSS = statsRSS(cfg.URLs, o.APIKey)
+		key := o.APIKey
+		if key == "" && len(cfg.URLs) > 0 {
+			key = localAPIKey(cfg.URLs[0], nil)
+		}
+		opt.ServerRSS = statsRSS(cfg.URLs, key)
 	}
 
 	progress := make(chan loadtest.Progress, 16)

@@ -2,6 +2,8 @@ package cmd
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -94,6 +96,9 @@ func startChild(ctx context.Context, exe string, conns int) (*childServer, error
 		"--publish-rate", "1000000000",
 		"--publish-burst", "1000000000",
 		"--log-level", "warn",
+		// A key of its own, so the child neither reads nor writes the
+		// user's API key file; the bench reads its memory from /proc.
+		"--api-key", randomKey(),
 	)
 	c.cmd.Env = childEnv()
 	c.cmd.SysProcAttr = childProcAttr()
@@ -198,4 +203,11 @@ func childCount(cfg loadtest.Config) int {
 		total += max(cfg.Rooms, 1) * max(cfg.Publishers, 1)
 	}
 	return max((total+loadtest.ConnsPerProc-1)/loadtest.ConnsPerProc, 1)
+}
+
+// randomKey returns a random API key for a child server.
+func randomKey() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

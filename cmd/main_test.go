@@ -30,6 +30,15 @@ func TestMain(m *testing.M) {
 				os.Unsetenv(k)
 			}
 		}
+		// In-process serves keep their own API key under a config folder
+		// of the test's, not the developer's.
+		dir, err := os.MkdirTemp("", "rtsync-cmd-test-config-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer os.RemoveAll(dir)
+		os.Setenv("XDG_CONFIG_HOME", dir)
 	}
 	testscript.Main(m, map[string]func(){
 		"rtsync": func() { os.Exit(ExitCode(Execute(iostreams.System(), os.Args[1:]))) },
@@ -42,6 +51,12 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
+		// Each script's serve keeps its own API key (and top reads it)
+		// in the script's work folder.
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
+			return nil
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"freeport":  cmdFreeport,
 			"holdport":  cmdHoldport,

@@ -35,6 +35,9 @@ type serveOptions struct {
 	ConfigFile string
 	LogFormat  string
 	LogLevel   string
+	// APIKeyFile is where serve keeps its own API key when no --api-key is
+	// given ("": localkey.DefaultPath).
+	APIKeyFile string
 	// Web serves the browser chat page at / (sets Server.Page).
 	Web bool
 	// Server is handed to server.New; runServe sets Logger and Version.
@@ -57,6 +60,10 @@ type serveOptions struct {
 	// environment or the config file; otherwise serve fits the default to
 	// the open-file limit.
 	maxConnsSet bool
+	// localKey is the key read from (or made in) APIKeyFile, used while
+	// no --api-key is configured, reloads included; localKeyFile is where
+	// it is.
+	localKey, localKeyFile string
 }
 
 const serveLong = `Run the rtsync server: WebSocket clients connect to ws://ADDR/ws,
@@ -102,8 +109,20 @@ to reconnect (close code 4012), waits up to --shutdown-timeout for queued
 messages to go out, and exits 0. A second signal exits at once.
 
 The HTTP API at http://ADDR/api/v1 (docs/api.md) lets your application send,
-publish, kick and look things up. It needs Authorization: Bearer KEY with one
-of the --api-key keys; with none it answers requests from this machine only.
+publish, kick and look things up; /metrics and /debug/pprof/ sit behind it
+too. It needs Authorization: Bearer KEY with one of the --api-key keys. With
+none, serve uses a key of its own: the first start writes a random one to
+--api-key-file (default ~/.config/rtsync/api-key, readable by you only), and
+'rtsync top' and 'rtsync bench' read it from there by themselves:
+    curl -H "Authorization: Bearer $(cat ~/.config/rtsync/api-key)" \
+      http://127.0.0.1:7000/api/v1/stats
+A web page in your browser cannot read that file, and a reverse proxy in
+front of the server passes no key of its own, so neither can drive the API.
+
+Browsers may open a WebSocket only from the server's own pages and from
+--allowed-origins. On a loopback address the server answers only loopback
+host names (localhost, 127.0.0.1, [::1]) and --allowed-hosts, against DNS
+rebinding. docs/security.md has the whole threat model and every limit.
 On SIGHUP the server reads the config file (and the environment) again for
 --api-key, so keys kept in the file rotate without a restart; keys given on
 the command line stay as they are.`
@@ -178,6 +197,7 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.StringVar(&opts.Addr, "addr", "127.0.0.1:7000", "`host:port` to listen on; 0.0.0.0:PORT for every interface")
 	fs.StringVar(&s.Node, "node", "", "`name` of this node in welcome events and logs (default a random id)")
 	fs.IntVar(&s.MaxConnections, "max-conns", d.MaxConnections, "most connections at once; more are refused with close code 4011 (unset, it is lowered to fit the open-file limit)")
+	fs.IntVar(&s.MaxConnsPerIP, "max-conns-per-ip", d.MaxConnsPerIP, "most open connections (HTTP, WebSocket, TCP) from one remote address, loopback not counted; 0: no limit")
 	cliconf.ByteSizeVar(fs, &s.MaxMessageSize, "max-message-size", d.MaxMessageSize, "largest frame a client may send")
 	fs.IntVar(&s.MaxRoomsPerConn, "max-rooms", d.MaxRoomsPerConn, "most rooms one connection may be in")
 	fs.Float64Var(&s.PublishRate, "publish-rate", d.PublishRate, "messages per second one connection may publish or send, sustained")
@@ -202,8 +222,10 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.StringSliceVar(&s.JWTAudience, "jwt-audience", nil, "accept only tokens whose aud claim names one of these `audiences`, comma-separated")
 	fs.BoolVar(&s.AllowAnonymous, "allow-anonymous", false, "with token authentication, also let clients without a token connect: no uid, no publishing, only --anonymous-rooms")
 	fs.StringSliceVar(&s.AnonymousRooms, "anonymous-rooms", nil, "room `patterns` anonymous clients may join, read-only, comma-separated ('*' matches anything: news.*); default none")
-	fs.StringSliceVar(&s.AllowedOrigins, "allowed-origins", nil, "browser `origins` allowed to connect, comma-separated (e.g. https://app.example.com); empty allows any")
-	fs.StringSliceVar(&s.APIKeys, "api-key", nil, "bearer `key` for the HTTP API /api/v1 (repeat or comma-separate for several; reloaded on SIGHUP); none: API on loopback only")
+	fs.StringSliceVar(&s.AllowedOrigins, "allowed-origins", nil, "browser `origins` allowed to open a WebSocket besides the server's own pages, comma-separated (e.g. https://app.example.com); * allows any")
+	fs.StringSliceVar(&s.AllowedHosts, "allowed-hosts", nil, "host `names` the server answers to besides IPs and localhost, against DNS rebinding (e.g. chat.example.com,*.corp.example); * allows any; empty: a loopback address answers loopback names only")
+	fs.StringSliceVar(&s.APIKeys, "api-key", nil, "bearer `key` for the HTTP API /api/v1 and /metrics (repeat or comma-separate for several; reloaded on SIGHUP); none: serve's own key from --api-key-file")
+	fs.StringVar(&opts.APIKeyFile, "api-key-file", "", "`file` serve keeps its own API key in when no --api-key is given, created on first start (default ~/.config/rtsync/api-key); top and bench read it")
 	fs.StringVar(&s.HookURL, "hook-url", "", "POST connect, message, rpc and close events to this `URL` (your application's Events handler)")
 	fs.StringVar(&s.HookConnectURL, "hook-connect-url", "", "`URL` for connect events only (overrides --hook-url)")
 	fs.StringVar(&s.HookMessageURL, "hook-message-url", "", "`URL` for message events only (overrides --hook-url)")
@@ -246,6 +268,9 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	if cfg.HookBreakerFailures == 0 {
 		cfg.HookBreakerFailures = -1
 	}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = -1
+	}
 	cfg.HookFailOpen = opts.HookFail == "open"
 	if opts.Web {
 		cfg.Page = web.Handler()
@@ -257,6 +282,12 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	cfg.Logger = log
 	cfg.Version = buildinfo.Get().Version
 	cfg.MaxConnections = fitOpenFiles(log, cfg.MaxConnections, opts.maxConnsSet)
+	if countKeys(cfg.APIKeys) == 0 {
+		if err := opts.loadLocalKey(); err != nil {
+			return err
+		}
+		cfg.APIKeys = []string{opts.localKey}
+	}
 
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -301,7 +332,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	}
 	switch algs := strings.Join(srv.AuthAlgorithms(), ","); {
 	case algs == "":
-		log.Warn("no authentication configured: anyone who can reach this address can connect and publish", "addr", addr)
+		log.Warn("no authentication configured: anyone who can reach this address can connect, publish, take any uid and read its direct messages", "addr", addr)
 	case eff.AllowAnonymous:
 		log.Info("client authentication: JWT, anonymous clients allowed read-only", "algorithms", algs, "anonymous_rooms", strings.Join(eff.AnonymousRooms, ","))
 	default:
@@ -310,7 +341,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	if len(eff.AllowedOrigins) > 0 {
 		log.Info("browser origins limited", "allowed_origins", strings.Join(eff.AllowedOrigins, ","))
 	}
-	logAPIKeys(log, eff.APIKeys, scheme+"://"+addr+"/api/v1")
+	logAPIKeys(log, opts, eff.APIKeys, scheme+"://"+addr+"/api/v1")
 	if opts.ConfigFile != "" {
 		log.Info("settings read", "config", opts.ConfigFile)
 	}
@@ -346,6 +377,9 @@ func checkServeSettings(c server.Config) error {
 	atLeast1("publish-burst", c.PublishBurst)
 	atLeast1("presence-max", c.PresenceMaxMembers)
 	atLeast1("hook-concurrency", c.HookConcurrency)
+	if c.MaxConnsPerIP < 0 {
+		errs = append(errs, fmt.Errorf("--max-conns-per-ip must be 0 (no limit) or more, got %d", c.MaxConnsPerIP))
+	}
 	if c.PublishRate <= 0 {
 		errs = append(errs, fmt.Errorf("--publish-rate must be more than 0, got %g", c.PublishRate))
 	}

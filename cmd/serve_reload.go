@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rtsync/rtsync/internal/cliconf"
+	"github.com/rtsync/rtsync/internal/localkey"
 	"github.com/rtsync/rtsync/server"
 )
 
@@ -20,12 +21,31 @@ import (
 // restart, so without dropping every client.
 
 // logAPIKeys says at start how the HTTP API is protected.
-func logAPIKeys(log *slog.Logger, keys []string, apiURL string) {
-	if n := countKeys(keys); n > 0 {
-		log.Info("HTTP API needs an API key", "api", apiURL, "keys", n)
+func logAPIKeys(log *slog.Logger, opts *serveOptions, keys []string, apiURL string) {
+	if opts.localKey != "" && countKeys(keys) == 1 && keys[0] == opts.localKey {
+		log.Info("HTTP API key is this server's own, kept in a file only you can read; rtsync top and bench read it by themselves, "+
+			"curl with -H \"Authorization: Bearer $(cat FILE)\"; set --api-key for your application", "api", apiURL, "file", opts.localKeyFile)
 		return
 	}
-	log.Warn("HTTP API has no API key: it answers requests from this machine only; set --api-key to call it from elsewhere", "api", apiURL)
+	log.Info("HTTP API needs an API key", "api", apiURL, "keys", countKeys(keys))
+}
+
+// loadLocalKey reads serve's own API key from --api-key-file (or the
+// default path), making it on first start.
+func (opts *serveOptions) loadLocalKey() error {
+	path := opts.APIKeyFile
+	if path == "" {
+		var err error
+		if path, err = localkey.DefaultPath(opts.LookupEnv); err != nil {
+			return err
+		}
+	}
+	key, _, err := localkey.LoadOrCreate(path)
+	if err != nil {
+		return fmt.Errorf("no --api-key given, and serve's own key: %w", err)
+	}
+	opts.localKey, opts.localKeyFile = key, path
+	return nil
 }
 
 func countKeys(keys []string) int {
@@ -80,12 +100,19 @@ func reloadAPIKeys(srv *server.Server, opts *serveOptions, log *slog.Logger) {
 		log.Error("SIGHUP: API keys not reloaded; the old keys stay", "err", err)
 		return
 	}
-	srv.SetAPIKeys(keys)
-	if n := countKeys(keys); n > 0 {
-		log.Info("SIGHUP: API keys reloaded", "keys", n)
-	} else {
-		log.Warn("SIGHUP: API keys reloaded: none, so the HTTP API now answers requests from this machine only")
+	if countKeys(keys) == 0 {
+		if opts.localKey == "" {
+			if err := opts.loadLocalKey(); err != nil {
+				log.Error("SIGHUP: API keys not reloaded: none configured, and serve's own key could not be read; the old keys stay", "err", err)
+				return
+			}
+		}
+		srv.SetAPIKeys([]string{opts.localKey})
+		log.Info("SIGHUP: API keys reloaded: none configured, so the API takes serve's own key again", "file", opts.localKeyFile)
+		return
 	}
+	srv.SetAPIKeys(keys)
+	log.Info("SIGHUP: API keys reloaded", "keys", countKeys(keys))
 }
 
 // readAPIKeys reads --api-key again as serve did at start: from the

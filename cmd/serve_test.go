@@ -203,7 +203,7 @@ func TestRunServe(t *testing.T) {
 	logs := errOut.String()
 	for _, want := range []string{
 		`level=INFO msg="rtsync listening" url=ws://` + addr + "/ws",
-		`level=WARN msg="no authentication configured: anyone who can reach this address can connect and publish" addr=` + addr,
+		`level=WARN msg="no authentication configured: anyone who can reach this address can connect, publish, take any uid and read its direct messages" addr=` + addr,
 	} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log %q does not contain %q", logs, want)
@@ -346,6 +346,8 @@ func TestServeFlagsCoverConfig(t *testing.T) {
 		"AllowAnonymous":      "allow-anonymous",
 		"AnonymousRooms":      "anonymous-rooms",
 		"AllowedOrigins":      "allowed-origins",
+		"AllowedHosts":        "allowed-hosts",
+		"MaxConnsPerIP":       "max-conns-per-ip",
 		"APIKeys":             "api-key",
 		"HookURL":             "hook-url",
 		"HookConnectURL":      "hook-connect-url",

@@ -63,8 +63,9 @@ by the next column / reverse, / filters (esc clears), k kicks the selected
 client after a y/n, ? shows every key, q quits.
 
 It reads the server's HTTP API (GET /api/v1/stats and /api/v1/clients), so
-it needs the API key of a server started with --api-key: pass --api-key or
-set $` + apiKeyEnv + `. A server without keys answers this machine only.
+it needs the server's API key: pass --api-key or set $` + apiKeyEnv + `. For a
+server on this machine started without --api-key, top reads the key that
+server keeps for itself (~/.config/rtsync/api-key, or $RTSYNC_API_KEY_FILE).
 
 When the server goes away, top says so, keeps the last figures greyed and
 retries every --interval until it is back.
@@ -127,6 +128,9 @@ func runTop(ctx context.Context, o *topOptions) error {
 			lookup = os.LookupEnv
 		}
 		key, _ = lookup(apiKeyEnv)
+		if key == "" {
+			key = localAPIKey(o.URL, lookup)
+		}
 	}
 	api, err := client.NewAPI(o.URL, key, nil)
 	if err != nil {
