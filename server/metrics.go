@@ -51,6 +51,14 @@ type metrics struct {
 	slowConsumers atomic.Uint64
 	timeouts      atomic.Uint64
 	errors        atomic.Uint64
+	// The global bounds biting (limits.go): history messages evicted,
+	// rooms forgotten to make way and rooms refused at MaxRooms, times
+	// the heap passed MaxMemory and connections refused meanwhile.
+	historyEvicted atomic.Uint64
+	roomsReclaimed atomic.Uint64
+	roomsRefused   atomic.Uint64
+	memoryShed     atomic.Uint64
+	memoryRefused  atomic.Uint64
 
 	mu     sync.Mutex
 	byCode map[string]uint64
