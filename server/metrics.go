@@ -150,6 +150,21 @@ type NodeStats struct {
 	HistoryMessages int64 `json:"history_messages"`
 	HistoryBytes    int64 `json:"history_bytes"`
 
+	// The global bounds (docs/api.md): HistoryEvicted counts the
+	// messages evicted to keep history under --max-history-bytes;
+	// RoomsReclaimed the rooms without members forgotten to make way at
+	// --max-rooms-total, RoomsRefused the joins and publishes refused for
+	// want of a room (that limit, or --max-rooms-created); MemoryHigh is
+	// set while the heap is past --max-memory, MemoryShed counts the
+	// times it went past, and MemoryRefused the connections refused
+	// meanwhile (also in Rejected).
+	HistoryEvicted uint64 `json:"history_evicted"`
+	RoomsReclaimed uint64 `json:"rooms_reclaimed"`
+	RoomsRefused   uint64 `json:"rooms_refused"`
+	MemoryHigh     bool   `json:"memory_high"`
+	MemoryShed     uint64 `json:"memory_shed"`
+	MemoryRefused  uint64 `json:"memory_refused"`
+
 	// Goroutines, RSSBytes and CPUSeconds describe the process: resident
 	// memory (on Linux from /proc/self/statm; elsewhere the memory the Go
 	// runtime has mapped, runtime/metrics /memory/classes/total:bytes)
@@ -240,6 +255,8 @@ func (s *Server) nodeStats(top int) NodeStats {
 		BytesOut: m.bytesOut.Load(), SlowConsumers: m.slowConsumers.Load(), HeartbeatTimeouts: m.timeouts.Load(),
 		Errors: m.errorsByCode(), Goroutines: runtime.NumGoroutine(), RSSBytes: procstat.RSS(),
 		CPUSeconds: procstat.CPUTime().Seconds(), Hooks: s.hookStats(),
+		HistoryEvicted: m.historyEvicted.Load(), RoomsReclaimed: m.roomsReclaimed.Load(), RoomsRefused: m.roomsRefused.Load(),
+		MemoryHigh: s.hub.memHigh.Load(), MemoryShed: m.memoryShed.Load(), MemoryRefused: m.memoryRefused.Load(),
 	}
 	st.Dropped = st.SlowConsumers
 	st.Commands, st.Frames, st.Objects, st.Timeouts = st.MessagesIn, st.FramesOut, st.MessagesOut, st.HeartbeatTimeouts
