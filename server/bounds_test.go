@@ -3,11 +3,14 @@ package server
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/rtsync/rtsync/protocol"
 )
@@ -277,4 +280,155 @@ func replayed(got map[string]*roomRead) bool {
 		}
 	}
 	return true
+}
+
+// churnRooms has c make rooms that outlive it, as the attack did: join a
+// new room, publish one message of size bytes, leave, n times. It
+// returns the replies to the joins that failed.
+func churnRooms(t *testing.T, c *wsClient, prefix string, n, size int) []protocol.Event {
+	t.Helper()
+	var refused []protocol.Event
+	for i := range n {
+		room := prefix + itoa(i)
+		j := c.cmd(map[string]any{"op": "join", "room": room})
+		if !j.OK {
+			refused = append(refused, j)
+			continue
+		}
+		mustOK(t, c.cmd(map[string]any{"op": "pub", "room": room, "data": text(size, room), "noecho": true}))
+		mustOK(t, c.cmd(map[string]any{"op": "leave", "room": room}))
+	}
+	return refused
+}
+
+// Twenty unauthenticated connections left 882 MB of history. Now the
+// rooms' history together stays under --max-history-bytes: the oldest
+// messages go, whichever room holds them, publishing goes on, and the
+// newest history is kept.
+func TestHistoryBytesGlobalBound(t *testing.T) {
+	t.Parallel()
+	const limit = 256 << 10
+	cfg := Config{MaxHistoryBytes: limit, PublishRate: 1e6, PublishBurst: 1e6}
+	s, url := startServer(t, cfg)
+	for i := range 4 {
+		c := dial(t, url)
+		if refused := churnRooms(t, c, "h"+itoa(i)+"-", 100, 1000); len(refused) > 0 {
+			t.Fatalf("join refused: %+v", refused[0].Error)
+		}
+	}
+	// 400 KB published into 400 rooms; the bound is 256 KB.
+	st := s.Stats()
+	if st.HistoryBytes > limit || s.hub.histBytes.Load() > limit {
+		t.Fatalf("history holds %d bytes (counted %d), the bound is %d", st.HistoryBytes, s.hub.histBytes.Load(), limit)
+	}
+	if st.HistoryEvicted == 0 || st.HistoryMessages == 0 {
+		t.Fatalf("evicted %d, held %d messages; want some of each", st.HistoryEvicted, st.HistoryMessages)
+	}
+	if st.HistoryBytes != s.hub.histBytes.Load() {
+		t.Fatalf("stats say %d history bytes, the running count %d", st.HistoryBytes, s.hub.histBytes.Load())
+	}
+	// The newest room kept its message; the oldest lost it, and with no
+	// members and no history it is gone.
+	if p, _ := s.History("h3-99", HistoryQuery{}); len(p.Messages) != 1 {
+		t.Fatalf("newest room holds %d messages, want 1", len(p.Messages))
+	}
+	if p, _ := s.History("h0-0", HistoryQuery{}); len(p.Messages) != 0 || p.Epoch != "" {
+		t.Fatalf("oldest room holds %d messages (epoch %q), want it forgotten", len(p.Messages), p.Epoch)
+	}
+	if st.Rooms >= 400 {
+		t.Fatalf("%d rooms remain, want the emptied ones forgotten", st.Rooms)
+	}
+}
+
+// Ten connections made 11,000 rooms that outlived them. Now the server
+// holds at most --max-rooms-total: rooms without members make way, oldest
+// first, and when every room has members a join that would make one gets
+// server_limit.
+func TestRoomLimit(t *testing.T) {
+	t.Parallel()
+	cfg := Config{MaxRooms: 20, PublishRate: 1e6, PublishBurst: 1e6}
+	s, url := startServer(t, cfg)
+	c := dial(t, url)
+	if refused := churnRooms(t, c, "gone-", 60, 100); len(refused) > 0 {
+		t.Fatalf("join refused while rooms without members could make way: %+v", refused[0].Error)
+	}
+	st := s.Stats()
+	if st.Rooms > 20 || st.RoomsReclaimed == 0 {
+		t.Fatalf("%d rooms, %d reclaimed; want at most 20 and some reclaimed", st.Rooms, st.RoomsReclaimed)
+	}
+	// Fill the server with rooms that have members.
+	for i := range 20 {
+		mustOK(t, c.cmd(map[string]any{"op": "join", "room": "held-" + itoa(i)}))
+	}
+	mustErr(t, c.cmd(map[string]any{"op": "join", "room": "one-too-many"}), protocol.CodeServerLimit)
+	if _, _, err := s.Publish("api-room", text(10, "x"), PublishOptions{}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("API publish to a new room past the limit: %v, want ErrConflict", err)
+	}
+	// Existing rooms still work.
+	mustOK(t, c.cmd(map[string]any{"op": "pub", "room": "held-3", "data": 1}))
+	st = s.Stats()
+	if st.Rooms != 20 || st.RoomsRefused < 2 || st.Errors[protocol.CodeServerLimit] == 0 {
+		t.Fatalf("rooms %d, refused %d, server_limit errors %d", st.Rooms, st.RoomsRefused, st.Errors[protocol.CodeServerLimit])
+	}
+}
+
+// One connection may make only --max-rooms-created rooms in its life;
+// joining rooms that exist stays free.
+func TestRoomsCreatedPerConn(t *testing.T) {
+	t.Parallel()
+	s, url := startServer(t, Config{MaxRoomsCreatedPerConn: 5})
+	publishN(t, s, "existing", 1, 10)
+	c := dial(t, url)
+	refused := churnRooms(t, c, "mine-", 6, 10)
+	if len(refused) != 1 || refused[0].Error.Code != protocol.CodeTooManyRooms || !strings.Contains(refused[0].Error.Message, "--max-rooms-created") {
+		t.Fatalf("refused %+v, want the sixth join refused for --max-rooms-created", refused)
+	}
+	mustOK(t, c.cmd(map[string]any{"op": "join", "room": "existing"}))
+	mustOK(t, c.cmd(map[string]any{"op": "join", "room": "mine-0"}))
+	if n := s.Stats().RoomsRefused; n != 1 {
+		t.Fatalf("rooms_refused %d, want 1", n)
+	}
+	// The application may still put the client in new rooms.
+	if err := s.JoinRoom(c.welcome.Client, "by-app"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Past --max-memory the server refuses new connections with 4011 and a
+// reason that says to try again, drops the oldest half of the history,
+// and takes connections again once the heap is back down. The heap is
+// given to checkMemory, the function the once-a-second watcher calls.
+func TestMemoryHighWater(t *testing.T) {
+	t.Parallel()
+	s, url := startServer(t, Config{MaxMemory: 64 << 20})
+	publishN(t, s, "m", 100, 1000)
+	before := s.hub.histBytes.Load()
+	live := dial(t, url)
+	mustOK(t, live.cmd(map[string]any{"op": "join", "room": "m"}))
+
+	s.checkMemory(65 << 20)
+	_, err := dialHeader(t, url, nil)
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != protocol.CloseServerFull || !strings.Contains(ce.Text, "try again later") {
+		t.Fatalf("dial past --max-memory: %v, want close 4011 try again later", err)
+	}
+	if after := s.hub.histBytes.Load(); after > before/2+1100 {
+		t.Fatalf("history %d bytes after shedding, was %d; want about half", after, before)
+	}
+	st := s.Stats()
+	if !st.MemoryHigh || st.MemoryShed != 1 || st.MemoryRefused != 1 {
+		t.Fatalf("memory_high %v, shed %d, refused %d", st.MemoryHigh, st.MemoryShed, st.MemoryRefused)
+	}
+	// Connections already open carry on.
+	mustOK(t, live.cmd(map[string]any{"op": "pub", "room": "m", "data": 1}))
+
+	s.checkMemory(60 << 20) // under the limit but above nine tenths: still refusing
+	if _, err := dialHeader(t, url, nil); err == nil {
+		t.Fatal("accepted between nine tenths of --max-memory and the limit, want refusal until the heap is well down")
+	}
+	s.checkMemory(1 << 20)
+	dial(t, url)
+	if s.Stats().MemoryHigh {
+		t.Fatal("memory_high still set")
+	}
 }
