@@ -858,6 +858,12 @@ func (c *Client) joined(cn *conn, cl *call, ev *protocol.Event, now time.Time) {
 	if ev.Replayed != nil {
 		rec.Replayed = *ev.Replayed
 	}
+	if ev.Truncated && !changed && cl.since != nil && ev.Seq >= uint64(rec.Replayed) {
+		// The server resent only the newest messages: the ones between
+		// since and the first replayed are the consumer's to page in.
+		rec.Truncated = true
+		rec.MissedFrom, rec.MissedTo = *cl.since+1, ev.Seq-uint64(rec.Replayed)
+	}
 	c.emit(Event{Kind: KindRecovered, Received: now, Recovered: rec})
 }
 

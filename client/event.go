@@ -104,6 +104,9 @@ func (e Event) String() string {
 		}
 	case KindRecovered:
 		if r := e.Recovered; r != nil {
+			if r.Truncated {
+				return fmt.Sprintf("recovered room=%s recovered=%t replayed=%d truncated missed=%d-%d", r.Room, r.Recovered, r.Replayed, r.MissedFrom, r.MissedTo)
+			}
 			return fmt.Sprintf("recovered room=%s recovered=%t replayed=%d", r.Room, r.Recovered, r.Replayed)
 		}
 	}
@@ -171,6 +174,14 @@ type Recovered struct {
 	Recovered bool
 	// Replayed is how many missed messages the server resent.
 	Replayed int
+	// Truncated is set when the server held the missed messages but
+	// resent only the newest Replayed of them, because all would not fit
+	// its send queue. MissedFrom and MissedTo are then the seqs it did
+	// not resend (inclusive): the consumer can page them in with History
+	// (Since MissedFrom-1) if it needs them. Messages delivered after
+	// this event still run without a gap into live ones.
+	Truncated            bool
+	MissedFrom, MissedTo uint64
 	// Epoch is the room's history generation now; EpochChanged is set when
 	// it differs from the one before the outage, so seqs restarted.
 	Epoch        string

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rtsync/rtsync/protocol"
@@ -175,13 +176,27 @@ func (c *Client) direct(ctx context.Context, cmd *protocol.Command, data any, to
 	return *ev.Delivered, nil
 }
 
-// Presence lists the members of a room the client has joined.
+// maxPages bounds the pages Presence and History follow for one call.
+const maxPages = 10_000
+
+// Presence lists the members of a room the client has joined. A server
+// sends a big room's members in pages that fit its send queue; Presence
+// asks for each in turn and returns them all.
 func (c *Client) Presence(ctx context.Context, room string) ([]protocol.Member, error) {
-	ev, err := c.request(ctx, &protocol.Command{Op: protocol.OpPresence, Room: room}, &call{op: protocol.OpPresence, room: room})
-	if err != nil {
-		return nil, fmt.Errorf("presence of %s: %w", room, err)
+	var members []protocol.Member
+	after := ""
+	for range maxPages {
+		ev, err := c.request(ctx, &protocol.Command{Op: protocol.OpPresence, Room: room, After: after}, &call{op: protocol.OpPresence, room: room})
+		if err != nil {
+			return nil, fmt.Errorf("presence of %s: %w", room, err)
+		}
+		members = append(members, ev.Members...)
+		if !ev.More || ev.Next == "" || ev.Next == after {
+			break
+		}
+		after = ev.Next
 	}
-	return ev.Members, nil
+	return members, nil
 }
 
 // HistoryOptions selects a page of a room's history. With neither Since
@@ -204,22 +219,70 @@ type HistoryResult struct {
 	Seq uint64
 	// Messages are in ascending seq order.
 	Messages []protocol.Message
-	// More is set when further messages remain in the paging direction.
-	More bool
+	// More is set when further messages remain in the paging direction;
+	// NextSeq is then where the next page starts: its Since when paging
+	// forward, its Before when paging back.
+	More    bool
+	NextSeq uint64
 }
 
-// History returns stored messages of a room the client has joined.
+// History returns stored messages of a room the client has joined. A
+// server cuts a page that would not fit its send queue short of the limit
+// (the reply says truncated); History then asks for the rest, page by
+// page, until it has Limit messages or the history ends.
 func (c *Client) History(ctx context.Context, room string, o HistoryOptions) (HistoryResult, error) {
-	cmd := &protocol.Command{Op: protocol.OpHistory, Room: room, Since: o.Since, Limit: o.Limit}
-	if o.Before > 0 {
-		before := o.Before
-		cmd.Before = &before
+	limit := o.Limit
+	if limit <= 0 {
+		limit = protocol.DefaultHistoryLimit
 	}
-	ev, err := c.request(ctx, cmd, &call{op: protocol.OpHistory, room: room})
-	if err != nil {
-		return HistoryResult{}, fmt.Errorf("history of %s: %w", room, err)
+	var res HistoryResult
+	for range maxPages {
+		cmd := &protocol.Command{Op: protocol.OpHistory, Room: room, Since: o.Since, Limit: limit - len(res.Messages)}
+		if o.Limit <= 0 && len(res.Messages) == 0 {
+			cmd.Limit = 0 // the server's default, as asked
+		}
+		if o.Before > 0 {
+			before := o.Before
+			cmd.Before = &before
+		}
+		ev, err := c.request(ctx, cmd, &call{op: protocol.OpHistory, room: room})
+		if err != nil {
+			return HistoryResult{}, fmt.Errorf("history of %s: %w", room, err)
+		}
+		if len(res.Messages) > 0 && ev.Epoch != res.Epoch {
+			// The history restarted between pages: what was read belongs
+			// to another generation. Start over from this page.
+			res.Messages = nil
+		}
+		if o.Since != nil {
+			res.Messages = append(res.Messages, ev.Messages...)
+		} else {
+			res.Messages = append(slices.Clip(ev.Messages), res.Messages...)
+		}
+		res.Room, res.Epoch, res.Seq, res.More, res.NextSeq = ev.Room, ev.Epoch, ev.Seq, ev.More, ev.NextSeq
+		if !ev.Truncated || !ev.More || len(ev.Messages) == 0 || len(res.Messages) >= limit {
+			break
+		}
+		next := nextSeq(ev, o.Since != nil)
+		if o.Since != nil {
+			o.Since = &next
+		} else {
+			o.Before = next
+		}
 	}
-	return HistoryResult{Room: ev.Room, Epoch: ev.Epoch, Seq: ev.Seq, Messages: ev.Messages, More: ev.More}, nil
+	return res, nil
+}
+
+// nextSeq is where the page after ev starts: the reply's next_seq, or for
+// a server that sends none, the last listed seq forward, the first back.
+func nextSeq(ev protocol.Event, forward bool) uint64 {
+	if ev.NextSeq > 0 {
+		return ev.NextSeq
+	}
+	if forward {
+		return ev.Messages[len(ev.Messages)-1].Seq
+	}
+	return ev.Messages[0].Seq
 }
 
 // Ping asks the server for a pong and returns the round-trip time, which

@@ -207,6 +207,10 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.DurationVar(&s.WriteCoalesce, "write-coalesce", d.WriteCoalesce, "shortest gap between two writes to one client; faster traffic is batched into one write, 0 writes each message at once")
 	fs.IntVar(&s.HistorySize, "history-size", d.HistorySize, "messages each room keeps for recovery and the history op; 0 turns history off")
 	fs.DurationVar(&s.HistoryTTL, "history-ttl", d.HistoryTTL, "how long a room keeps a message")
+	cliconf.ByteSizeVar(fs, &s.MaxHistoryBytes, "max-history-bytes", d.MaxHistoryBytes, "history of all rooms together; past it the oldest messages go first, whichever room holds them; 0 for no bound")
+	fs.IntVar(&s.MaxRooms, "max-rooms-total", d.MaxRooms, "most rooms the server holds; at the limit, rooms without members make way (oldest first), else joins that would make a room get server_limit; 0 for no bound")
+	fs.IntVar(&s.MaxRoomsCreatedPerConn, "max-rooms-created", d.MaxRoomsCreatedPerConn, "most rooms one connection may make by joining rooms that did not exist; 0 for no bound")
+	cliconf.ByteSizeVar(fs, &s.MaxMemory, "max-memory", d.MaxMemory, "Go heap size past which new connections are refused (close 4011) and the oldest half of the history goes; 0 for no bound")
 	fs.IntVar(&s.PresenceMaxMembers, "presence-max", d.PresenceMaxMembers, "rooms with more members than this send no join/leave events")
 	fs.DurationVar(&s.HeartbeatInterval, "heartbeat", d.HeartbeatInterval, "how often clients are pinged; one silent for two intervals is closed")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long a graceful stop waits for clients to drain")
@@ -264,6 +268,11 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	}
 	if cfg.WriteCoalesce == 0 {
 		cfg.WriteCoalesce = -1
+	}
+	for _, v := range []*int{&cfg.MaxHistoryBytes, &cfg.MaxRooms, &cfg.MaxRoomsCreatedPerConn, &cfg.MaxMemory} {
+		if *v == 0 {
+			*v = -1 // no bound
+		}
 	}
 	if cfg.HookBreakerFailures == 0 {
 		cfg.HookBreakerFailures = -1
@@ -349,7 +358,8 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		"max_rooms", eff.MaxRoomsPerConn, "publish_rate", eff.PublishRate, "publish_burst", eff.PublishBurst,
 		"send_queue", eff.SendQueueBytes, "write_timeout", eff.WriteTimeout, "write_coalesce", eff.WriteCoalesce, "history_size", eff.HistorySize,
 		"history_ttl", eff.HistoryTTL, "presence_max", eff.PresenceMaxMembers, "heartbeat", eff.HeartbeatInterval,
-		"shutdown_timeout", eff.ShutdownTimeout)
+		"shutdown_timeout", eff.ShutdownTimeout, "max_history_bytes", eff.MaxHistoryBytes, "max_rooms_total", eff.MaxRooms,
+		"max_rooms_created", eff.MaxRoomsCreatedPerConn, "max_memory", eff.MaxMemory)
 
 	stopReload := watchAPIKeys(ctx, srv, opts, log)
 	defer stopReload()
@@ -388,6 +398,14 @@ func checkServeSettings(c server.Config) error {
 	}
 	if c.HistorySize < 0 {
 		errs = append(errs, fmt.Errorf("--history-size must be 0 (history off) or more, got %d", c.HistorySize))
+	}
+	for _, b := range []struct {
+		flag string
+		v    int
+	}{{"max-history-bytes", c.MaxHistoryBytes}, {"max-rooms-total", c.MaxRooms}, {"max-rooms-created", c.MaxRoomsCreatedPerConn}, {"max-memory", c.MaxMemory}} {
+		if b.v < 0 {
+			errs = append(errs, fmt.Errorf("--%s must be 0 (no bound) or more, got %d", b.flag, b.v))
+		}
 	}
 	positive("write-timeout", c.WriteTimeout)
 	positive("history-ttl", c.HistoryTTL)

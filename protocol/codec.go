@@ -183,6 +183,13 @@ func (c *Command) Validate() *Error {
 			return Errorf(CodeBadRequest, "%s needs \"data\" (any JSON value)", c.Op)
 		}
 		c.Data = Compact(c.Data)
+	case OpPresence:
+		if c.Limit < 0 {
+			return Errorf(CodeBadRequest, "limit must not be negative; omit it for as many members as one reply holds")
+		}
+		if len(c.After) > MaxUIDLen {
+			return Errorf(CodeBadRequest, "after is longer than %d bytes", MaxUIDLen)
+		}
 	case OpHistory:
 		if c.Since != nil && c.Before != nil {
 			return Errorf(CodeBadRequest, "history takes \"since\" or \"before\", not both")

@@ -33,6 +33,9 @@ const (
 	CodeTooLarge = "too_large"
 	// CodeTooManyRooms: joining would pass the per-connection room limit.
 	CodeTooManyRooms = "too_many_rooms"
+	// CodeServerLimit: a server-wide limit refuses the command, such as
+	// the most rooms the server holds; it may succeed later.
+	CodeServerLimit = "server_limit"
 	// CodeNotJoined: pub, leave, presence or history on a room the
 	// connection has not joined.
 	CodeNotJoined = "not_joined"

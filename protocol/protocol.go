@@ -58,7 +58,12 @@ type Command struct {
 	Epoch string `json:"epoch,omitempty"`
 	// Before asks history for messages older than this seq.
 	Before *uint64 `json:"before,omitempty"`
-	Limit  int     `json:"limit,omitempty"`
+	// Limit caps the messages of a history reply or the members of a
+	// presence reply.
+	Limit int `json:"limit,omitempty"`
+	// After asks presence for the members whose client id sorts after
+	// it: the next of the previous page.
+	After string `json:"after,omitempty"`
 
 	// pub, send
 	Data   json.RawMessage `json:"data,omitempty"`
@@ -158,8 +163,21 @@ type Reply struct {
 
 	Members  []Member  `json:"members,omitempty"`
 	Messages []Message `json:"messages,omitempty"`
-	// More is set on history when older (or newer) messages remain.
+	// More is set on history when older (or newer) messages remain, and
+	// on presence when members remain after this page.
 	More bool `json:"more,omitempty"`
+	// Truncated is set when the reply holds fewer messages or members
+	// than asked because a reply never exceeds the connection's send
+	// queue (on a join with since: the replay was cut, see Recovered).
+	Truncated bool `json:"truncated,omitempty"`
+	// NextSeq is, on history with More, the seq to continue from: the
+	// since of the next page forward, or the before of the next page
+	// back.
+	NextSeq uint64 `json:"next_seq,omitempty"`
+	// Total counts a room's members on presence; Next is the after of
+	// the next page, set with More.
+	Total int    `json:"total,omitempty"`
+	Next  string `json:"next,omitempty"`
 
 	// send
 	Delivered *int `json:"delivered,omitempty"`
@@ -203,6 +221,10 @@ type Event struct {
 	Members   []Member        `json:"members,omitempty"`
 	Messages  []Message       `json:"messages,omitempty"`
 	More      bool            `json:"more,omitempty"`
+	Truncated bool            `json:"truncated,omitempty"`
+	NextSeq   uint64          `json:"next_seq,omitempty"`
+	Total     int             `json:"total,omitempty"`
+	Next      string          `json:"next,omitempty"`
 	Delivered *int            `json:"delivered,omitempty"`
 	Pong      bool            `json:"pong,omitempty"`
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"time"
 )
@@ -49,6 +50,31 @@ type Config struct {
 	// the history op; HistoryTTL how long. Zero size turns history off.
 	HistorySize int
 	HistoryTTL  time.Duration
+
+	// Global bounds, so that no number of clients can take the machine's
+	// memory. Each refuses or evicts with an error code or close code and
+	// a counter (docs/api.md); zero means the default, negative no bound.
+	//
+	// MaxHistoryBytes bounds the history of all rooms together (encoded
+	// messages plus a small overhead each). Past it the oldest messages
+	// go, whichever room holds them, so the server keeps the newest
+	// history rather than refusing publishes.
+	MaxHistoryBytes int
+	// MaxRooms bounds the rooms the server holds. A room that would be
+	// made past it first takes the place of the room without members
+	// whose last message is the oldest (its history goes); when every
+	// room has members, the join or publish is refused (server_limit).
+	MaxRooms int
+	// MaxRoomsCreatedPerConn bounds the rooms one connection may make
+	// (join when they did not exist) in its life, so that a few
+	// connections cannot fill the server with rooms that outlive them.
+	MaxRoomsCreatedPerConn int
+	// MaxMemory is the Go heap size (bytes of live and not yet swept
+	// objects) past which the server sheds load: it refuses new
+	// connections (close 4011, "try again later") and drops the oldest
+	// half of the history, until the heap is back under nine tenths of
+	// it. It is checked once a second.
+	MaxMemory int
 
 	// PresenceMaxMembers switches join/leave events off for rooms larger
 	// than this, so a huge room is not flooded with presence traffic. The
@@ -142,24 +168,28 @@ type Config struct {
 // a sensible server.
 func DefaultConfig() Config {
 	return Config{
-		MaxConnections:      100_000,
-		MaxConnsPerIP:       1000,
-		MaxMessageSize:      64 << 10,
-		MaxRoomsPerConn:     100,
-		PublishRate:         100,
-		PublishBurst:        200,
-		SendQueueBytes:      1 << 20,
-		WriteTimeout:        10 * time.Second,
-		WriteCoalesce:       10 * time.Millisecond,
-		HistorySize:         1000,
-		HistoryTTL:          24 * time.Hour,
-		PresenceMaxMembers:  1000,
-		HeartbeatInterval:   25 * time.Second,
-		ShutdownTimeout:     10 * time.Second,
-		HookTimeout:         5 * time.Second,
-		HookConcurrency:     64,
-		HookBreakerFailures: 5,
-		HookBreakerCooldown: 5 * time.Second,
+		MaxConnections:         100_000,
+		MaxConnsPerIP:          1000,
+		MaxMessageSize:         64 << 10,
+		MaxRoomsPerConn:        100,
+		PublishRate:            100,
+		PublishBurst:           200,
+		SendQueueBytes:         1 << 20,
+		WriteTimeout:           10 * time.Second,
+		WriteCoalesce:          10 * time.Millisecond,
+		HistorySize:            1000,
+		HistoryTTL:             24 * time.Hour,
+		PresenceMaxMembers:     1000,
+		MaxHistoryBytes:        128 << 20,
+		MaxRooms:               50_000,
+		MaxRoomsCreatedPerConn: 1000,
+		MaxMemory:              1 << 30,
+		HeartbeatInterval:      25 * time.Second,
+		ShutdownTimeout:        10 * time.Second,
+		HookTimeout:            5 * time.Second,
+		HookConcurrency:        64,
+		HookBreakerFailures:    5,
+		HookBreakerCooldown:    5 * time.Second,
 	}
 }
 
@@ -185,6 +215,20 @@ func (c Config) withDefaults() (Config, error) {
 	setInt(&c.SendQueueBytes, d.SendQueueBytes)
 	setInt(&c.PresenceMaxMembers, d.PresenceMaxMembers)
 	setInt(&c.HistorySize, d.HistorySize)
+	for _, v := range []struct {
+		p   *int
+		def int
+	}{
+		{&c.MaxHistoryBytes, d.MaxHistoryBytes}, {&c.MaxRooms, d.MaxRooms},
+		{&c.MaxRoomsCreatedPerConn, d.MaxRoomsCreatedPerConn}, {&c.MaxMemory, d.MaxMemory},
+	} {
+		// Zero: the default; negative: no bound, kept as the largest int
+		// so that every check is one comparison.
+		setInt(v.p, v.def)
+		if *v.p < 0 {
+			*v.p = math.MaxInt
+		}
+	}
 	if c.HistorySize < 0 {
 		c.HistorySize = 0
 	}

@@ -46,6 +46,9 @@ type conn struct {
 	// the tick came).
 	flushNow bool
 	spare    [][]byte // the last batch's slice, kept for the next
+	// drained, when set, is closed when the writer takes the queue or
+	// the connection closes: a reader waiting for room (replies.go).
+	drained chan struct{}
 	// lastWrite is when the last write finished (unix ns).
 	lastWrite int64
 
@@ -57,6 +60,9 @@ type conn struct {
 	meta    json.RawMessage
 	session json.RawMessage
 	rooms   map[string]*room
+	// created counts the rooms this connection's joins made, for
+	// Config.MaxRoomsCreatedPerConn.
+	created int
 
 	// perms is what the connection's token allows (nil: anything, open
 	// server) and expires when the token expires (unix ns, 0: never); see
@@ -193,6 +199,7 @@ func (c *conn) writeLoop(ws *writerStats) {
 		batch, queued, pubAt := c.queue, c.queued, c.pubAt
 		c.queue, c.spare = c.spare[:0], nil
 		c.queued, c.pubAt = 0, 0
+		c.wakeDrainedLocked()
 		c.mu.Unlock()
 
 		full := batch
@@ -265,6 +272,7 @@ func (c *conn) close(code int, reason string) {
 func (c *conn) markClosedLocked() {
 	c.closed = true
 	c.queue, c.spare, c.queued, c.pubAt = nil, nil, 0, 0
+	c.wakeDrainedLocked()
 }
 
 // finish does the rest of close once the connection is marked closed.

@@ -74,9 +74,7 @@ func (c *conn) dispatch(cmd *protocol.Command) {
 	case protocol.OpSend:
 		c.direct(cmd)
 	case protocol.OpPresence:
-		if r := c.joined(cmd); r != nil {
-			c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: r.name, Members: r.presence()})
-		}
+		c.presence(cmd)
 	case protocol.OpHistory:
 		c.history(cmd)
 	case protocol.OpRPC:
@@ -116,6 +114,11 @@ func (c *conn) hello(cmd *protocol.Command) {
 
 func (c *conn) join(cmd *protocol.Command) {
 	e := c.authorize("join", cmd.Room)
+	if e == nil && cmd.Since != nil {
+		// The replay must fit the send queue: let what is queued go out
+		// first, as a reply does (replies.go).
+		c.waitQueueBelow(max(c.srv.cfg.SendQueueBytes-c.srv.replyBudget()-replySlack, 0))
+	}
 	if e == nil {
 		e = c.joinRoom(cmd, true)
 	}
@@ -130,9 +133,9 @@ func (c *conn) join(cmd *protocol.Command) {
 // client in any room.
 func (c *conn) joinRoom(cmd *protocol.Command, reply bool) *protocol.Error {
 	for {
-		r := c.roomFor(cmd.Room)
-		if r == nil {
-			return protocol.Errorf(protocol.CodeTooManyRooms, "this connection is already in %d rooms, the server's limit; leave one first", c.srv.cfg.MaxRoomsPerConn)
+		r, e := c.roomFor(cmd.Room, true)
+		if e != nil {
+			return e
 		}
 		if r.join(c.srv, c, cmd, reply) {
 			return nil
@@ -148,22 +151,46 @@ func (c *conn) joinRoom(cmd *protocol.Command, reply bool) *protocol.Error {
 }
 
 // roomFor records that c is joining the room name and returns it: the one
-// c is in already, if it is, else the hub's (made if need be); nil when c
-// is at the server's limit of rooms. The hub's room is looked up before
-// c.stateMu is taken, never under it: the lock order (doc.go) puts hub.mu
-// before room.mu before conn.stateMu, and dissolve holds room.mu while it
-// takes a member's stateMu, so stateMu then hub.mu could deadlock.
-func (c *conn) roomFor(name string) *room {
-	fresh := c.srv.hub.room(name, true)
+// c is in already, if it is, else the hub's (made if need be). It fails
+// when c is at the server's limit of rooms per connection, when the room
+// does not exist and c made its share of rooms (counted only when bound,
+// that is for the client's own joins: the application may put a client
+// in any number of new rooms), or when the server is at its limit of
+// rooms. The hub's room is looked up before c.stateMu is taken, never
+// under it: the lock order (doc.go) puts hub.mu before room.mu before
+// conn.stateMu, and dissolve holds room.mu while it takes a member's
+// stateMu, so stateMu then hub.mu could deadlock.
+func (c *conn) roomFor(name string, bound bool) (*room, *protocol.Error) {
+	fresh := c.srv.hub.room(name, false)
+	if fresh == nil {
+		c.stateMu.Lock()
+		_, already := c.rooms[name]
+		spent := bound && !already && c.created >= c.srv.cfg.MaxRoomsCreatedPerConn
+		c.stateMu.Unlock()
+		if spent {
+			c.srv.metrics.roomsRefused.Add(1)
+			return nil, protocol.Errorf(protocol.CodeTooManyRooms, "this connection made %d rooms, the server's limit per connection (--max-rooms-created); join an existing room", c.srv.cfg.MaxRoomsCreatedPerConn)
+		}
+		if fresh = c.srv.hub.room(name, true); fresh == nil {
+			return nil, c.srv.hub.errRoomLimit()
+		}
+		if !already && bound {
+			c.stateMu.Lock()
+			c.created++
+			c.stateMu.Unlock()
+		}
+	}
 	c.stateMu.Lock()
 	if c.rooms == nil {
 		c.rooms = make(map[string]*room)
 	}
 	r, already := c.rooms[name]
+	var e *protocol.Error
 	switch {
 	case already:
 	case len(c.rooms) >= c.srv.cfg.MaxRoomsPerConn:
 		r = nil
+		e = protocol.Errorf(protocol.CodeTooManyRooms, "this connection is already in %d rooms, the server's limit; leave one first", c.srv.cfg.MaxRoomsPerConn)
 	default:
 		r = fresh
 		c.rooms[name] = r
@@ -173,7 +200,7 @@ func (c *conn) roomFor(name string) *room {
 		// Made for nothing: forget it again unless someone else uses it.
 		c.srv.hub.dropIfUnused(fresh)
 	}
-	return r
+	return r, e
 }
 
 // joined returns the room cmd names if the connection is in it, and replies
@@ -284,22 +311,4 @@ func (c *conn) direct(cmd *protocol.Command) {
 	c.srv.metrics.directs.Add(uint64(len(targets)))
 	n := len(targets)
 	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Delivered: &n})
-}
-
-// historyReply is a reply to history whose messages are the stored,
-// already encoded msg events.
-type historyReply struct {
-	Type string          `json:"type"`
-	ID   json.RawMessage `json:"id,omitempty"`
-	OK   bool            `json:"ok"`
-	HistoryPage
-}
-
-func (c *conn) history(cmd *protocol.Command) {
-	r := c.joined(cmd)
-	if r == nil {
-		return
-	}
-	page := r.page(c.srv.cfg.HistoryTTL, HistoryQuery{Since: cmd.Since, Before: cmd.Before, Limit: cmd.Limit})
-	c.send(historyReply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, HistoryPage: page})
 }

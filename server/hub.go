@@ -1,10 +1,13 @@
 package server
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rtsync/rtsync/protocol"
 )
 
 // hub indexes the live connections by client id and uid, and the rooms by
@@ -18,6 +21,18 @@ type hub struct {
 	rooms map[string]*room
 
 	count atomic.Int64
+	// histBytes is the history of every room, in bytes (encoded messages
+	// plus entryOverhead each): what Config.MaxHistoryBytes bounds.
+	histBytes atomic.Int64
+	// evictMu lets one goroutine at a time evict history for the global
+	// bound; the others go on (limits.go).
+	evictMu sync.Mutex
+	// memHigh is set while the heap is past Config.MaxMemory: new
+	// connections are refused (limits.go).
+	memHigh atomic.Bool
+	// logLim keeps the logs of limits that bite to one line per kind
+	// every limitLogEvery.
+	logLim rateLog
 	// transports counts the connections by transport kind (a
 	// *atomic.Int64 per kind), as count does: from admit to release or
 	// remove.
@@ -32,6 +47,10 @@ func newHub(s *Server) *hub {
 // reachable until register; if it never gets there, release gives its
 // place back.
 func (h *hub) admit(c *conn) bool {
+	if h.memHigh.Load() {
+		h.srv.metrics.memoryRefused.Add(1)
+		return false
+	}
 	if h.count.Add(1) > int64(h.srv.cfg.MaxConnections) {
 		h.count.Add(-1)
 		return false
@@ -156,7 +175,8 @@ func (h *hub) byUID(uid string) []*conn {
 }
 
 // room returns the named room, creating it when create is set. It returns
-// nil for a missing room when create is false.
+// nil for a missing room when create is false, and when the server holds
+// Config.MaxRooms rooms and none could make way (reclaimLocked).
 func (h *hub) room(name string, create bool) *room {
 	h.mu.RLock()
 	r := h.rooms[name]
@@ -167,10 +187,61 @@ func (h *hub) room(name string, create bool) *room {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if r = h.rooms[name]; r == nil {
-		r = newRoom(name)
+		if len(h.rooms) >= h.srv.cfg.MaxRooms && !h.reclaimLocked() {
+			h.srv.metrics.roomsRefused.Add(1)
+			return nil
+		}
+		r = newRoom(name, &h.histBytes)
 		h.rooms[name] = r
 	}
 	return r
+}
+
+// errRoomLimit is the answer to a join or publish that would make a room
+// past Config.MaxRooms when every room has members.
+func (h *hub) errRoomLimit() *protocol.Error {
+	return protocol.Errorf(protocol.CodeServerLimit, "the server holds %d rooms, its limit (--max-rooms-total), and all have members; use an existing room or try again later", h.srv.cfg.MaxRooms)
+}
+
+// reclaimLocked makes way for new rooms when the server holds MaxRooms:
+// it forgets the rooms without members whose last message is the oldest,
+// history and all, a hundredth of the rooms at a time so that the scan
+// is paid once per many new rooms. It reports whether any went. h.mu is
+// held (hub.mu before room.mu).
+func (h *hub) reclaimLocked() bool {
+	type cand struct {
+		r    *room
+		last int64
+	}
+	var cands []cand
+	for _, r := range h.rooms {
+		r.mu.Lock()
+		if len(r.members) == 0 && !r.dead {
+			cands = append(cands, cand{r, r.hist.newestTS()})
+		}
+		r.mu.Unlock()
+	}
+	if k := max(1, len(h.rooms)/100); len(cands) > k {
+		slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.last, b.last) })
+		cands = cands[:k]
+	}
+	n := 0
+	for _, c := range cands {
+		c.r.mu.Lock()
+		if len(c.r.members) == 0 && !c.r.dead {
+			// A joiner holding this pointer sees dead and looks again.
+			c.r.dead = true
+			c.r.hist.clearAll()
+			delete(h.rooms, c.r.name)
+			n++
+		}
+		c.r.mu.Unlock()
+	}
+	h.srv.metrics.roomsReclaimed.Add(uint64(n))
+	if n > 0 {
+		h.logLim.note(h.srv.log, "rooms", "at the room limit (--max-rooms-total): forgot rooms without members, oldest first", "rooms", n, "max_rooms", h.srv.cfg.MaxRooms)
+	}
+	return n > 0
 }
 
 // dropIfUnused forgets r when it has no members and no history, so that

@@ -51,6 +51,14 @@ type metrics struct {
 	slowConsumers atomic.Uint64
 	timeouts      atomic.Uint64
 	errors        atomic.Uint64
+	// The global bounds biting (limits.go): history messages evicted,
+	// rooms forgotten to make way and rooms refused at MaxRooms, times
+	// the heap passed MaxMemory and connections refused meanwhile.
+	historyEvicted atomic.Uint64
+	roomsReclaimed atomic.Uint64
+	roomsRefused   atomic.Uint64
+	memoryShed     atomic.Uint64
+	memoryRefused  atomic.Uint64
 
 	mu     sync.Mutex
 	byCode map[string]uint64
@@ -146,6 +154,21 @@ type NodeStats struct {
 	HistoryMessages int64 `json:"history_messages"`
 	HistoryBytes    int64 `json:"history_bytes"`
 
+	// The global bounds (docs/api.md): HistoryEvicted counts the
+	// messages evicted to keep history under --max-history-bytes;
+	// RoomsReclaimed the rooms without members forgotten to make way at
+	// --max-rooms-total, RoomsRefused the joins and publishes refused for
+	// want of a room (that limit, or --max-rooms-created); MemoryHigh is
+	// set while the heap is past --max-memory, MemoryShed counts the
+	// times it went past, and MemoryRefused the connections refused
+	// meanwhile (also in Rejected).
+	HistoryEvicted uint64 `json:"history_evicted"`
+	RoomsReclaimed uint64 `json:"rooms_reclaimed"`
+	RoomsRefused   uint64 `json:"rooms_refused"`
+	MemoryHigh     bool   `json:"memory_high"`
+	MemoryShed     uint64 `json:"memory_shed"`
+	MemoryRefused  uint64 `json:"memory_refused"`
+
 	// Goroutines, RSSBytes and CPUSeconds describe the process: resident
 	// memory (on Linux from /proc/self/statm; elsewhere the memory the Go
 	// runtime has mapped, runtime/metrics /memory/classes/total:bytes)
@@ -236,6 +259,8 @@ func (s *Server) nodeStats(top int) NodeStats {
 		BytesOut: m.bytesOut.Load(), SlowConsumers: m.slowConsumers.Load(), HeartbeatTimeouts: m.timeouts.Load(),
 		Errors: m.errorsByCode(), Goroutines: runtime.NumGoroutine(), RSSBytes: procstat.RSS(),
 		CPUSeconds: procstat.CPUTime().Seconds(), Hooks: s.hookStats(), Guards: s.guards.snapshot(),
+		HistoryEvicted: m.historyEvicted.Load(), RoomsReclaimed: m.roomsReclaimed.Load(), RoomsRefused: m.roomsRefused.Load(),
+		MemoryHigh: s.hub.memHigh.Load(), MemoryShed: m.memoryShed.Load(), MemoryRefused: m.memoryRefused.Load(),
 	}
 	st.Dropped = st.SlowConsumers
 	st.Commands, st.Frames, st.Objects, st.Timeouts = st.MessagesIn, st.FramesOut, st.MessagesOut, st.HeartbeatTimeouts

@@ -126,7 +126,7 @@ func fromWire(e *protocol.Error) *OpError {
 		kind = ErrNotFound
 	case protocol.CodeTooLarge:
 		kind = ErrTooLarge
-	case protocol.CodeTooManyRooms:
+	case protocol.CodeTooManyRooms, protocol.CodeServerLimit:
 		kind = ErrConflict
 	}
 	return &OpError{Code: e.Code, Message: e.Message, kind: kind}
@@ -336,6 +336,9 @@ func (s *Server) Publish(room string, data json.RawMessage, opts PublishOptions)
 		// A room with no members may be dropped between lookup and
 		// publish; then look again.
 		r := s.hub.room(room, true)
+		if r == nil {
+			return 0, "", fromWire(s.hub.errRoomLimit())
+		}
 		if seq, epoch, ok := r.publishExcept(s, nil, from, data, false, ex); ok {
 			return seq, epoch, nil
 		}
@@ -532,9 +535,12 @@ func (s *Server) JoinRoom(client, roomName string) error {
 	}
 	for {
 		// As conn.joinRoom, but with joinNotify.
-		r := c.roomFor(roomName)
-		if r == nil {
-			return opErrorf(ErrConflict, protocol.CodeTooManyRooms, "client %s is already in %d rooms, the server's limit (--max-rooms); take it out of one first", client, s.cfg.MaxRoomsPerConn)
+		r, e := c.roomFor(roomName, false)
+		if e != nil {
+			if e.Code == protocol.CodeTooManyRooms {
+				return opErrorf(ErrConflict, protocol.CodeTooManyRooms, "client %s is already in %d rooms, the server's limit (--max-rooms); take it out of one first", client, s.cfg.MaxRoomsPerConn)
+			}
+			return fromWire(e)
 		}
 		if r.joinNotify(s, c) {
 			return nil
@@ -921,7 +927,8 @@ func marshalCompact(v any) ([]byte, error) {
 // HistoryQuery selects messages of a room's history, as the history op
 // does: Since lists the oldest Limit messages after that seq, Before the
 // newest ones before it, neither the newest. Limit 0 means 100; at most
-// 1000.
+// 1000. A page holds at most replyBudget bytes of messages (half the send
+// queue), whatever the limit: past it, the page is cut and says so.
 type HistoryQuery struct {
 	Since  *uint64
 	Before *uint64
@@ -935,8 +942,15 @@ type HistoryPage struct {
 	Seq   uint64 `json:"seq"`
 	// Messages are msg events, oldest first.
 	Messages []json.RawMessage `json:"messages"`
-	// More is set when further messages exist in the direction asked.
-	More bool `json:"more"`
+	// More is set when further messages exist in the direction asked;
+	// NextSeq is then where to continue: the since of the next page
+	// forward, or the before of the next page back.
+	More    bool   `json:"more"`
+	NextSeq uint64 `json:"next_seq,omitempty"`
+	// Truncated is set when the page holds fewer messages than the limit
+	// asked, though more exist, because a page never holds more bytes
+	// than half a connection's send queue.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // History lists stored messages of room. A room that does not exist has
@@ -958,13 +972,43 @@ func (s *Server) History(room string, q HistoryQuery) (HistoryPage, error) {
 	if r == nil {
 		return HistoryPage{Room: room, Messages: []json.RawMessage{}}, nil
 	}
-	return r.page(s.cfg.HistoryTTL, q), nil
+	return r.page(s.cfg.HistoryTTL, q, s.replyBudget()).HistoryPage(), nil
+}
+
+// roomPage is a page of a room's history as read under its lock.
+type roomPage struct {
+	room, epoch string
+	seq         uint64
+	forward     bool // since: paging toward newer messages
+	histPage
+}
+
+// nextSeq is where the next page starts: the since after the last
+// message forward, the before of the first one backward; 0 without more.
+func (p roomPage) nextSeq() uint64 {
+	if !p.more || len(p.entries) == 0 {
+		return 0
+	}
+	if p.forward {
+		return p.entries[len(p.entries)-1].seq
+	}
+	return p.entries[0].seq
+}
+
+// HistoryPage turns p into the API's form.
+func (p roomPage) HistoryPage() HistoryPage {
+	hp := HistoryPage{Room: p.room, Epoch: p.epoch, Seq: p.seq, More: p.more, Truncated: p.truncated, NextSeq: p.nextSeq(), Messages: make([]json.RawMessage, len(p.entries))}
+	for i, e := range p.entries {
+		hp.Messages[i] = e.data
+	}
+	return hp
 }
 
 // page lists the room's history as q asks: after Since, before Before, or
-// the newest; a zero Limit means the default. Expired entries are trimmed
-// first. Both the history op and the API use it.
-func (r *room) page(ttl time.Duration, q HistoryQuery) HistoryPage {
+// the newest; a zero Limit means the default; at most maxBytes of
+// messages. Expired entries are trimmed first. Both the history op and
+// the API use it.
+func (r *room) page(ttl time.Duration, q HistoryQuery, maxBytes int) roomPage {
 	if q.Limit == 0 {
 		q.Limit = protocol.DefaultHistoryLimit
 	}
@@ -972,20 +1016,16 @@ func (r *room) page(ttl time.Duration, q HistoryQuery) HistoryPage {
 	if q.Before != nil {
 		before = *q.Before
 	}
-	p := HistoryPage{Room: r.name}
-	var entries []entry
+	p := roomPage{room: r.name}
 	r.mu.Lock()
 	r.hist.trim(time.Now().Add(-ttl).UnixMilli())
 	if q.Since != nil {
-		entries, p.More = r.hist.after(*q.Since, q.Limit)
+		p.histPage = r.hist.after(*q.Since, q.Limit, maxBytes)
+		p.forward = true
 	} else {
-		entries, p.More = r.hist.before(before, q.Limit)
+		p.histPage = r.hist.before(before, q.Limit, maxBytes)
 	}
-	p.Epoch, p.Seq = r.epoch, r.seq
+	p.epoch, p.seq = r.epoch, r.seq
 	r.mu.Unlock()
-	p.Messages = make([]json.RawMessage, len(entries))
-	for i, e := range entries {
-		p.Messages[i] = e.data
-	}
 	return p
 }

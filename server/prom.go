@@ -85,6 +85,8 @@ type collector struct {
 	messagesOut, framesOut, bytesOut                        *prometheus.Desc
 	slowConsumers, heartbeatTimeouts, errors                *prometheus.Desc
 	historyMessages, historyBytes                           *prometheus.Desc
+	historyEvicted, roomsReclaimed, roomsRefused            *prometheus.Desc
+	memoryHigh, memoryShed, memoryRefused                   *prometheus.Desc
 	hookCalls, hookFailures, hookInFlight, hookWaiting      *prometheus.Desc
 	hookLatency, hookCloseQueued, hookBreakersOpen          *prometheus.Desc
 	guardRefused, acceptErrors                              *prometheus.Desc
@@ -115,6 +117,12 @@ func newCollector(s *Server, p *promMetrics) *collector {
 		errors:            d("errors_total", "Error replies and events sent to clients, by code.", "code"),
 		historyMessages:   d("history_messages", "Messages held in the rooms' history."),
 		historyBytes:      d("history_bytes", "Approximate memory the rooms' history takes: encoded messages plus a fixed overhead each."),
+		historyEvicted:    d("history_evicted_total", "History messages evicted, oldest first across rooms, to keep history under --max-history-bytes."),
+		roomsReclaimed:    d("rooms_reclaimed_total", "Rooms without members forgotten, history and all, to make way for new rooms at --max-rooms-total."),
+		roomsRefused:      d("rooms_refused_total", "Joins and publishes refused because they would make a room past --max-rooms-total or --max-rooms-created."),
+		memoryHigh:        d("memory_high", "1 while the Go heap is past --max-memory and new connections are refused."),
+		memoryShed:        d("memory_shed_total", "Times the Go heap went past --max-memory (history halved, new connections refused)."),
+		memoryRefused:     d("memory_refused_total", "Connections refused because the Go heap was past --max-memory."),
 		hookCalls:         d("hook_calls_total", "Events offered to the application's event handler, failed ones included.", "event"),
 		hookFailures:      d("hook_failures_total", "Failed calls to the application's event handler, by event and kind (docs/hooks.md).", "event", "kind"),
 		hookInFlight:      d("hook_in_flight", "Calls to the application's event handler under way."),
@@ -132,6 +140,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.buildInfo, c.connections, c.accepted, c.rejected, c.rooms, c.uids,
 		c.messagesIn, c.published, c.directs, c.deliveries, c.messagesOut, c.framesOut, c.bytesOut,
 		c.slowConsumers, c.heartbeatTimeouts, c.errors, c.historyMessages, c.historyBytes,
+		c.historyEvicted, c.roomsReclaimed, c.roomsRefused, c.memoryHigh, c.memoryShed, c.memoryRefused,
 		c.hookCalls, c.hookFailures, c.hookInFlight, c.hookWaiting, c.hookLatency, c.hookCloseQueued, c.hookBreakersOpen,
 		c.guardRefused, c.acceptErrors,
 	} {
@@ -177,6 +186,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.historyMessages, float64(hist.messages))
 	gauge(c.historyBytes, float64(hist.bytes))
+	counter(c.historyEvicted, m.historyEvicted.Load())
+	counter(c.roomsReclaimed, m.roomsReclaimed.Load())
+	counter(c.roomsRefused, m.roomsRefused.Load())
+	high := 0.0
+	if s.hub.memHigh.Load() {
+		high = 1
+	}
+	gauge(c.memoryHigh, high)
+	counter(c.memoryShed, m.memoryShed.Load())
+	counter(c.memoryRefused, m.memoryRefused.Load())
 
 	hs := s.hookStats()
 	for event, n := range hs.Calls {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,8 +32,12 @@ type room struct {
 	rate rateMeter
 }
 
-func newRoom(name string) *room {
-	return &room{name: name, epoch: randomID(5), members: make(map[*conn]struct{})}
+// newRoom makes a room whose history bytes count in total (the server's
+// sum over rooms; nil for none).
+func newRoom(name string, total *atomic.Int64) *room {
+	r := &room{name: name, epoch: randomID(5), members: make(map[*conn]struct{})}
+	r.hist.total = total
+	return r
 }
 
 // snapshotLocked returns the member list, rebuilding it if stale.
@@ -109,6 +114,7 @@ func (r *room) publishExcept(s *Server, from *conn, fromJSON, data []byte, noech
 	r.mu.Unlock()
 	s.metrics.published.Add(1)
 	s.metrics.deliveries.Add(uint64(delivered))
+	s.overHistory()
 	return seq, r.epoch, true
 }
 
@@ -162,15 +168,19 @@ func (r *room) join(s *Server, c *conn, cmd *protocol.Command, withReply bool) b
 		default:
 			oldest := r.hist.oldestSeq()
 			recovered = oldest != 0 && oldest <= since+1
-			replay, _ = r.hist.after(since, r.hist.n)
-			// The replay goes through the bounded send queue: past half of
-			// it, replay the newest messages that fit and say recovery was
-			// incomplete, rather than overflow the queue and cut the
-			// client off again at once. It can page back with history.
-			budget, size := s.cfg.SendQueueBytes/2, 0
+			replay = r.hist.after(since, r.hist.n, math.MaxInt).entries
+			// The replay goes through the bounded send queue: past the
+			// reply budget, less what is queued already, replay the
+			// newest messages that fit and say recovery was incomplete
+			// and cut, rather than overflow the queue and cut the
+			// client off again at once. The client pages the gap in
+			// with history. The reader waited for the queue to drain
+			// before joining (conn.join), so a client that reads gets
+			// the whole budget for each room it re-joins.
+			budget, size := s.replyBudget()-c.queuedBytes(), 0
 			for i := len(replay) - 1; i >= 0; i-- {
 				if size += len(replay[i].data) + 1; size > budget {
-					replay, recovered = replay[i+1:], false
+					replay, recovered, reply.Truncated = replay[i+1:], false, true
 					break
 				}
 			}
@@ -261,17 +271,6 @@ func (r *room) dissolve() int {
 	clear(r.members)
 	r.snap = nil
 	return n
-}
-
-func (r *room) presence() []protocol.Member {
-	r.mu.Lock()
-	members := r.snapshotLocked()
-	r.mu.Unlock()
-	out := make([]protocol.Member, 0, len(members))
-	for _, m := range members {
-		out = append(out, m.member())
-	}
-	return out
 }
 
 func (r *room) size() int {

@@ -191,6 +191,10 @@ func (s *Server) open(c *conn, info *connInfo) bool {
 		return false
 	}
 	if !s.hub.admit(c) {
+		if s.hub.memHigh.Load() {
+			// Logged, rate-limited, by the memory watcher (limits.go).
+			return refuse(protocol.CloseServerFull, "server low on memory, try again later")
+		}
 		s.log.Warn("connection refused: server full", "remote", info.remote, "max_conns", s.cfg.MaxConnections)
 		return refuse(protocol.CloseServerFull, "")
 	}
@@ -282,6 +286,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { s.heartbeats(loopCtx) })
 	wg.Go(func() { s.sweepRooms(loopCtx) })
 	wg.Go(func() { s.sampleRates(loopCtx) })
+	wg.Go(func() { s.watchMemory(loopCtx) })
 	for _, tl := range s.tcpListeners {
 		wg.Go(func() { s.acceptTCP(loopCtx, tl) })
 	}

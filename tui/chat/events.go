@@ -315,6 +315,8 @@ func (m *model) onRecovered(rec *client.Recovered) []tea.Cmd {
 		default:
 			r.system(lineInfo, now, fmt.Sprintf("reconnected; %d missed messages recovered", rec.Replayed))
 		}
+	case rec.Truncated:
+		r.system(lineError, now, fmt.Sprintf("reconnected; too much was missed to resend at once: the newest %d messages are shown, seqs %d to %d are in the room's history (/history)", rec.Replayed, rec.MissedFrom, rec.MissedTo))
 	default:
 		r.system(lineError, now, fmt.Sprintf("reconnected, but the server's history no longer reaches back: some messages were missed (%d recovered)", rec.Replayed))
 	}

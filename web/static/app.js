@@ -218,7 +218,7 @@ async function loadHistory(view) {
   view.loading = true;
   try {
     const h = await client.history(view.key, HISTORY);
-    if (h.more) sys(view, `older messages are in the room's history; showing the last ${HISTORY}`);
+    if (h.more) sys(view, `older messages are in the room's history; showing the last ${h.messages?.length ?? 0}`);
     for (const m of h.messages ?? []) addMsg(view, m, false);
   } catch (err) {
     sys(view, `could not load history: ${err.message}`);

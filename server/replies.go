@@ -1,0 +1,219 @@
+package server
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rtsync/rtsync/protocol"
+)
+
+// Replies that list things (history, presence, a join's replay) go
+// through the connection's bounded send queue like everything else. A
+// reply bigger than the queue would close the asking client as a slow
+// consumer, and a client that asks again on reconnect would loop, so each
+// is cut to replyBudget and says so (truncated, more and where to go on).
+
+// replySlack is room left in the queue for a reply's envelope and for
+// the one message or member a page always holds, even past the budget.
+const replySlack = 4 << 10
+
+// replyBudget is the most bytes of messages or members one reply lists:
+// half the send queue, leaving the other half for live traffic.
+func (s *Server) replyBudget() int { return max(s.cfg.SendQueueBytes/2, 1) }
+
+// waitQueueBelow blocks until at most limit bytes are queued for c, c is
+// closed, or the write timeout passes, and reports whether there is room.
+// It runs on the reader goroutine before a big reply, so a client that
+// asks for pages faster than it reads them waits for its own queue
+// instead of overflowing it; its later commands wait behind.
+func (c *conn) waitQueueBelow(limit int) bool {
+	deadline := time.NewTimer(c.srv.cfg.WriteTimeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return false
+		}
+		if c.queued <= limit {
+			c.mu.Unlock()
+			return true
+		}
+		if c.drained == nil {
+			c.drained = make(chan struct{})
+		}
+		ch := c.drained
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return false
+		}
+	}
+}
+
+// wakeDrainedLocked tells a reader waiting in waitQueueBelow that the
+// queue shrank (the writer took it) or the connection closed. c.mu is
+// held.
+func (c *conn) wakeDrainedLocked() {
+	if c.drained != nil {
+		close(c.drained)
+		c.drained = nil
+	}
+}
+
+// queuedBytes returns how many bytes are queued for c.
+func (c *conn) queuedBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queued
+}
+
+// appendReplyHead starts a reply object: type, id and ok.
+func appendReplyHead(b, id []byte) []byte {
+	b = append(b, `{"type":"reply"`...)
+	if len(id) > 0 {
+		b = append(b, `,"id":`...)
+		b = append(b, id...)
+	}
+	return append(b, `,"ok":true`...)
+}
+
+// encodeHistoryReply encodes the history op's reply in one buffer of its
+// final size: the stored messages are already encoded msg events, so they
+// are copied once, not re-validated and re-encoded by encoding/json (which
+// took a second copy of every page). Room names and epochs need no JSON
+// escaping (protocol.ValidRoom, randomID); id is validated JSON.
+func encodeHistoryReply(id []byte, p roomPage) []byte {
+	size := 128 + len(id) + len(p.room) + len(p.epoch)
+	for _, e := range p.entries {
+		size += len(e.data) + 1
+	}
+	b := appendReplyHead(make([]byte, 0, size), id)
+	b = append(b, `,"room":"`...)
+	b = append(b, p.room...)
+	b = append(b, `","epoch":"`...)
+	b = append(b, p.epoch...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendUint(b, p.seq, 10)
+	b = append(b, `,"messages":[`...)
+	for i, e := range p.entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e.data...)
+	}
+	b = append(b, `],"more":`...)
+	b = strconv.AppendBool(b, p.more)
+	if n := p.nextSeq(); n > 0 {
+		b = append(b, `,"next_seq":`...)
+		b = strconv.AppendUint(b, n, 10)
+	}
+	if p.truncated {
+		b = append(b, `,"truncated":true`...)
+	}
+	return append(b, '}')
+}
+
+// presencePage is one page of a room's members, sorted by client id.
+type presencePage struct {
+	members   [][]byte // encoded protocol.Member objects
+	total     int
+	more      bool
+	truncated bool
+	next      string
+}
+
+// presencePage lists the members whose client id sorts after after, at
+// most limit of them (0: no limit) and at most maxBytes encoded, but
+// always one when any is left.
+func (r *room) presencePage(after string, limit, maxBytes int) presencePage {
+	r.mu.Lock()
+	snap := r.snapshotLocked()
+	r.mu.Unlock()
+	conns := slices.Clone(snap)
+	slices.SortFunc(conns, func(a, b *conn) int { return strings.Compare(a.id, b.id) })
+	p := presencePage{total: len(conns)}
+	start, _ := slices.BinarySearchFunc(conns, after, func(c *conn, id string) int { return strings.Compare(c.id, id) })
+	for start < len(conns) && after != "" && conns[start].id <= after {
+		start++
+	}
+	size := 0
+	for i := start; i < len(conns); i++ {
+		if limit > 0 && len(p.members) == limit {
+			p.more = true
+			break
+		}
+		b, err := protocol.Marshal(conns[i].member())
+		if err != nil {
+			continue
+		}
+		if size += len(b) + 1; size > maxBytes && len(p.members) > 0 {
+			p.more, p.truncated = true, true
+			break
+		}
+		p.members = append(p.members, b)
+		p.next = conns[i].id
+	}
+	if !p.more {
+		p.next = ""
+	}
+	return p
+}
+
+// encodePresenceReply encodes the presence op's reply around the members
+// already encoded.
+func encodePresenceReply(id []byte, room string, p presencePage) []byte {
+	size := 128 + len(id) + len(room) + len(p.next)
+	for _, m := range p.members {
+		size += len(m) + 1
+	}
+	b := appendReplyHead(make([]byte, 0, size), id)
+	b = append(b, `,"room":"`...)
+	b = append(b, room...)
+	b = append(b, `","members":[`...)
+	for i, m := range p.members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m...)
+	}
+	b = append(b, `],"total":`...)
+	b = strconv.AppendInt(b, int64(p.total), 10)
+	if p.more {
+		// Client ids are base32: no escaping needed.
+		b = append(b, `,"more":true,"next":"`...)
+		b = append(b, p.next...)
+		b = append(b, '"')
+	}
+	if p.truncated {
+		b = append(b, `,"truncated":true`...)
+	}
+	return append(b, '}')
+}
+
+// history answers the history op with one page that fits the send queue.
+func (c *conn) history(cmd *protocol.Command) {
+	r := c.joined(cmd)
+	if r == nil {
+		return
+	}
+	budget := c.srv.replyBudget()
+	c.waitQueueBelow(max(c.srv.cfg.SendQueueBytes-budget-replySlack, 0))
+	page := r.page(c.srv.cfg.HistoryTTL, HistoryQuery{Since: cmd.Since, Before: cmd.Before, Limit: cmd.Limit}, budget)
+	c.push(encodeHistoryReply(cmd.ID, page), true)
+}
+
+// presence answers the presence op with one page of members that fits
+// the send queue.
+func (c *conn) presence(cmd *protocol.Command) {
+	r := c.joined(cmd)
+	if r == nil {
+		return
+	}
+	budget := c.srv.replyBudget()
+	c.waitQueueBelow(max(c.srv.cfg.SendQueueBytes-budget-replySlack, 0))
+	c.push(encodePresenceReply(cmd.ID, r.name, r.presencePage(cmd.After, cmd.Limit, budget)), true)
+}
