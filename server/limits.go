@@ -37,6 +37,11 @@ type rateLog struct {
 }
 
 func (l *rateLog) note(log *slog.Logger, key, msg string, args ...any) {
+	l.noteLevel(log, slog.LevelWarn, key, msg, args...)
+}
+
+// noteLevel is note at another level.
+func (l *rateLog) noteLevel(log *slog.Logger, level slog.Level, key, msg string, args ...any) {
 	now := time.Now()
 	l.mu.Lock()
 	if l.last == nil {
@@ -53,7 +58,7 @@ func (l *rateLog) note(log *slog.Logger, key, msg string, args ...any) {
 	if held > 0 {
 		args = append(args, "similar_since_last_log", held)
 	}
-	log.Warn(msg, args...)
+	log.Log(context.Background(), level, msg, args...)
 }
 
 // overHistory evicts history when the rooms together hold more than

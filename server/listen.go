@@ -2,22 +2,17 @@ package server
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 )
 
 // What the listeners bound before a connection reaches HTTP or the TCP
 // transport: connections per remote address, and the log line when the
 // process runs out of open files.
-
-// refusalLogEvery is the shortest time between two log lines about the
-// same kind of refusal, so a flood costs one line per interval, not one
-// per connection.
-const refusalLogEvery = 10 * time.Second
 
 // guardMetrics count what the guards in front of the protocol refused.
 type guardMetrics struct {
@@ -51,23 +46,6 @@ func (m *guardMetrics) snapshot() GuardStats {
 		HostRefused: m.hostRefused.Load(), OriginRefused: m.originRefused.Load(), APIRefused: m.apiRefused.Load(),
 		PerIPRefused: m.perIPRefused.Load(), AcceptErrors: m.acceptErrors.Load(),
 	}
-}
-
-// logLimiter lets one log line through per interval and counts the rest.
-type logLimiter struct {
-	next       atomic.Int64 // unix nanoseconds before which lines are suppressed
-	suppressed atomic.Uint64
-}
-
-// allow reports whether a line may be logged now, and how many were
-// suppressed since the last one.
-func (l *logLimiter) allow(now time.Time, every time.Duration) (bool, uint64) {
-	next := l.next.Load()
-	if now.UnixNano() < next || !l.next.CompareAndSwap(next, now.Add(every).UnixNano()) {
-		l.suppressed.Add(1)
-		return false, 0
-	}
-	return true, l.suppressed.Swap(0)
 }
 
 // ipLimiter counts open connections per remote address.
@@ -145,10 +123,8 @@ func (s *Server) accept(ln net.Listener) (*guardConn, net.Conn, error) {
 			if !errors.Is(err, net.ErrClosed) {
 				s.guards.acceptErrors.Add(1)
 				if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-					if ok, n := s.fileLog.allow(time.Now(), refusalLogEvery); ok {
-						s.log.Error("cannot accept connections: the process is out of open files; lower --max-conns or raise the limit (ulimit -n)",
-							"addr", ln.Addr().String(), "connections", s.hub.count.Load(), "max_conns", s.cfg.MaxConnections, "suppressed", n)
-					}
+					s.hub.logLim.noteLevel(s.log, slog.LevelError, "files", "cannot accept connections: the process is out of open files; lower --max-conns or raise the limit (ulimit -n)",
+						"addr", ln.Addr().String(), "connections", s.hub.count.Load(), "max_conns", s.cfg.MaxConnections)
 				}
 			}
 			return nil, nil, err
@@ -163,10 +139,8 @@ func (s *Server) accept(ln net.Listener) (*guardConn, net.Conn, error) {
 		}
 		if !s.perIP.acquire(ip) {
 			s.guards.perIPRefused.Add(1)
-			if ok, n := s.perIPLog.allow(time.Now(), refusalLogEvery); ok {
-				s.log.Warn("connection refused: too many connections from one address (--max-conns-per-ip)",
-					"remote", ip.String(), "max_conns_per_ip", s.perIP.max, "suppressed", n)
-			}
+			s.hub.logLim.note(s.log, "per-ip", "connection refused: too many connections from one address (--max-conns-per-ip)",
+				"remote", ip.String(), "max_conns_per_ip", s.perIP.max)
 			_ = tc.Close()
 			continue
 		}

@@ -63,12 +63,9 @@ type Server struct {
 	// hosts is the Host check against DNS rebinding (hosts.go).
 	hosts *hostPolicy
 	// perIP bounds the connections from one address; guards counts the
-	// refusals of hosts, origins, the keyless API and perIP; the
-	// limiters keep their log lines to one per interval (listen.go).
-	perIP    ipLimiter
-	guards   guardMetrics
-	perIPLog logLimiter
-	fileLog  logLimiter
+	// refusals of hosts, origins, the keyless API and perIP (listen.go).
+	perIP  ipLimiter
+	guards guardMetrics
 	// root is mux behind the Host check.
 	root http.Handler
 	// api serves the HTTP server API under /api/v1 (api.go).
