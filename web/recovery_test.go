@@ -141,7 +141,7 @@ func TestBrowserRecoveryGap(t *testing.T) {
 	waitShown(ada, append(want, "live")...)
 	said := evalT[[]string](ada, `sysLines("#lobby")`)
 	if !slices.ContainsFunc(said, func(s string) bool {
-		return strings.HasPrefix(s, "back online; the server could replay only ") && !strings.HasPrefix(s, "back online; the server could replay only 8 ")
+		return strings.HasPrefix(s, "back online; the server replayed only the last ") && !strings.HasPrefix(s, "back online; the server replayed only the last 8 ")
 	}) {
 		t.Errorf("the page did not say the replay was short; it said %q", said)
 	}
@@ -185,4 +185,32 @@ func TestBrowserRecoveryReset(t *testing.T) {
 	ada.waitFor("connected again", `state() === "connected"`)
 	publish(t, gopher2, "new 3")
 	waitShown(ada, "old", "new 1", "new 2", "new 3")
+}
+
+// TestBrowserRecoveryNoHistory reconnects to a server that keeps no
+// history (--history-size 0): nothing can be replayed, and the page says
+// which messages it missed instead of claiming a recovery.
+func TestBrowserRecoveryNoHistory(t *testing.T) {
+	srv := startServer(t, func(c *server.Config) { c.HistorySize = -1 })
+	px := startProxy(t, srv.addr)
+	browser := startBrowser(t)
+	ada := openTab(t, browser, "Ada", "http://"+px.addr()+"/")
+	gopher, _ := dialGo(t, srv.addr, "Gopher", "gopher")
+	if _, err := gopher.Join(bounded(t), "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, gopher, "before")
+	waitShown(ada, "before")
+
+	px.cut()
+	ada.waitFor("the reconnecting state", `state() === "reconnecting"`)
+	publish(t, gopher, "away 1")
+	publish(t, gopher, "away 2")
+	px.route(srv.addr)
+	ada.waitFor("the lost ones said", `sysLines("#lobby").some((s) => s.startsWith("2 message(s) missed here (seq 2–3)"))`)
+	publish(t, gopher, "live")
+	waitShown(ada, "before", "live")
+	if said := evalT[[]string](ada, `sysLines("#lobby")`); !slices.Contains(said, "back online, but the missed messages are no longer in the room's history") {
+		t.Errorf("the page did not say the missed messages are gone; it said %q", said)
+	}
 }

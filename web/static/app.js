@@ -239,7 +239,8 @@ function joined({ room, reply, resumed, reset }) {
   if (!view) return;
   if (reset) sys(view, "back online, but the room's history was reset (the server restarted); showing what it holds now");
   else if (resumed && reply.recovered) sys(view, reply.replayed ? `back online; ${reply.replayed} missed message(s) recovered` : "back online; nothing missed");
-  else if (resumed) sys(view, `back online; the server could replay only ${reply.replayed} of the missed messages, the rest is looked up in the room's history`);
+  else if (resumed && reply.replayed > 0) sys(view, `back online; the server replayed only the last ${reply.replayed} missed message(s); the older ones are looked up in the room's history`);
+  else if (resumed) sys(view, "back online, but the missed messages are no longer in the room's history");
   if (!resumed || reset || view.needHistory) loadHistory(view);
   client.presence(room).then((p) => {
     view.members = new Map((p.members ?? []).map((m) => [m.client, m]));

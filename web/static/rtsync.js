@@ -264,20 +264,17 @@ export class Client {
       r.gen++;
       r.hold = null; // held on a connection that is gone; replayed again
       r.epoch = reply.epoch;
-      if (!resumed || reset || seq < resumed.seq) {
-        // A first join, or history restarted: messages up to the reply's
-        // seq are the page's to load with history.
-        r.last = seq;
-      } else {
-        // Recover from what was delivered, not from the reply's seq: the
-        // replay follows, and may be cut short by a lost connection.
-        r.last = resumed.seq;
-        if (reply.recovered === false && !(reply.replayed > 0) && seq > r.last) {
-          // Nothing is replayed, so nothing will show the gap: say it now.
-          this.skip(room, r, seq);
-        }
-      }
+      // A first join, or history restarted: messages up to the reply's seq
+      // are the page's to load with history. Otherwise recover from what
+      // was delivered, not from the reply's seq: the replay follows, and a
+      // lost connection may cut it short.
+      const fresh = !resumed || reset || seq < resumed.seq;
+      r.last = fresh ? seq : resumed.seq;
       this.emit("joined", { room, reply, resumed, reset });
+      if (!fresh && reply.recovered === false && !(reply.replayed > 0)) {
+        // Nothing is replayed, so no message will show the gap: say it now.
+        this.skip(room, r, seq);
+      }
     };
     try {
       return await this.request("join", { room, ...(resumed && { since: resumed.seq, epoch: resumed.epoch }) }, joined);
