@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -242,6 +244,7 @@ type proxy struct {
 	mu     sync.Mutex
 	target string // "" while cut
 	conns  map[net.Conn]bool
+	trap   *trap // armed by setTrap, taken by the first WebSocket that springs it
 }
 
 func startProxy(t *testing.T, target string) *proxy {
@@ -288,14 +291,127 @@ func (p *proxy) pipe(c net.Conn) {
 	}
 	p.conns[c], p.conns[up] = true, true
 	p.mu.Unlock()
-	go func() { _, _ = io.Copy(up, c); _ = up.Close(); _ = c.Close() }()
-	_, _ = io.Copy(c, up)
+	// The browser's requests go up as they are; what comes down is read
+	// frame by frame on WebSocket connections, so that a trap can cut one
+	// at an exact event.
+	br := bufio.NewReader(c)
+	first, _ := br.Peek(len("GET /ws"))
+	go func() { _, _ = io.Copy(up, br); _ = up.Close(); _ = c.Close() }()
+	if string(first) == "GET /ws" {
+		p.frames(c, up)
+	} else {
+		_, _ = io.Copy(c, up)
+	}
 	_ = c.Close()
 	_ = up.Close()
 	p.mu.Lock()
 	delete(p.conns, c)
 	delete(p.conns, up)
 	p.mu.Unlock()
+}
+
+// trap cuts a WebSocket connection right after the first event (one line
+// of a frame) that match accepts: the lines after it in that frame and
+// everything after that frame are lost, as when a network fails between
+// two packets. Before the cut, it calls hook, if any, while the
+// connection is held.
+type trap struct {
+	match func(line []byte) bool
+	hook  func()
+}
+
+// setTrap arms t for the next event that matches, on any connection.
+func (p *proxy) setTrap(t *trap) {
+	p.mu.Lock()
+	p.trap = t
+	p.mu.Unlock()
+}
+
+// spring reports whether line springs the armed trap, and disarms it.
+func (p *proxy) spring(line []byte) *trap {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t := p.trap; t != nil && t.match(line) {
+		p.trap = nil
+		return t
+	}
+	return nil
+}
+
+// frames copies a WebSocket upgrade response and then the server's frames
+// (unmasked, uncompressed: rtsync negotiates no extension) from up to c,
+// looking at each line of each text frame for the trap.
+func (p *proxy) frames(c, up net.Conn) {
+	r := bufio.NewReader(up)
+	for { // the HTTP response, up to its empty line
+		l, err := r.ReadBytes('\n')
+		if _, werr := c.Write(l); err != nil || werr != nil {
+			return
+		}
+		if len(bytes.TrimSpace(l)) == 0 {
+			break
+		}
+	}
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			return
+		}
+		head := append([]byte(nil), h[:]...)
+		n := uint64(h[1] & 0x7f)
+		switch n {
+		case 126, 127:
+			ext := make([]byte, map[uint64]int{126: 2, 127: 8}[n])
+			if _, err := io.ReadFull(r, ext); err != nil {
+				return
+			}
+			head = append(head, ext...)
+			n = 0
+			for _, b := range ext {
+				n = n<<8 | uint64(b)
+			}
+		}
+		if n > 1<<24 {
+			return
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return
+		}
+		if h[0]&0x0f == 1 { // a text frame: one event or several, one a line
+			lines := bytes.Split(payload, []byte("\n"))
+			for i, l := range lines {
+				if t := p.spring(l); t != nil {
+					if t.hook != nil {
+						t.hook()
+					}
+					_, _ = c.Write(wsTextFrame(bytes.Join(lines[:i+1], []byte("\n"))))
+					return
+				}
+			}
+		}
+		if _, err := c.Write(append(head, payload...)); err != nil {
+			return
+		}
+	}
+}
+
+// wsTextFrame is a final, unmasked text frame holding payload.
+func wsTextFrame(payload []byte) []byte {
+	n := len(payload)
+	f := []byte{0x81}
+	switch {
+	case n < 126:
+		f = append(f, byte(n))
+	case n < 1<<16:
+		f = append(f, 126, byte(n>>8), byte(n))
+	default:
+		f = append(f, 127)
+		for i := 7; i >= 0; i-- {
+			f = append(f, byte(uint64(n)>>(8*i)))
+		}
+	}
+	return append(f, payload...)
 }
 
 // cut drops every connection and refuses new ones until route.

@@ -5,8 +5,11 @@
 // The page is also the example client for JavaScript: static/rtsync.js
 // speaks wire protocol v1 (docs/protocol.md) on its own: it splits batched
 // frames, matches replies by id, reconnects with backoff and jitter, and
-// re-joins each room with since and epoch so that nothing is missed and
-// nothing shows twice. static/app.js is the page built on it.
+// re-joins each room with since and epoch. Its recovery point is the last
+// message it handed to the page, not a join reply's seq, so a connection
+// lost between a reply and its replay skips nothing; it drops duplicates,
+// pages gaps in from history and reports what history no longer holds.
+// static/app.js is the page built on it.
 //
 // Handler serves the files with their content types, an ETag (so a browser
 // revalidates and a new binary's page is seen at once) and a strict

@@ -87,7 +87,7 @@ function addView(key, title) {
     item.append(leave);
   }
   (key === DIRECT ? $("direct") : $("rooms")).append(item);
-  const view = { key, title, log, item, open, badge, unread: 0, seen: new Set(), members: new Map(), loading: false, pending: [] };
+  const view = { key, title, log, item, open, badge, unread: 0, seen: new Set(), members: new Map(), loading: false, needHistory: false, pending: [] };
   views.set(key, view);
   return view;
 }
@@ -213,34 +213,47 @@ function closeRoom(view, refused) {
 
 // loadHistory shows a room's last messages. Live ones arriving meanwhile
 // wait in view.pending, so the log stays in seq order; the seen set drops
-// those that were in the history too.
+// those that were in the history too. A load cut short by a lost
+// connection is tried again when the room is re-joined: recovery resumes
+// after the join, so only history can show what came before it.
 async function loadHistory(view) {
   view.loading = true;
+  view.needHistory = true;
   try {
     const h = await client.history(view.key, HISTORY);
+    view.needHistory = false;
     if (h.more) sys(view, `older messages are in the room's history; showing the last ${h.messages?.length ?? 0}`);
     for (const m of h.messages ?? []) addMsg(view, m, false);
   } catch (err) {
-    sys(view, `could not load history: ${err.message}`);
+    sys(view, err.code ? `could not load history: ${err.message}` : "could not load history: the connection was lost; trying again when back online");
+    if (err.code) view.needHistory = false;
   } finally {
     view.loading = false;
     for (const m of view.pending.splice(0)) addMsg(view, m, true);
   }
 }
 
-function joined({ room, reply, resumed }) {
+// joined runs as a join reply is read, before the messages that follow it.
+function joined({ room, reply, resumed, reset }) {
   const view = views.get(room);
   if (!view) return;
-  if (!resumed) loadHistory(view);
-  else if (reply.recovered) sys(view, reply.replayed ? `back online; ${reply.replayed} missed message(s) recovered` : "back online; nothing missed");
-  else if (reply.epoch !== resumed.epoch) {
-    sys(view, "back online, but the room's history was reset (the server restarted); showing what it holds now");
-    loadHistory(view);
-  } else sys(view, `back online, but some messages were lost: ${reply.replayed} of the missed ones could be recovered`);
+  if (reset) sys(view, "back online, but the room's history was reset (the server restarted); showing what it holds now");
+  else if (resumed && reply.recovered) sys(view, reply.replayed ? `back online; ${reply.replayed} missed message(s) recovered` : "back online; nothing missed");
+  else if (resumed && reply.replayed > 0) sys(view, `back online; the server replayed only the last ${reply.replayed} missed message(s); the older ones are looked up in the room's history`);
+  else if (resumed) sys(view, "back online, but the missed messages are no longer in the room's history");
+  if (!resumed || reset || view.needHistory) loadHistory(view);
   client.presence(room).then((p) => {
     view.members = new Map((p.members ?? []).map((m) => [m.client, m]));
     if (view === current) renderMembers();
   }, () => {});
+}
+
+// gap says which messages of a room were missed for good.
+function gap({ room, from, to }) {
+  const view = views.get(room);
+  if (!view) return;
+  const n = to - from + 1;
+  sys(view, `${n} message(s) missed here (seq ${from === to ? from : `${from}–${to}`}) are no longer in the room's history`);
 }
 
 function presenceEvent(ev, joining) {
@@ -352,6 +365,7 @@ function start(name) {
     .on("identity", identity)
     .on("rtt", (ms) => { $("rtt").textContent = `${ms} ms`; })
     .on("joined", joined)
+    .on("gap", gap)
     .on("refused", ({ room, message }) => {
       const view = views.get(room);
       if (view) closeRoom(view, true);

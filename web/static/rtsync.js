@@ -3,10 +3,16 @@
 //
 // It holds one WebSocket at a time. When that ends it reconnects with
 // exponential backoff and jitter, says hello again and re-joins every room
-// with `since` (the last seq it saw there) and `epoch`, so the server
-// replays what was missed before live messages. The page never touches the
-// socket: it calls the methods below and handles the events it subscribed
-// to with on().
+// with `since` and `epoch`, so the server replays what was missed before
+// live messages. `since` is the seq of the last message of the room this
+// client handed to the page, never a join reply's seq: a reply announces
+// messages that follow it, and the connection may end before they come.
+// Room messages reach the page once each and in seq order: duplicates (a
+// recovery overlapping what was delivered) are dropped, and a gap (a seq
+// that skips, after a recovery the server could not complete) is filled
+// from the room's history, or reported as a "gap" event when history no
+// longer holds it. The page never touches the socket: it calls the methods
+// below and handles the events it subscribed to with on().
 //
 // Events (handler argument in parentheses):
 //   status   ({state, delay?, code?, reason?}) state is "connecting",
@@ -14,11 +20,18 @@
 //            (for good: a close code that says not to reconnect)
 //   rtt      (ms) round-trip time of the last ping
 //   identity ({client, uid, name}) who the server says we are, after hello
-//   joined   ({room, reply, resumed}) a join reply; resumed is the
-//            {seq, epoch} we asked to recover from, or null on a first join
+//   joined   ({room, reply, resumed, reset}) a join reply, before any
+//            message that follows it; resumed is the {seq, epoch} we asked
+//            to recover from, or null on a first join; reset is true when
+//            the room's history restarted meanwhile (a new epoch): what was
+//            missed is gone, and older messages of the new epoch are the
+//            page's to load with history(), as after a first join
+//   gap      ({room, epoch, from, to}) messages from..to (seqs, inclusive)
+//            of the room were missed and are no longer in its history
 //   refused  ({room, code, message}) a join the server refused; the room
 //            is forgotten
-//   msg, direct, join, leave, error: the server's events as they arrive
+//   msg      a room message: each once, in seq order within an epoch
+//   direct, join, leave, error: the server's events as they arrive
 
 // Close codes after which reconnecting cannot help, and what to tell the
 // user (docs/protocol.md, "Close codes").
@@ -32,17 +45,33 @@ const BACKOFF_MIN = 500; // ms before the first retry
 const BACKOFF_MAX = 30_000; // the delay doubles up to this
 const STABLE = 10_000; // a connection that lasted this long resets the backoff
 const PING_EVERY = 10_000; // measure the round trip this often
+// The server's heartbeat interval is taken within these bounds, so that a
+// welcome with a silly value can neither make every ping "dead" at once
+// nor keep a dead connection for hours.
+const HEARTBEAT_MIN = 1_000;
+const HEARTBEAT_MAX = 300_000;
+const FILL_LIMIT = 100; // messages asked for per history page when filling a gap
+const FILL_PAGES = 20; // history pages one gap may take; the rest is reported
+
+// seqOf reads a seq as the protocol writes it: omitted means 0; anything
+// but a whole number is not a seq.
+const seqOf = (v) => (v === undefined ? 0 : Number.isSafeInteger(v) && v >= 0 ? v : null);
 
 export class Client {
   constructor(url, { name = "", uid = "" } = {}) {
     this.url = url;
     this.name = name;
     this.uid = uid;
-    // room -> {seq, epoch}: where to resume it after a reconnect. seq is
-    // null until the first join reply.
+    // room -> {epoch, last, gen, hold}, for each room this client keeps
+    // joined. last is the seq of the last message handed to the page, in
+    // epoch; after a first join (or a reset) it is the seq the room was at,
+    // older messages being the page's to load with history. It is null
+    // until the first join reply. A re-join recovers from it. gen counts
+    // join replies: a gap fill started before the latest is abandoned.
+    // hold is null, or the room's messages waiting while a gap is filled.
     this.rooms = new Map();
     this.handlers = new Map();
-    this.pending = new Map(); // reply id -> {resolve, reject}
+    this.pending = new Map(); // reply id -> {resolve, reject, settle?}
     this.nextId = 1;
     this.ws = null;
     this.attempt = 0;
@@ -62,6 +91,7 @@ export class Client {
     ws.onopen = () => { opened = Date.now(); };
     // A frame may hold several objects, one per line (protocol: Batching).
     ws.onmessage = (e) => {
+      if (this.ws !== ws) return; // a socket already given up on
       for (const line of String(e.data).split("\n")) {
         if (!line.trim()) continue;
         let ev;
@@ -100,7 +130,7 @@ export class Client {
     switch (ev.type) {
       case "welcome":
         if (ev.protocol !== 1) console.warn("rtsync: server speaks protocol", ev.protocol, "this page speaks 1");
-        this.heartbeat = ev.heartbeat || 25_000;
+        this.heartbeat = Math.min(HEARTBEAT_MAX, Math.max(HEARTBEAT_MIN, Number(ev.heartbeat) || 25_000));
         // A refusal is news; a connection lost meanwhile is reported by
         // the status event and retried.
         this.start(ev).catch((err) => err.code && this.emit("error", { code: err.code, message: err.message }));
@@ -109,18 +139,102 @@ export class Client {
         const p = this.pending.get(ev.id);
         if (!p) return;
         this.pending.delete(ev.id);
-        if (ev.ok) p.resolve(ev);
+        // settle runs now, before the events that follow the reply in
+        // this frame; a promise's handlers would run only after them.
+        if (ev.ok) {
+          try { p.settle?.(ev); } finally { p.resolve(ev); }
+        }
         else p.reject(Object.assign(new Error(ev.error?.message ?? "request failed"), { code: ev.error?.code }));
         return;
       }
-      case "msg": {
-        // Remember the newest seq per room: it is what a re-join asks for.
-        const r = this.rooms.get(ev.room);
-        if (r && (r.epoch !== ev.epoch || (ev.seq ?? 0) > r.seq)) Object.assign(r, { seq: ev.seq ?? 0, epoch: ev.epoch });
-        break;
-      }
+      case "msg":
+        this.received(ev);
+        return;
     }
-    this.emit(ev.type, ev); // msg, direct, join, leave, error; unknown types too
+    this.emit(ev.type, ev); // direct, join, leave, error; unknown types too
+  }
+
+  // received takes a room message off the wire.
+  received(ev) {
+    const r = this.rooms.get(ev.room);
+    const seq = seqOf(ev.seq);
+    if (seq === null) {
+      console.warn("rtsync: a msg with a bad seq, dropped:", ev.seq);
+      return;
+    }
+    // A room not joined through this client (the server API can join it),
+    // or whose first join reply has not come yet: nothing to compare with.
+    if (!r || r.last === null) return this.emit("msg", ev);
+    if (r.hold) return void r.hold.push(ev);
+    this.deliver(ev.room, r, ev, seq);
+  }
+
+  // deliver hands ev to the page unless it was delivered before; a seq
+  // that skips starts a gap fill, and ev waits for it.
+  deliver(room, r, ev, seq = seqOf(ev.seq)) {
+    if (ev.epoch !== r.epoch) {
+      // Another generation of history: seqs do not compare; start over.
+      Object.assign(r, { epoch: ev.epoch, last: seq });
+      return this.emit("msg", ev);
+    }
+    if (seq <= r.last) return; // a recovery overlapping what was delivered
+    if (seq > r.last + 1) {
+      r.hold = [ev];
+      this.fill(room, r, seq);
+      return;
+    }
+    r.last = seq;
+    this.emit("msg", ev);
+  }
+
+  // fill pages the messages between r.last and target (exclusive) in from
+  // the room's history, hands them to the page, reports what history no
+  // longer holds as a gap, then delivers the messages held meanwhile.
+  async fill(room, r, target) {
+    const gen = r.gen;
+    const current = () => this.rooms.get(room) === r && r.gen === gen;
+    try {
+      for (let page = 0; page < FILL_PAGES && r.last + 1 < target; page++) {
+        const limit = Math.min(FILL_LIMIT, target - r.last - 1);
+        const h = await this.request("history", { room, since: r.last, limit });
+        if (!current()) return;
+        if (h.epoch !== r.epoch) break;
+        const before = r.last;
+        for (const m of h.messages ?? []) {
+          const seq = seqOf(m.seq);
+          if (seq === null || seq <= r.last || seq >= target || (m.epoch ?? h.epoch) !== r.epoch) continue;
+          this.skip(room, r, seq - 1);
+          r.last = seq;
+          this.emit("msg", { ...m, type: "msg", room, epoch: r.epoch });
+        }
+        if (r.last === before || !h.more) break;
+      }
+    } catch (err) {
+      if (!current()) return;
+      if (!err.code) {
+        // The connection ended: the re-join replays from r.last, the
+        // held messages included.
+        r.hold = null;
+        return;
+      }
+      // Refused (history off, say): what is missing stays missing.
+    }
+    if (!current()) return;
+    this.skip(room, r, target - 1);
+    const held = r.hold;
+    r.hold = null;
+    for (let i = 0; i < held.length; i++) {
+      if (r.hold) { r.hold.push(...held.slice(i)); break; } // another gap
+      this.deliver(room, r, held[i]);
+    }
+  }
+
+  // skip reports the seqs after r.last up to upTo as a gap, and moves past
+  // them.
+  skip(room, r, upTo) {
+    if (upTo <= r.last) return;
+    this.emit("gap", { room, epoch: r.epoch, from: r.last + 1, to: upTo });
+    r.last = upTo;
   }
 
   // start runs on every new connection: hello, then re-join each room,
@@ -140,10 +254,30 @@ export class Client {
 
   async sendJoin(room) {
     const r = this.rooms.get(room);
-    const resumed = r.seq === null ? null : { seq: r.seq, epoch: r.epoch };
-    let reply;
+    const resumed = r.last === null ? null : { seq: r.last, epoch: r.epoch };
+    // joined runs as the reply is read, before the replayed messages that
+    // follow it, so they meet the room's new state and the page's handler.
+    const joined = (reply) => {
+      if (this.rooms.get(room) !== r) return; // left meanwhile
+      const seq = seqOf(reply.seq) ?? 0;
+      const reset = Boolean(resumed?.epoch) && reply.epoch !== resumed.epoch;
+      r.gen++;
+      r.hold = null; // held on a connection that is gone; replayed again
+      r.epoch = reply.epoch;
+      // A first join, or history restarted: messages up to the reply's seq
+      // are the page's to load with history. Otherwise recover from what
+      // was delivered, not from the reply's seq: the replay follows, and a
+      // lost connection may cut it short.
+      const fresh = !resumed || reset || seq < resumed.seq;
+      r.last = fresh ? seq : resumed.seq;
+      this.emit("joined", { room, reply, resumed, reset });
+      if (!fresh && reply.recovered === false && !(reply.replayed > 0)) {
+        // Nothing is replayed, so no message will show the gap: say it now.
+        this.skip(room, r, seq);
+      }
+    };
     try {
-      reply = await this.request("join", { room, ...(resumed && { since: resumed.seq, epoch: resumed.epoch }) });
+      return await this.request("join", { room, ...(resumed && { since: resumed.seq, epoch: resumed.epoch }) }, joined);
     } catch (err) {
       // A refusal (bad_room, forbidden, too_many_rooms...) will not change
       // on a retry: forget the room. A lost connection re-joins it later;
@@ -154,19 +288,16 @@ export class Client {
       }
       throw err;
     }
-    // Omitted means zero (protocol: Encoding rules): an empty room has no seq.
-    if (this.rooms.get(room) === r) Object.assign(r, { seq: reply.seq ?? 0, epoch: reply.epoch });
-    this.emit("joined", { room, reply, resumed });
-    return reply;
   }
 
   // request sends one command and resolves with its reply, or rejects with
-  // an Error whose code is the protocol's error code.
-  request(op, fields = {}) {
+  // an Error whose code is the protocol's error code. settle, if given, is
+  // called with a successful reply as soon as it is read.
+  request(op, fields = {}, settle = undefined) {
     return new Promise((resolve, reject) => {
       if (this.ws?.readyState !== WebSocket.OPEN) return reject(new Error("not connected; wait for the reconnect"));
       const id = this.nextId++;
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, settle });
       this.ws.send(JSON.stringify({ op, id, ...fields }));
     });
   }
@@ -187,7 +318,7 @@ export class Client {
   // join adds room to the set this client keeps joined; while disconnected
   // it is joined on the next connection.
   join(room) {
-    if (!this.rooms.has(room)) this.rooms.set(room, { seq: null, epoch: "" });
+    if (!this.rooms.has(room)) this.rooms.set(room, { epoch: "", last: null, gen: 0, hold: null });
     return this.connected ? this.sendJoin(room) : Promise.resolve(null);
   }
 
