@@ -14,13 +14,14 @@ import (
 	tuitop "github.com/rtsync/rtsync/tui/top"
 )
 
+// get sends GET url with header and returns the status.
 func get(t *testing.T, url string, header map[string]string) int {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package cmd
 import (
 	"errors"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,14 +73,7 @@ func TestReadAPIKeys(t *testing.T) {
 // apiStatus returns the status of GET /api/v1/stats with key.
 func apiStatus(t *testing.T, addr, key string) int {
 	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/stats", nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return get(t, "http://"+addr+"/api/v1/stats", map[string]string{"Authorization": "Bearer " + key})
 }
 
 // TestServeReloadsAPIKeys rotates the API key in the config file and checks

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -199,15 +198,7 @@ func TestPerIPLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.perIP.loopbackToo = true // the test's clients can only be loopback
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-	addr := ln.Addr().String()
+	addr := strings.TrimSuffix(strings.TrimPrefix(runServer(t, s), "ws://"), "/ws")
 
 	// Three idle HTTP connections (slow headers) hold the address's slots.
 	var held []net.Conn

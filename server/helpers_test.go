@@ -24,6 +24,13 @@ func startServer(t *testing.T, cfg Config) (*Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, runServer(t, s)
+}
+
+// runServer runs s on a free port of 127.0.0.1 until the test ends and
+// returns its WebSocket URL.
+func runServer(t *testing.T, s *Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +44,7 @@ func startServer(t *testing.T, cfg Config) (*Server, string) {
 			t.Errorf("server Run: %v", err)
 		}
 	})
-	return s, "ws://" + ln.Addr().String() + "/ws"
+	return "ws://" + ln.Addr().String() + "/ws"
 }
 
 // wsClient is a bare protocol client for tests: it sends raw objects and
