@@ -28,20 +28,6 @@ func (s *Server) joinFor(c *conn, room string) *protocol.Error {
 	return c.joinRoom(cmd, false)
 }
 
-// leaveFor takes c out of room; false if it was not in it.
-func (s *Server) leaveFor(c *conn, room string) bool {
-	c.stateMu.Lock()
-	r := c.rooms[room]
-	delete(c.rooms, room)
-	c.stateMu.Unlock()
-	if r == nil {
-		return false
-	}
-	r.leave(s, c)
-	s.hub.dropIfUnused(r)
-	return true
-}
-
 // setIdentity changes c's uid and name (empty: unchanged) and keeps the uid
 // index in step.
 func (s *Server) setIdentity(c *conn, uid, name string) {
