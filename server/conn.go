@@ -87,6 +87,11 @@ type conn struct {
 	// listing.
 	msgsIn  atomic.Uint64
 	msgsOut atomic.Uint64
+
+	// drained, guarded by mu, is made by waitDrained when it has to wait,
+	// and closed when the writer next lets go of an empty queue or the
+	// connection closes. Last in the struct, away from the hot fields.
+	drained chan struct{}
 }
 
 func newConn(s *Server, t Transport) *conn {
@@ -177,6 +182,7 @@ func (c *conn) writeLoop(ws *writerStats) {
 		c.mu.Lock()
 		if c.closed || len(c.queue) == 0 {
 			c.writing = false
+			c.signalDrainedLocked()
 			c.mu.Unlock()
 			return
 		}
@@ -265,6 +271,39 @@ func (c *conn) close(code int, reason string) {
 func (c *conn) markClosedLocked() {
 	c.closed = true
 	c.queue, c.spare, c.queued, c.pubAt = nil, nil, 0, 0
+	c.signalDrainedLocked()
+}
+
+// waitDrained returns once the writer has written everything queued so far
+// and let go of the queue, or the connection closed (true), or after d
+// (false): a peer that does not read cannot hold its closer longer.
+func (c *conn) waitDrained(d time.Duration) bool {
+	c.mu.Lock()
+	if c.closed || (!c.writing && len(c.queue) == 0) {
+		c.mu.Unlock()
+		return true
+	}
+	if c.drained == nil {
+		c.drained = make(chan struct{})
+	}
+	ch := c.drained
+	c.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// signalDrainedLocked wakes the waitDrained callers, if any.
+func (c *conn) signalDrainedLocked() {
+	if c.drained != nil {
+		close(c.drained)
+		c.drained = nil
+	}
 }
 
 // finish does the rest of close once the connection is marked closed.

@@ -368,15 +368,7 @@ func (s *Server) KickUID(uid, reason string) (int, error) {
 // hub before returning but leaves the close handshake to a goroutine: a
 // peer that does not read could hold it for the write timeout.
 func (c *conn) kick(reason string) {
-	for deadline := time.Now().Add(kickDrainWait); time.Now().Before(deadline); {
-		c.mu.Lock()
-		idle := c.closed || (!c.writing && len(c.queue) == 0)
-		c.mu.Unlock()
-		if idle {
-			break
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	c.waitDrained(kickDrainWait)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

@@ -278,9 +278,7 @@ func (s *Server) shutdown(hs *http.Server) error {
 	for _, c := range conns {
 		c.drainAndClose(protocol.CloseGoingAway)
 	}
-	for s.hub.count.Load() > 0 && deadline.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
+	s.hub.waitEmpty(deadline)
 	if n := s.hub.count.Load(); n > 0 {
 		s.log.Warn("shutdown timed out; dropping clients", "clients", n)
 		for _, c := range s.hub.snapshot() {
@@ -299,6 +297,10 @@ func (s *Server) shutdown(hs *http.Server) error {
 	return err
 }
 
+// closeDrainWait bounds how long drainAndClose waits for the writer to
+// flush what is queued before it closes anyway.
+const closeDrainWait = time.Second
+
 // drainAndClose lets the writer flush what is queued, then closes with code.
 func (c *conn) drainAndClose(code int) { c.drainAndCloseWith(code, "") }
 
@@ -306,15 +308,7 @@ func (c *conn) drainAndClose(code int) { c.drainAndCloseWith(code, "") }
 // standard one).
 func (c *conn) drainAndCloseWith(code int, reason string) {
 	go func() {
-		for range 200 {
-			c.mu.Lock()
-			idle := !c.writing && len(c.queue) == 0
-			c.mu.Unlock()
-			if idle {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		c.waitDrained(closeDrainWait)
 		c.close(code, reason)
 	}()
 }
