@@ -487,6 +487,9 @@ type closeQueue struct {
 	mu      sync.Mutex
 	q       []*CloseEvent
 	workers int
+	// idle is made by wait when it has to wait, and closed when the last
+	// worker exits.
+	idle chan struct{}
 }
 
 // push queues ev, starting a worker if there is room for one; false when
@@ -511,6 +514,10 @@ func (q *closeQueue) work() {
 		if len(q.q) == 0 {
 			q.q = nil
 			q.workers--
+			if q.workers == 0 && q.idle != nil {
+				close(q.idle)
+				q.idle = nil
+			}
 			q.mu.Unlock()
 			return
 		}
@@ -542,13 +549,21 @@ func (q *closeQueue) len() int {
 
 // wait returns when every queued close event was delivered, or ctx ends.
 func (q *closeQueue) wait(ctx context.Context) {
-	for ctx.Err() == nil {
+	for {
 		q.mu.Lock()
-		idle := q.workers == 0
-		q.mu.Unlock()
-		if idle {
+		if q.workers == 0 {
+			q.mu.Unlock()
 			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		if q.idle == nil {
+			q.idle = make(chan struct{})
+		}
+		idle := q.idle
+		q.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
