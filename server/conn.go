@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 	"sync/atomic"
@@ -92,6 +93,9 @@ type conn struct {
 	// and closed when the writer next lets go of an empty queue or the
 	// connection closes. Last in the struct, away from the hot fields.
 	drained chan struct{}
+	// hookCancel, guarded by mu, cuts the hook call under way for this
+	// connection (hookContext) when it closes.
+	hookCancel context.CancelCauseFunc
 }
 
 func newConn(s *Server, t Transport) *conn {
@@ -272,6 +276,10 @@ func (c *conn) markClosedLocked() {
 	c.closed = true
 	c.queue, c.spare, c.queued, c.pubAt = nil, nil, 0, 0
 	c.signalDrainedLocked()
+	if c.hookCancel != nil {
+		c.hookCancel(errConnClosed)
+		c.hookCancel = nil
+	}
 }
 
 // waitDrained returns once the writer has written everything queued so far

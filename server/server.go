@@ -34,6 +34,10 @@ type Server struct {
 
 	draining atomic.Bool
 	mux      *http.ServeMux
+	// life ends when shutdown begins (endLife), and with it every hook
+	// call under way but the close events'.
+	life    context.Context
+	endLife context.CancelCauseFunc
 
 	// events is the application's event handler (Config.Events, or
 	// httpHooks when a hook URL is set), nil when there is none.
@@ -68,6 +72,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("node", cfg.Node), started: time.Now()}
+	s.life, s.endLife = context.WithCancelCause(context.Background())
 	if s.auth, err = newAuth(cfg, s.log); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
@@ -265,6 +270,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 // waits for their queues to drain.
 func (s *Server) shutdown(hs *http.Server) error {
 	s.draining.Store(true)
+	s.endLife(errServerStopping)
 	for _, tl := range s.tcpListeners {
 		_ = tl.Close() // acceptTCP returns; its clients are in the hub
 	}
