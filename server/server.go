@@ -296,6 +296,7 @@ func (s *Server) shutdown(hs *http.Server) error {
 	if n := s.closes.len(); n > 0 {
 		s.log.Warn("shutdown timed out; close events not sent to the application", "events", n)
 	}
+	s.writers.stop()
 	s.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil
