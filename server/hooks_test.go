@@ -637,6 +637,9 @@ func TestHookSaturated(t *testing.T) {
 }
 
 func TestHookBreaker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: waits out breaker cooldowns; runs without -short")
+	}
 	t.Parallel()
 	var down atomic.Bool
 	down.Store(true)

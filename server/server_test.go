@@ -533,6 +533,9 @@ func TestStatsCount(t *testing.T) {
 // TestSlowConsumer fills a never-reading client's queue over a real socket:
 // it is closed with 4008 and the room keeps flowing for everyone else.
 func TestSlowConsumer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: fills a 1 MiB send queue; runs without -short")
+	}
 	t.Parallel()
 	const queue = 1 << 20
 	s, url := startServer(t, Config{SendQueueBytes: queue, PublishRate: 1e6, PublishBurst: 1e6, HistorySize: 10, WriteTimeout: 5 * time.Minute, WriteCoalesce: -1})
