@@ -67,6 +67,12 @@ fmt-check:
 unit:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
+## quick: the fast local loop: -short skips the browser, bench runs,
+## scripts that start servers and tests that wait out timeouts; no -race.
+## Run make test (or make unit) before pushing.
+quick:
+	$(GO) test -short -count=1 ./...
+
 ## build: ./bin/rtsync for this machine, stamped with version, commit, date
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
