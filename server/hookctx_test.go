@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,14 +90,13 @@ func runStoppable(t *testing.T, cfg Config) (s *Server, url string, stop func() 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, ln) }()
+	var once sync.Once
 	var res error
-	stopped := false
 	stop = func() error {
-		if !stopped {
-			stopped = true
+		once.Do(func() {
 			cancel()
 			res = <-done
-		}
+		})
 		return res
 	}
 	t.Cleanup(func() { _ = stop() })
@@ -154,10 +154,20 @@ func TestHookContextEndsAtShutdown(t *testing.T) {
 			_, url, stop := runStoppable(t, Config{Events: ev, HookTimeout: time.Minute, ShutdownTimeout: time.Minute})
 			switch event {
 			case eventConnect:
+				// The client stays, waiting for its welcome, until the
+				// server drops it.
+				left := make(chan struct{})
+				t.Cleanup(func() { _ = stop(); <-left })
 				go func() {
+					defer close(left)
 					ws, _, err := websocket.DefaultDialer.Dial(url+"?block=1", nil)
-					if err == nil {
-						_ = ws.Close()
+					if err != nil {
+						return
+					}
+					defer ws.Close()
+					_ = ws.SetReadDeadline(time.Now().Add(time.Minute))
+					for err == nil {
+						_, _, err = ws.ReadMessage()
 					}
 				}()
 			default:
