@@ -466,7 +466,7 @@ func TestHeartbeatClosesSilentClient(t *testing.T) {
 	if !websocket.IsCloseError(err, protocol.CloseNoHeartbeat) {
 		t.Fatalf("got %v, want close %d", err, protocol.CloseNoHeartbeat)
 	}
-	waitFor(t, func() bool { return s.hub.count.Load() == 0 })
+	waitEmpty(t, s)
 	if r := s.hub.room("hb", false); r != nil && r.size() != 0 {
 		t.Fatalf("silent client still in room")
 	}
@@ -482,6 +482,18 @@ func TestHeartbeatKeepsLiveClient(t *testing.T) {
 	}
 }
 
+// waitEmpty waits until s has no connection left, on the hub's signal.
+func waitEmpty(t *testing.T, s *Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if !s.hub.waitEmpty(ctx) {
+		t.Fatalf("%d connections still open after 5s", s.hub.count.Load())
+	}
+}
+
+// waitFor polls cond: for figures that no signal announces (the stats
+// sampler's, the writers' counters).
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)

@@ -202,7 +202,7 @@ func TestStatsSlowConsumer(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, func() bool { return s.Stats().Connections == 0 })
+	waitEmpty(t, s)
 	st := api.stats("")
 	if st.SlowConsumers != 1 || st.Dropped != 1 || st.HeartbeatTimeouts != 0 || st.Accepted != 1 ||
 		st.ConnectionsByTransport["ws"] != 0 || len(st.Errors) != 0 {
