@@ -23,7 +23,7 @@ TEST_TIMEOUT ?= 8m
 all: build
 
 ## test: what the tests need, vet, format check, race tests, then the release cross-compile
-test: deps vet fmt-check unit release-check
+test: deps vet fmt-check staticcheck unit release-check
 
 # The browser test of the web chat page drives Debian's chromium; install it
 # when it is missing (as root, or through sudo).
@@ -36,9 +36,25 @@ deps:
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 	@command -v chromium >/dev/null 2>&1 || { echo "deps: chromium is still missing; install it (apt-get install chromium)"; exit 1; }
+	@if [ ! -x "$(STATICCHECK)" ]; then \
+		echo "deps: installing staticcheck into $(TOOLBIN)"; \
+		GOBIN="$(TOOLBIN)" $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); \
+	fi
 
 vet:
 	$(GO) vet ./...
+
+# staticcheck lives in TOOLBIN, which need not be on PATH; deps puts it there.
+# Checks switched off, if any, are in staticcheck.conf with the reason.
+.PHONY: staticcheck quick
+TOOLBIN             ?= $(shell $(GO) env GOPATH)/bin
+STATICCHECK         := $(TOOLBIN)/staticcheck
+STATICCHECK_VERSION ?= latest
+
+## staticcheck: the linter beyond vet (run make deps first on a fresh machine)
+staticcheck:
+	@[ -x "$(STATICCHECK)" ] || { echo "staticcheck: $(STATICCHECK) is missing; run make deps"; exit 1; }
+	$(STATICCHECK) ./...
 
 fmt-check:
 	@files="$$(gofmt -l .)"; \
@@ -50,6 +66,12 @@ fmt-check:
 
 unit:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## quick: the fast local loop: -short skips the browser, bench runs,
+## scripts that start servers and tests that wait out timeouts; no -race.
+## Run make test (or make unit) before pushing.
+quick:
+	$(GO) test -short -count=1 ./...
 
 ## build: ./bin/rtsync for this machine, stamped with version, commit, date
 build:

@@ -94,6 +94,9 @@ func TestReconnectTokenRefused(t *testing.T) {
 // TestReconnectRefreshedToken: after Hello refreshed the token, a
 // reconnect presents the fresh one, not the expired one Dial started with.
 func TestReconnectRefreshedToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: waits for a token to expire; runs without -short")
+	}
 	t.Parallel()
 	url, _ := startServer(t, func(c *server.Config) { c.JWTSecret = authSecret })
 	p := newProxy(t, strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws"))

@@ -367,7 +367,7 @@ func TestDialErrors(t *testing.T) {
 
 	notWS := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(notWS.Close)
-	silent := httptest.NewServer(upgradeThen(func(*wsConn) { time.Sleep(2 * time.Second) }))
+	silent := httptest.NewServer(upgradeThen(func(*wsConn) {})) // never welcomes; reads until the client gives up
 	t.Cleanup(silent.Close)
 	garbage := httptest.NewServer(upgradeThen(func(ws *wsConn) { ws.text(`{"type":"msg","room":"x"}`) }))
 	t.Cleanup(garbage.Close)

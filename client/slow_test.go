@@ -88,6 +88,9 @@ func rawPublish(url, room string, n, perFrame, size int) error {
 // up, none is seen twice, a gap comes only right after a Recovered event
 // that says recovery was incomplete, and there is no reconnect storm.
 func TestSlowConsumer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow; runs without -short")
+	}
 	t.Parallel()
 	const room, total, size = "firehose", 10000, 1000
 	url, _ := startServer(t, func(c *server.Config) {

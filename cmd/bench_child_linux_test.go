@@ -15,6 +15,9 @@ import (
 // server, kills the bench outright (no cleanup can run), and checks that
 // its server goes too rather than staying behind.
 func TestBenchChildDiesWithBench(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs the binary; runs without -short")
+	}
 	t.Parallel()
 	cmd := exec.Command("rtsync", "bench", "--conns", "10", "--rate", "10", "--ramp", "0s", "--warmup", "0s", "--duration", "60s", "--progress", "plain")
 	stderr, err := cmd.StderrPipe()

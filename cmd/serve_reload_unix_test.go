@@ -17,6 +17,9 @@ import (
 // TestServeStopsOnSIGTERM), rotates the API key in its config file and
 // sends it SIGHUP: the new key works without a restart, the old one stops.
 func TestServeSIGHUPReloadsAPIKeys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs the binary; runs without -short")
+	}
 	t.Parallel()
 	port, err := freePort()
 	if err != nil {

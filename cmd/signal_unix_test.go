@@ -16,6 +16,9 @@ import (
 // testscript.Main's name, on PATH) and checks that SIGTERM, which testscript's
 // kill cannot send, drains and exits 0 just as SIGINT does.
 func TestServeStopsOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs the binary; runs without -short")
+	}
 	t.Parallel()
 	port, err := freePort()
 	if err != nil {

@@ -28,6 +28,9 @@ func runAgainst(t *testing.T, srv *fakeserver.Server, cfg loadtest.Config) *load
 }
 
 func TestDelayedSubscriberShowsInPercentiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	t.Parallel()
 	const delay = 300 * time.Millisecond
 	srv := fakeserver.Start(t, fakeserver.Options{Faults: fakeserver.Faults{DelayConn: 0, Delay: delay}})
@@ -67,6 +70,9 @@ func TestDelayedSubscriberShowsInPercentiles(t *testing.T) {
 }
 
 func TestDroppingServerShowsOnePercentLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	t.Parallel()
 	srv := fakeserver.Start(t, fakeserver.Options{Faults: fakeserver.Faults{DropEvery: 100}})
 	cfg := quick("")
@@ -91,6 +97,9 @@ func TestDroppingServerShowsOnePercentLoss(t *testing.T) {
 }
 
 func TestDuplicatingServerShowsDuplicates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	t.Parallel()
 	srv := fakeserver.Start(t, fakeserver.Options{Faults: fakeserver.Faults{DuplicateEvery: 50}})
 	cfg := quick("")
@@ -103,6 +112,9 @@ func TestDuplicatingServerShowsDuplicates(t *testing.T) {
 }
 
 func TestReorderingServerShowsOutOfOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	t.Parallel()
 	srv := fakeserver.Start(t, fakeserver.Options{Faults: fakeserver.Faults{ReorderEvery: 20}})
 	cfg := quick("")
@@ -119,6 +131,9 @@ func TestReorderingServerShowsOutOfOrder(t *testing.T) {
 }
 
 func TestRawProtocol(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	t.Parallel()
 	srv := fakeserver.Start(t, fakeserver.Options{Protocol: fakeserver.ProtocolRaw})
 	cfg := quick("")
@@ -131,6 +146,9 @@ func TestRawProtocol(t *testing.T) {
 }
 
 func TestConnectFailuresByCause(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	t.Parallel()
 	srv := fakeserver.Start(t, fakeserver.Options{Faults: fakeserver.Faults{RejectAfter: 10, CloseAfterWelcomeEvery: 4}})
 	cfg := quick("")
@@ -155,6 +173,9 @@ func TestConnectFailuresByCause(t *testing.T) {
 // publisher wrote after that, unanswered and delivered to nobody, is
 // reported as unconfirmed publishes, not as lost deliveries.
 func TestFloodedPublisherIsNotLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	t.Parallel()
 	// At 200/s with a 300 ms warm-up the window is messages 60-259; the
 	// server takes pubs 1-160 (messages 0-159), so 100 in the window.

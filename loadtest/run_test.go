@@ -32,6 +32,9 @@ func quick(url string) loadtest.Config {
 }
 
 func TestBroadcastAgainstRtsync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	url := startRtsync(t)
 	cfg := quick(url)
 	cfg.Rooms = 3
@@ -58,6 +61,9 @@ func TestBroadcastAgainstRtsync(t *testing.T) {
 }
 
 func TestDirectAgainstRtsync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	url := startRtsync(t)
 	cfg := quick(url)
 	cfg.Scenario = loadtest.ScenarioDirect
@@ -81,6 +87,9 @@ func TestDirectAgainstRtsync(t *testing.T) {
 // three worker processes: the totals must agree exactly, and the merged
 // histogram must hold every delivery.
 func TestProcsMergeLikeOneProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	url := startRtsync(t)
 	var results [2]*loadtest.Result
 	for i, procs := range []int{1, 3} {
@@ -117,6 +126,9 @@ func TestProcsMergeLikeOneProcess(t *testing.T) {
 }
 
 func TestConnectChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	url := startRtsync(t)
 	cfg := quick(url)
 	cfg.Scenario = loadtest.ScenarioConnect
@@ -141,6 +153,9 @@ func TestConnectChurn(t *testing.T) {
 }
 
 func TestIdleReportsServerMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	url := startRtsync(t)
 	cfg := quick(url)
 	cfg.Scenario = loadtest.ScenarioIdle
@@ -182,6 +197,9 @@ func TestIdleReportsServerMemory(t *testing.T) {
 // rate, a publisher sending faster is closed with 4009, and the report
 // says so and what to change.
 func TestRateLimitedPublisher(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
 	t.Parallel()
 	url := testserver.Start(t, server.Config{}).URL()
 	cfg := quick(url)

@@ -71,14 +71,13 @@ type shard struct {
 	started    atomic.Bool
 	stopping   atomic.Bool
 
-	senders      []*sender
-	publishDone  atomic.Bool
-	publishLag   atomic.Int64 // ns, max
-	cpuWindow    float64
-	schedP99     float64
-	readers      sync.WaitGroup
-	measureMu    sync.Mutex
-	measureReady chan struct{}
+	senders     []*sender
+	publishDone atomic.Bool
+	publishLag  atomic.Int64 // ns, max
+	cpuWindow   float64
+	schedP99    float64
+	readers     sync.WaitGroup
+	measureMu   sync.Mutex
 }
 
 // benchConn is one connection and, owned by its reader goroutine, its

@@ -221,7 +221,7 @@ func validID(id json.RawMessage) *Error {
 // holds any, and returns it unchanged otherwise, so that the value never
 // carries a raw newline into a batched frame.
 func Compact(v json.RawMessage) json.RawMessage {
-	if bytes.IndexAny(v, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(v, " \t\r\n") {
 		return v
 	}
 	var b bytes.Buffer

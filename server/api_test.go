@@ -321,6 +321,9 @@ func TestAPIPublish(t *testing.T) {
 }
 
 func TestAPIKick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow; runs without -short")
+	}
 	t.Parallel()
 	_, api, wsURL := startAPI(t, Config{}, "")
 	a, b1, b2, other := dial(t, wsURL), dial(t, wsURL), dial(t, wsURL), dial(t, wsURL)

@@ -413,6 +413,9 @@ func TestAuthRoomPermissions(t *testing.T) {
 }
 
 func TestAuthExpiryWhileConnected(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: waits for tokens to expire; runs without -short")
+	}
 	t.Parallel()
 	cfg := hsConfig()
 	cfg.HeartbeatInterval = 100 * time.Millisecond

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 	"sync/atomic"
@@ -46,9 +47,6 @@ type conn struct {
 	// the tick came).
 	flushNow bool
 	spare    [][]byte // the last batch's slice, kept for the next
-	// drained, when set, is closed when the writer takes the queue or
-	// the connection closes: a reader waiting for room (replies.go).
-	drained chan struct{}
 	// lastWrite is when the last write finished (unix ns).
 	lastWrite int64
 
@@ -93,6 +91,14 @@ type conn struct {
 	// listing.
 	msgsIn  atomic.Uint64
 	msgsOut atomic.Uint64
+
+	// drained, guarded by mu, is made by waitQueue when it has to wait,
+	// and closed when the writer next takes or lets go of the queue or
+	// the connection closes. Last in the struct, away from the hot fields.
+	drained chan struct{}
+	// hookCancel, guarded by mu, cuts the hook call under way for this
+	// connection (hookContext) when it closes.
+	hookCancel context.CancelCauseFunc
 }
 
 func newConn(s *Server, t Transport) *conn {
@@ -183,6 +189,7 @@ func (c *conn) writeLoop(ws *writerStats) {
 		c.mu.Lock()
 		if c.closed || len(c.queue) == 0 {
 			c.writing = false
+			c.signalDrainedLocked()
 			c.mu.Unlock()
 			return
 		}
@@ -199,7 +206,7 @@ func (c *conn) writeLoop(ws *writerStats) {
 		batch, queued, pubAt := c.queue, c.queued, c.pubAt
 		c.queue, c.spare = c.spare[:0], nil
 		c.queued, c.pubAt = 0, 0
-		c.wakeDrainedLocked()
+		c.signalDrainedLocked()
 		c.mu.Unlock()
 
 		full := batch
@@ -272,7 +279,53 @@ func (c *conn) close(code int, reason string) {
 func (c *conn) markClosedLocked() {
 	c.closed = true
 	c.queue, c.spare, c.queued, c.pubAt = nil, nil, 0, 0
-	c.wakeDrainedLocked()
+	c.signalDrainedLocked()
+	if c.hookCancel != nil {
+		c.hookCancel(errConnClosed)
+		c.hookCancel = nil
+	}
+}
+
+// waitDrained returns once the writer has written everything queued so far
+// and let go of the queue, or the connection closed (true), or after d
+// (false): a peer that does not read cannot hold its closer longer.
+func (c *conn) waitDrained(d time.Duration) bool {
+	return c.waitQueue(d, func() bool { return !c.writing && len(c.queue) == 0 })
+}
+
+// waitQueue waits until ok (called with c.mu held) holds or the
+// connection is closed (true), or d passes (false). It wakes on every
+// signalDrainedLocked, not on a timer.
+func (c *conn) waitQueue(d time.Duration, ok func() bool) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		if c.closed || ok() {
+			c.mu.Unlock()
+			return true
+		}
+		if c.drained == nil {
+			c.drained = make(chan struct{})
+		}
+		ch := c.drained
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-t.C:
+			return false
+		}
+	}
+}
+
+// signalDrainedLocked wakes the goroutines waiting in waitQueue, if any:
+// the writer took the queue or let go of it, or the connection closed.
+// c.mu is held.
+func (c *conn) signalDrainedLocked() {
+	if c.drained != nil {
+		close(c.drained)
+		c.drained = nil
+	}
 }
 
 // finish does the rest of close once the connection is marked closed.

@@ -18,7 +18,10 @@ import (
 // welcome, Message and RPC in command order), so a slow handler delays
 // that client only; Close is called later on one of a few close workers.
 // They must be safe for concurrent use across clients, and should return
-// when ctx (which carries Config.HookTimeout) ends. An error or a panic is
+// when ctx ends: it carries Config.HookTimeout, and ends early when the
+// connection closes (the client left, was kicked or timed out) and, but
+// for Close, when the server begins shutting down; context.Cause says
+// which. An error or a panic is
 // a failure: the failure policy (Config.HookFailOpen) applies to Connect
 // and Message, and RPC replies unavailable. Events are shared with the
 // server: treat them as read-only. docs/hooks.md describes every field.

@@ -27,10 +27,6 @@ func (c *conn) replyErr(id json.RawMessage, e *protocol.Error) {
 	c.send(protocol.Reply{Type: protocol.TypeReply, ID: id, Error: e})
 }
 
-func (c *conn) replyOK(id json.RawMessage) {
-	c.send(protocol.Reply{Type: protocol.TypeReply, ID: id, OK: true})
-}
-
 // handleFrame runs every command in a frame, in order. It runs on the
 // reader goroutine.
 func (c *conn) handleFrame(frame []byte) {

@@ -217,10 +217,19 @@ func (h *httpHooks) post(ctx context.Context, event string, ev, out any) error {
 	}
 	if !h.acquire(ctx) {
 		rt.br.abandon()
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return &hookErr{kind: failCanceled, err: fmt.Errorf("POST %s: cut short while waiting for a hook slot: %w", rt.safe, context.Cause(ctx))}
+		}
 		return &hookErr{kind: failSaturated, err: fmt.Errorf("POST %s: all %d hook slots stayed busy for %s; raise --hook-concurrency or make the application answer faster", rt.safe, cap(h.slots), h.timeout)}
 	}
 	defer func() { <-h.slots }()
 	err := h.do(ctx, rt, event, ev, out)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Cut short by the client or the server, not failed by the
+		// application: not a failure for the breaker.
+		rt.br.abandon()
+		return err
+	}
 	switch rt.br.done(err == nil, time.Now()) {
 	case breakerOpened:
 		h.log.Warn("event hook circuit breaker open: calls to this URL fail at once and the failure policy applies, until a probe succeeds",
@@ -298,6 +307,9 @@ func (h *httpHooks) do(ctx context.Context, rt *hookRoute, event string, ev, out
 // transportErr classifies a failed request: a timeout, or a connection
 // problem. The URL in err is replaced by the redacted one.
 func (h *httpHooks) transportErr(ctx context.Context, rt *hookRoute, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return &hookErr{kind: failCanceled, err: fmt.Errorf("POST %s: cut short: %w", rt.safe, context.Cause(ctx))}
+	}
 	if ctx.Err() != nil {
 		return &hookErr{kind: failTimeout, err: fmt.Errorf("POST %s: no answer within %s (--hook-timeout)", rt.safe, h.timeout)}
 	}

@@ -46,6 +46,7 @@ const (
 	failDropped     = "dropped"      // a close event dropped: too many were waiting
 	failError       = "error"        // an in-process handler returned an error
 	failPanic       = "panic"        // an in-process handler panicked
+	failCanceled    = "canceled"     // cut short: the client left or the server shut down
 )
 
 const (
@@ -60,6 +61,14 @@ const (
 	// maxCloseReason is the most a WebSocket close frame can carry as its
 	// reason (125 bytes of payload less the 2-byte code).
 	maxCloseReason = 123
+)
+
+// Causes of a hook call cut short, as context.Cause reports them to the
+// handler.
+var (
+	errConnClosed     = errors.New("the connection closed")
+	errClientGone     = errors.New("the client disconnected")
+	errServerStopping = errors.New("the server is shutting down")
 )
 
 // errNoRoute is returned by a handler for an event it has no route for
@@ -156,7 +165,7 @@ type HookStats struct {
 	Calls map[string]uint64 `json:"calls"`
 	// Failures counts failed calls by kind: timeout, connection, status,
 	// bad_response, bad_result, saturated, breaker_open, dropped, error,
-	// panic. docs/hooks.md says what each means.
+	// panic, canceled. docs/hooks.md says what each means.
 	Failures map[string]uint64 `json:"failures"`
 	// InFlight is the number of calls under way; Waiting, of those, the
 	// HTTP calls waiting for a free slot (HookConcurrency).
@@ -196,15 +205,44 @@ func (s *Server) hookStats() HookStats {
 	return st
 }
 
-// callHook makes one call to the application, bounded by HookTimeout. It
-// counts the call and, when it fails, classifies, counts and logs the
-// failure. A panicking handler is a failure, not a crash.
-func (s *Server) callHook(event, client string, call func(ctx context.Context) error) (err error) {
+// hookContext returns the context of a hook call about c: it ends when c
+// closes, when its WebSocket peer hangs up (where the platform tells), or
+// when the server starts shutting down, so a handler that waits on a slow
+// backend stops waiting for a client that is gone. done must be called
+// when the call returns. The connection's reader makes the call, so there
+// is one at a time.
+func (c *conn) hookContext() (ctx context.Context, done func()) {
+	ctx, cancel := context.WithCancelCause(c.srv.life)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cancel(errConnClosed)
+		return ctx, func() {}
+	}
+	c.hookCancel = cancel
+	c.mu.Unlock()
+	stopWatch := func() {}
+	if hw, ok := c.t.(hangupWatcher); ok {
+		stopWatch = hw.watchHangup(func() { cancel(errClientGone) })
+	}
+	return ctx, func() {
+		stopWatch()
+		c.mu.Lock()
+		c.hookCancel = nil
+		c.mu.Unlock()
+		cancel(nil)
+	}
+}
+
+// callHook makes one call to the application, bounded by HookTimeout and
+// by parent. It counts the call and, when it fails, classifies, counts and
+// logs the failure. A panicking handler is a failure, not a crash.
+func (s *Server) callHook(parent context.Context, event, client string, call func(ctx context.Context) error) (err error) {
 	m := &s.hookm
 	m.count(event)
 	m.inFlight.Add(1)
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HookTimeout)
+	ctx, cancel := context.WithTimeout(parent, s.cfg.HookTimeout)
 	defer cancel()
 	func() {
 		defer func() {
@@ -220,6 +258,9 @@ func (s *Server) callHook(event, client string, call func(ctx context.Context) e
 		kind := failError
 		var he *hookErr
 		switch {
+		case parent.Err() != nil:
+			// The reason, not the handler's error, is what the log needs.
+			kind, err = failCanceled, fmt.Errorf("cut short: %w", context.Cause(parent))
 		case errors.As(err, &he):
 			kind = he.kind
 		case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
@@ -290,7 +331,9 @@ func (s *Server) hookConnect(c *conn, info *connInfo, claims map[string]any) (*C
 	}
 	ev := &ConnectEvent{Who: c.who(), Transport: info.transport, RemoteAddr: info.remote, Header: info.header, Query: info.query, Claims: claims}
 	var res *ConnectResult
-	err := s.callHook(eventConnect, c.id, func(ctx context.Context) (err error) {
+	ctx, done := c.hookContext()
+	defer done()
+	err := s.callHook(ctx, eventConnect, c.id, func(ctx context.Context) (err error) {
 		res, err = h.Connect(ctx, ev)
 		return err
 	})
@@ -378,7 +421,9 @@ func (c *conn) hookMessage(room string, data json.RawMessage) (json.RawMessage, 
 	}
 	ev := &MessageEvent{Who: c.who(), Room: room, Data: data}
 	var res *MessageResult
-	err := s.callHook(eventMessage, c.id, func(ctx context.Context) (err error) {
+	ctx, done := c.hookContext()
+	defer done()
+	err := s.callHook(ctx, eventMessage, c.id, func(ctx context.Context) (err error) {
 		res, err = h.Message(ctx, ev)
 		return err
 	})
@@ -423,7 +468,9 @@ func (c *conn) rpc(cmd *protocol.Command) {
 	}
 	ev := &RPCEvent{Who: c.who(), Method: cmd.Method, Data: cmd.Data}
 	var res *RPCResult
-	err := s.callHook(eventRPC, c.id, func(ctx context.Context) (err error) {
+	ctx, done := c.hookContext()
+	defer done()
+	err := s.callHook(ctx, eventRPC, c.id, func(ctx context.Context) (err error) {
 		res, err = h.RPC(ctx, ev)
 		return err
 	})
@@ -495,6 +542,9 @@ type closeQueue struct {
 	mu      sync.Mutex
 	q       []*CloseEvent
 	workers int
+	// idle is made by wait when it has to wait, and closed when the last
+	// worker exits.
+	idle chan struct{}
 }
 
 // push queues ev, starting a worker if there is room for one; false when
@@ -519,6 +569,10 @@ func (q *closeQueue) work() {
 		if len(q.q) == 0 {
 			q.q = nil
 			q.workers--
+			if q.workers == 0 && q.idle != nil {
+				close(q.idle)
+				q.idle = nil
+			}
 			q.mu.Unlock()
 			return
 		}
@@ -533,7 +587,9 @@ func (q *closeQueue) work() {
 func (q *closeQueue) deliver(ev *CloseEvent) {
 	s := q.s
 	h := s.handlerFor(eventClose)
-	_ = s.callHook(eventClose, ev.Client, func(ctx context.Context) error {
+	// Not s.life: shutdown waits for the close events (up to its
+	// timeout), which are the application's only word that clients left.
+	_ = s.callHook(context.Background(), eventClose, ev.Client, func(ctx context.Context) error {
 		if cr, ok := h.(closeReporter); ok {
 			return cr.closeEvent(ctx, ev)
 		}
@@ -550,13 +606,21 @@ func (q *closeQueue) len() int {
 
 // wait returns when every queued close event was delivered, or ctx ends.
 func (q *closeQueue) wait(ctx context.Context) {
-	for ctx.Err() == nil {
+	for {
 		q.mu.Lock()
-		idle := q.workers == 0
-		q.mu.Unlock()
-		if idle {
+		if q.workers == 0 {
+			q.mu.Unlock()
 			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		if q.idle == nil {
+			q.idle = make(chan struct{})
+		}
+		idle := q.idle
+		q.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return
+		}
 	}
 }

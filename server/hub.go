@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,10 @@ type hub struct {
 	// logLim keeps the logs of limits that bite to one line per kind
 	// every limitLogEvery.
 	logLim rateLog
+	// emptyMu guards empty, made by waitEmpty when it has to wait and
+	// closed when count next drops to zero.
+	emptyMu sync.Mutex
+	empty   chan struct{}
 	// transports counts the connections by transport kind (a
 	// *atomic.Int64 per kind), as count does: from admit to release or
 	// remove.
@@ -52,7 +57,7 @@ func (h *hub) admit(c *conn) bool {
 		return false
 	}
 	if h.count.Add(1) > int64(h.srv.cfg.MaxConnections) {
-		h.count.Add(-1)
+		h.countDown()
 		return false
 	}
 	h.transportCount(c.t.Kind()).Add(1)
@@ -99,8 +104,46 @@ func (h *hub) register(c *conn) bool {
 // release gives back the place of an admitted connection that was never
 // registered.
 func (h *hub) release(c *conn) {
-	h.count.Add(-1)
+	h.countDown()
 	h.transportCount(c.t.Kind()).Add(-1)
+}
+
+// countDown takes one connection off count and, when that was the last,
+// wakes waitEmpty.
+func (h *hub) countDown() {
+	if h.count.Add(-1) != 0 {
+		return
+	}
+	h.emptyMu.Lock()
+	if h.empty != nil {
+		close(h.empty)
+		h.empty = nil
+	}
+	h.emptyMu.Unlock()
+}
+
+// waitEmpty returns true once no connection is counted, or false when ctx
+// ends first.
+func (h *hub) waitEmpty(ctx context.Context) bool {
+	for {
+		// count is read under emptyMu: a countDown to zero after the read
+		// finds the channel made here and closes it.
+		h.emptyMu.Lock()
+		if h.count.Load() <= 0 {
+			h.emptyMu.Unlock()
+			return true
+		}
+		if h.empty == nil {
+			h.empty = make(chan struct{})
+		}
+		ch := h.empty
+		h.emptyMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // remove unregisters c and takes it out of every room. Called once, by
@@ -115,7 +158,7 @@ func (h *hub) remove(c *conn) {
 	h.mu.Lock()
 	if _, ok := h.conns[c.id]; ok {
 		delete(h.conns, c.id)
-		h.count.Add(-1)
+		h.countDown()
 		h.transportCount(c.t.Kind()).Add(-1)
 	}
 	h.unbindLocked(c, uid)

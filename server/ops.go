@@ -28,20 +28,6 @@ func (s *Server) joinFor(c *conn, room string) *protocol.Error {
 	return c.joinRoom(cmd, false)
 }
 
-// leaveFor takes c out of room; false if it was not in it.
-func (s *Server) leaveFor(c *conn, room string) bool {
-	c.stateMu.Lock()
-	r := c.rooms[room]
-	delete(c.rooms, room)
-	c.stateMu.Unlock()
-	if r == nil {
-		return false
-	}
-	r.leave(s, c)
-	s.hub.dropIfUnused(r)
-	return true
-}
-
 // setIdentity changes c's uid and name (empty: unchanged) and keeps the uid
 // index in step.
 func (s *Server) setIdentity(c *conn, uid, name string) {
@@ -391,15 +377,7 @@ func (s *Server) KickUID(uid, reason string) (int, error) {
 // hub before returning but leaves the close handshake to a goroutine: a
 // peer that does not read could hold it for the write timeout.
 func (c *conn) kick(reason string) {
-	for deadline := time.Now().Add(kickDrainWait); time.Now().Before(deadline); {
-		c.mu.Lock()
-		idle := c.closed || (!c.writing && len(c.queue) == 0)
-		c.mu.Unlock()
-		if idle {
-			break
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	c.waitDrained(kickDrainWait)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

@@ -9,6 +9,9 @@ import (
 // TestPprof: with Pprof set the profiler answers under the API key, and
 // refuses without it; without Pprof there is nothing there.
 func TestPprof(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: profiles for a second; runs without -short")
+	}
 	t.Parallel()
 	_, api, _ := startAPI(t, Config{Pprof: true, APIKeys: []string{"k"}}, "k")
 	for path, want := range map[string]string{

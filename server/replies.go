@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/rtsync/rtsync/protocol"
 )
@@ -29,39 +28,7 @@ func (s *Server) replyBudget() int { return max(s.cfg.SendQueueBytes/2, 1) }
 // asks for pages faster than it reads them waits for its own queue
 // instead of overflowing it; its later commands wait behind.
 func (c *conn) waitQueueBelow(limit int) bool {
-	deadline := time.NewTimer(c.srv.cfg.WriteTimeout)
-	defer deadline.Stop()
-	for {
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			return false
-		}
-		if c.queued <= limit {
-			c.mu.Unlock()
-			return true
-		}
-		if c.drained == nil {
-			c.drained = make(chan struct{})
-		}
-		ch := c.drained
-		c.mu.Unlock()
-		select {
-		case <-ch:
-		case <-deadline.C:
-			return false
-		}
-	}
-}
-
-// wakeDrainedLocked tells a reader waiting in waitQueueBelow that the
-// queue shrank (the writer took it) or the connection closed. c.mu is
-// held.
-func (c *conn) wakeDrainedLocked() {
-	if c.drained != nil {
-		close(c.drained)
-		c.drained = nil
-	}
+	return c.waitQueue(c.srv.cfg.WriteTimeout, func() bool { return c.queued <= limit }) && !c.isClosed()
 }
 
 // queuedBytes returns how many bytes are queued for c.

@@ -50,6 +50,10 @@ type Server struct {
 
 	draining atomic.Bool
 	mux      *http.ServeMux
+	// life ends when shutdown begins (endLife), and with it every hook
+	// call under way but the close events'.
+	life    context.Context
+	endLife context.CancelCauseFunc
 
 	// events is the application's event handler (Config.Events, or
 	// httpHooks when a hook URL is set), nil when there is none.
@@ -92,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("node", cfg.Node), started: time.Now()}
+	s.life, s.endLife = context.WithCancelCause(context.Background())
 	if s.auth, err = newAuth(cfg, s.log); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
@@ -301,6 +306,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 // waits for their queues to drain.
 func (s *Server) shutdown(hs *http.Server) error {
 	s.draining.Store(true)
+	s.endLife(errServerStopping)
 	for _, tl := range s.tcpListeners {
 		_ = tl.Close() // acceptTCP returns; its clients are in the hub
 	}
@@ -314,9 +320,7 @@ func (s *Server) shutdown(hs *http.Server) error {
 	for _, c := range conns {
 		c.drainAndClose(protocol.CloseGoingAway)
 	}
-	for s.hub.count.Load() > 0 && deadline.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
+	s.hub.waitEmpty(deadline)
 	if n := s.hub.count.Load(); n > 0 {
 		s.log.Warn("shutdown timed out; dropping clients", "clients", n)
 		for _, c := range s.hub.snapshot() {
@@ -328,12 +332,17 @@ func (s *Server) shutdown(hs *http.Server) error {
 	if n := s.closes.len(); n > 0 {
 		s.log.Warn("shutdown timed out; close events not sent to the application", "events", n)
 	}
+	s.writers.stop()
 	s.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil
 	}
 	return err
 }
+
+// closeDrainWait bounds how long drainAndClose waits for the writer to
+// flush what is queued before it closes anyway.
+const closeDrainWait = time.Second
 
 // drainAndClose lets the writer flush what is queued, then closes with code.
 func (c *conn) drainAndClose(code int) { c.drainAndCloseWith(code, "") }
@@ -342,15 +351,7 @@ func (c *conn) drainAndClose(code int) { c.drainAndCloseWith(code, "") }
 // standard one).
 func (c *conn) drainAndCloseWith(code int, reason string) {
 	go func() {
-		for range 200 {
-			c.mu.Lock()
-			idle := !c.writing && len(c.queue) == 0
-			c.mu.Unlock()
-			if idle {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		c.waitDrained(closeDrainWait)
 		c.close(code, reason)
 	}()
 }

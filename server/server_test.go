@@ -466,7 +466,7 @@ func TestHeartbeatClosesSilentClient(t *testing.T) {
 	if !websocket.IsCloseError(err, protocol.CloseNoHeartbeat) {
 		t.Fatalf("got %v, want close %d", err, protocol.CloseNoHeartbeat)
 	}
-	waitFor(t, func() bool { return s.hub.count.Load() == 0 })
+	waitEmpty(t, s)
 	if r := s.hub.room("hb", false); r != nil && r.size() != 0 {
 		t.Fatalf("silent client still in room")
 	}
@@ -482,6 +482,18 @@ func TestHeartbeatKeepsLiveClient(t *testing.T) {
 	}
 }
 
+// waitEmpty waits until s has no connection left, on the hub's signal.
+func waitEmpty(t *testing.T, s *Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if !s.hub.waitEmpty(ctx) {
+		t.Fatalf("%d connections still open after 5s", s.hub.count.Load())
+	}
+}
+
+// waitFor polls cond: for figures that no signal announces (the stats
+// sampler's, the writers' counters).
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -533,6 +545,9 @@ func TestStatsCount(t *testing.T) {
 // TestSlowConsumer fills a never-reading client's queue over a real socket:
 // it is closed with 4008 and the room keeps flowing for everyone else.
 func TestSlowConsumer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: fills a 1 MiB send queue; runs without -short")
+	}
 	t.Parallel()
 	const queue = 1 << 20
 	s, url := startServer(t, Config{SendQueueBytes: queue, PublishRate: 1e6, PublishBurst: 1e6, HistorySize: 10, WriteTimeout: 5 * time.Minute, WriteCoalesce: -1})

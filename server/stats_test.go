@@ -202,7 +202,7 @@ func TestStatsSlowConsumer(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, func() bool { return s.Stats().Connections == 0 })
+	waitEmpty(t, s)
 	st := api.stats("")
 	if st.SlowConsumers != 1 || st.Dropped != 1 || st.HeartbeatTimeouts != 0 || st.Accepted != 1 ||
 		st.ConnectionsByTransport["ws"] != 0 || len(st.Errors) != 0 {
@@ -260,6 +260,9 @@ func TestStatsTopRooms(t *testing.T) {
 // TestAPIClientsList checks GET /api/v1/clients: each filter, paging with
 // next_cursor, and every field of an entry.
 func TestAPIClientsList(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow; runs without -short")
+	}
 	t.Parallel()
 	// Writes within 2 s of the last one wait for the coalescing tick, so
 	// room messages stay queued long enough to be seen in the listing;

@@ -699,6 +699,13 @@ func TestTCPSlowConsumer(t *testing.T) {
 	if _, err := io.WriteString(nc, `{"op":"join","id":1,"room":"big"}`+"\n"); err != nil {
 		t.Fatal(err)
 	}
+	sc := bufio.NewScanner(nc)
+	sc.Buffer(make([]byte, 4096), 1<<20)
+	// The join's reply first: publishing before it lands would be a gap
+	// of the test's making.
+	_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for sc.Scan() && !strings.Contains(sc.Text(), `"id":1`) {
+	}
 	pub := dial(t, url)
 	mustOK(t, pub.cmd(map[string]any{"op": "join", "room": "big"}))
 	payload := strings.Repeat("x", 128<<10)
@@ -708,8 +715,6 @@ func TestTCPSlowConsumer(t *testing.T) {
 		}
 		mustOK(t, pub.cmd(map[string]any{"op": "pub", "room": "big", "noecho": true, "data": payload}))
 	}
-	sc := bufio.NewScanner(nc)
-	sc.Buffer(make([]byte, 4096), 1<<20)
 	var seq uint64
 	var last string
 	_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))

@@ -22,6 +22,15 @@ type Transport interface {
 	RemoteAddr() string
 }
 
+// hangupWatcher is implemented by transports that can tell, while the
+// connection's reader is not reading (it is making a hook call), that the
+// peer has gone: watchHangup calls hangup when it does, until stop. The
+// WebSocket transport can; TCP cannot, since a client there may close only
+// its sending half and still wait for the answer.
+type hangupWatcher interface {
+	watchHangup(hangup func()) (stop func())
+}
+
 // silentTransport is implemented by transports whose clients may stay
 // silent past the heartbeat limit because something else proves them
 // alive: a TCP connection in text mode (a person on nc), whose peer the OS

@@ -27,11 +27,21 @@ type writerPool struct {
 	mu       sync.Mutex
 	deferred []*conn
 	ticking  bool
+
+	// quit is closed when the server has stopped: idle writers and the
+	// ticker exit then rather than after writerIdle or the next tick.
+	quit     chan struct{}
+	quitOnce sync.Once
 }
 
 func newWriterPool(tick time.Duration, srv *Server) *writerPool {
-	return &writerPool{work: make(chan *conn), tick: tick, srv: srv}
+	return &writerPool{work: make(chan *conn), tick: tick, srv: srv, quit: make(chan struct{})}
 }
+
+// stop lets the pool's goroutines exit once they have nothing to write.
+// Connections submitted afterwards are still written, by a goroutine that
+// exits when done.
+func (p *writerPool) stop() { p.quitOnce.Do(func() { close(p.quit) }) }
 
 // later submits c at the next coalescing tick.
 func (p *writerPool) later(c *conn) {
@@ -49,7 +59,21 @@ func (p *writerPool) ticker() {
 	t := time.NewTicker(p.tick)
 	defer t.Stop()
 	var batch []*conn
-	for range t.C {
+	for {
+		select {
+		case <-t.C:
+		case <-p.quit:
+			// What is deferred now belongs to closed connections; any
+			// left open are written as the tick would.
+			p.mu.Lock()
+			batch, p.deferred = p.deferred, nil
+			p.ticking = false
+			p.mu.Unlock()
+			for _, c := range batch {
+				p.flushDeferred(c)
+			}
+			return
+		}
 		p.mu.Lock()
 		batch, p.deferred = p.deferred, batch[:0]
 		if len(batch) == 0 {
@@ -60,15 +84,21 @@ func (p *writerPool) ticker() {
 		p.mu.Unlock()
 		for i, c := range batch {
 			batch[i] = nil
-			c.mu.Lock()
-			due := c.deferred // false if a reply took the queue back meanwhile
-			c.deferred = false
-			c.flushNow = c.flushNow || due
-			c.mu.Unlock()
-			if due {
-				p.submit(c)
-			}
+			p.flushDeferred(c)
 		}
+	}
+}
+
+// flushDeferred submits c, parked until the coalescing tick, to be written
+// now.
+func (p *writerPool) flushDeferred(c *conn) {
+	c.mu.Lock()
+	due := c.deferred // false if a reply took the queue back meanwhile
+	c.deferred = false
+	c.flushNow = c.flushNow || due
+	c.mu.Unlock()
+	if due {
+		p.submit(c)
 	}
 }
 
@@ -91,6 +121,9 @@ func (p *writerPool) run(c *conn) {
 		select {
 		case c = <-p.work:
 		case <-t.C:
+			ws.flush(p.srv, 0)
+			return
+		case <-p.quit:
 			ws.flush(p.srv, 0)
 			return
 		}

@@ -44,7 +44,11 @@ type wsTransport struct {
 	closeOnce sync.Once
 }
 
-func (t *wsTransport) Kind() string       { return "ws" }
+func (t *wsTransport) Kind() string { return "ws" }
+
+func (t *wsTransport) watchHangup(hangup func()) (stop func()) {
+	return watchSocketHangup(t.ws.NetConn(), hangup)
+}
 func (t *wsTransport) RemoteAddr() string { return t.remote }
 
 var newline = []byte{'\n'}

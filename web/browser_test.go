@@ -463,6 +463,9 @@ func dialGo(t *testing.T, addr, name, uid string) (*client.Client, <-chan string
 
 func startBrowser(t *testing.T) context.Context {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("slow: drives Chromium; runs without -short")
+	}
 	if os.Getenv("RTSYNC_SKIP_BROWSER") == "1" {
 		t.Skip("RTSYNC_SKIP_BROWSER=1: the browser test of the chat page is skipped")
 	}

@@ -181,9 +181,14 @@ type Server struct {
 	raw *stream
 
 	// numMu orders receiver numbering (DelayConn); it nests inside no
-	// other lock and holds none.
+	// other lock and holds none but changedMu, which holds none.
 	numMu     sync.Mutex
 	receivers int
+
+	// changed, guarded by changedMu, is closed and replaced whenever
+	// Receivers may have changed, for WaitReceivers.
+	changedMu sync.Mutex
+	changed   chan struct{}
 
 	mu       sync.Mutex
 	closed   bool
@@ -344,16 +349,40 @@ func (s *Server) Receivers() int {
 // WaitReceivers waits until Receivers is at least n, or fails after
 // timeout.
 func (s *Server) WaitReceivers(n int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	for {
+		changed := s.changes()
 		got := s.Receivers()
 		if got >= n {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("fakeserver: %d receivers after %v, want %d", got, timeout, n)
+		select {
+		case <-changed:
+		case <-t.C:
+			return fmt.Errorf("fakeserver: %d receivers after %v, want %d", s.Receivers(), timeout, n)
 		}
-		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// changes returns a channel closed at the next change of Receivers; take
+// it before reading Receivers, so no change falls between.
+func (s *Server) changes() <-chan struct{} {
+	s.changedMu.Lock()
+	defer s.changedMu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
+
+// receiversChanged wakes WaitReceivers.
+func (s *Server) receiversChanged() {
+	s.changedMu.Lock()
+	defer s.changedMu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
 	}
 }
 
@@ -449,6 +478,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.raw.mu.Lock()
 		s.raw.members[c] = struct{}{}
 		s.raw.mu.Unlock()
+		s.receiversChanged()
 	}
 
 	c.readLoop()
@@ -467,6 +497,7 @@ func (s *Server) number(c *conn) {
 	i := s.receivers
 	s.receivers++
 	c.index.Store(int64(i))
+	defer s.receiversChanged()
 	if s.opts.Faults.Delay > 0 && i == s.opts.Faults.DelayConn {
 		c.mu.Lock()
 		c.delay = s.opts.Faults.Delay
@@ -492,4 +523,5 @@ func (s *Server) drop(c *conn) {
 	delete(s.byClient, c.id)
 	s.unbindUID(c)
 	s.mu.Unlock()
+	s.receiversChanged()
 }

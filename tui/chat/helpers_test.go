@@ -388,8 +388,6 @@ func (p probe) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return p, cmd
 }
 
-func (p probe) screen() string { return p.scr.Text() }
-
 func (p probe) waitScreen(t *testing.T, want string) {
 	t.Helper()
 	p.scr.WaitText(t, want, waitTimeout)

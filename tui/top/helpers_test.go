@@ -247,8 +247,6 @@ func (p probe) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return p, cmd
 }
 
-func (p probe) screen() string { return p.scr.Text() }
-
 func (p probe) waitRounds(t *testing.T, n int) {
 	t.Helper()
 	p.scr.WaitFor(t, fmt.Sprintf("%d rounds", n), func() bool { return p.rounds.Load() >= int64(n) }, waitTimeout)

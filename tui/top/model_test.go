@@ -369,6 +369,9 @@ func TestRestart(t *testing.T) {
 // model must draw them, at every size, without a panic, a negative rate,
 // an infinite figure, or a line wider than the screen.
 func TestOddStats(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow; runs without -short")
+	}
 	t.Parallel()
 	odd := []client.ServerStats{
 		{},

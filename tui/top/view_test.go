@@ -147,6 +147,9 @@ func TestViewNeverReached(t *testing.T) {
 }
 
 func TestViewCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow; runs without -short")
+	}
 	t.Parallel()
 	var answers []answer
 	for i := 1; i <= 60; i++ {
