@@ -27,6 +27,7 @@ func FuzzClean(f *testing.F) {
 				t.Fatalf("IsClean(%q) = %v but Line gives %q", s, IsClean(s), Line(s))
 			}
 		}
+		checkJSON(t, s)
 		// Nothing is lost: every rune or bad byte of the input gives one
 		// rune of Line's output (a CRLF gives one space).
 		want := 0

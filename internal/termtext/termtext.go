@@ -3,6 +3,7 @@ package termtext
 import (
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -175,4 +176,71 @@ func classify(r rune, size int) kind {
 		return replace
 	}
 	return keep
+}
+
+// JSON returns the JSON text b with every character that cleaning would
+// replace written as a \u escape (a pair for one beyond the BMP), and
+// with every tag character escaped too, flags included: the value it
+// encodes is exactly the same, but the line can go to a terminal. b must
+// be valid JSON from an encoder (valid UTF-8; outside strings JSON holds
+// only ASCII, so every character escaped is inside a string). JSON
+// returns b itself when it holds nothing to escape.
+func JSON(b []byte) []byte {
+	i := jsonScan(b)
+	if i == len(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	out = append(out, b[:i]...)
+	for i < len(b) {
+		r, size := utf8.DecodeRune(b[i:])
+		if jsonEscapes(r, size) {
+			out = appendEscape(out, r)
+		} else {
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
+}
+
+func jsonScan(b []byte) int {
+	for i := 0; i < len(b); {
+		if c := b[i]; c < 0x7f {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if jsonEscapes(r, size) {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
+// jsonEscapes reports whether JSON writes r as an escape. Controls below
+// 0x20 are left to the encoder, which always escapes them, so only what
+// it lets through raw is escaped here (DEL, C1, U+2028/2029 when the
+// encoder did not, format characters, invalid bytes as U+FFFD).
+func jsonEscapes(r rune, size int) bool {
+	if r < 0x7f {
+		return false
+	}
+	return isTag(r) || classify(r, size) != keep
+}
+
+const hexDigits = "0123456789abcdef"
+
+func appendEscape(out []byte, r rune) []byte {
+	if r == utf8.RuneError {
+		// A byte that is not UTF-8 in what should be an encoder's output:
+		// the encoder would have written U+FFFD.
+		r = 0xfffd
+	}
+	if r > 0xffff {
+		r1, r2 := utf16.EncodeRune(r)
+		return appendEscape(appendEscape(out, r1), r2)
+	}
+	return append(out, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
 }

@@ -1,6 +1,7 @@
 package termtext
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode"
@@ -133,4 +134,42 @@ func checkClean(t *testing.T, in, out, sep string) {
 func isBidi(r rune) bool {
 	return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069') ||
 		r == '\u200E' || r == '\u200F' || r == '\u061C'
+}
+
+func TestJSON(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{
+		"plain", "\x1b]52;c;eA==\x07", "a\u009bb\x7f", "\u202Eabc\u2066", "👩\u200d💻",
+		"🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F", "\u2028\u2029", "a\uFFFDb", "\U000E0001",
+	} {
+		checkJSON(t, s)
+	}
+	b := []byte(`{"text":"clean"}`)
+	if got := JSON(b); &got[0] != &b[0] {
+		t.Errorf("JSON copied clean input")
+	}
+}
+
+// checkJSON asserts that JSON keeps the value of an encoded s exactly
+// while its output holds no character cleaning would replace.
+func checkJSON(t *testing.T, s string) {
+	t.Helper()
+	enc, err := json.Marshal(map[string]string{"text": s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := JSON(enc)
+	var back map[string]string
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatalf("JSON(%s) = %s: %v", enc, got, err)
+	}
+	// The encoder turns invalid UTF-8 into U+FFFD; compare with that.
+	if want := strings.ToValidUTF8(s, "\uFFFD"); back["text"] != want && utf8.ValidString(s) {
+		t.Fatalf("JSON(%s) = %s decodes to %q, want %q", enc, got, back["text"], want)
+	}
+	for _, r := range string(got) {
+		if r >= 0x7f && (isTag(r) || classify(r, utf8.RuneLen(r)) != keep) {
+			t.Fatalf("JSON(%s) = %s holds %U", enc, got, r)
+		}
+	}
 }
