@@ -456,7 +456,8 @@ func TestTCPTextMode(t *testing.T) {
 		{map[string]any{"n": 1}, `[lobby] Ada: {"n":1}`},
 		{map[string]any{"text": 5}, `[lobby] Ada: {"text":5}`},
 		{"plain string", `[lobby] Ada: "plain string"`},
-		{map[string]any{"text": "two\nlines\x1b[31m"}, "[lobby] Ada: two lines [31m"},
+		{map[string]any{"text": "two\nlines\x1b[31m"}, "[lobby] Ada: two lines\uFFFD[31m"},
+		{map[string]any{"text": "\x1b]52;c;eA==\x07\u009b2J\rover\u202Egnp.exe"}, "[lobby] Ada: \uFFFD]52;c;eA==\uFFFD\uFFFD2J over\uFFFDgnp.exe"},
 	} {
 		mustOK(t, ada.cmd(map[string]any{"op": "pub", "room": "lobby", "data": tt.data, "noecho": true}))
 		nc.expectLine(tt.want)
