@@ -14,6 +14,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/rtsync/rtsync/client"
 	"github.com/rtsync/rtsync/internal/iostreams"
 	"github.com/rtsync/rtsync/server"
@@ -243,5 +245,60 @@ func TestTopOnceHostileServer(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "500 internal server error: x\uFFFD]0;title") {
 		t.Errorf("the server's message is not shown:\n%s", stderr)
+	}
+}
+
+// hostileBenchTarget is a WebSocket server that greets with a hostile
+// server name and refuses every hello and join with an error whose code
+// and message carry escape sequences, as a malicious server would.
+func hostileBenchTarget(t *testing.T) string {
+	t.Helper()
+	const evil = "x\u001b]0;title\u0007\u001b]52;c;cm0gLXJmIH4=\u0007\u001b[2J\u009b31m\rEVIL\u202Egnp\n"
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		welcome, _ := json.Marshal(map[string]any{"type": "welcome", "client": "c1", "server": "srv" + evil, "node": "node" + evil, "protocol": 1, "heartbeat": 25000})
+		if ws.WriteMessage(websocket.TextMessage, welcome) != nil {
+			return
+		}
+		if _, _, err := ws.ReadMessage(); err != nil {
+			return
+		}
+		var frame []byte
+		for _, id := range []int{1, 2} {
+			b, _ := json.Marshal(map[string]any{"type": "reply", "id": id, "ok": false, "error": map[string]string{"code": "code" + evil, "message": "msg" + evil}})
+			frame = append(append(frame, b...), '\n')
+		}
+		_ = ws.WriteMessage(websocket.TextMessage, frame)
+		_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4001, "bye"+evil[:40]))
+		_, _, _ = ws.ReadMessage()
+	}))
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+}
+
+// TestBenchHostileServer: `rtsync bench` against a server that answers
+// with escape sequences in its error codes, messages and names: the
+// progress lines, the report and the error are all clean, and the codes
+// are still there to read (quoted in the report).
+func TestBenchHostileServer(t *testing.T) {
+	t.Parallel()
+	ios, _, out, errOut := iostreams.Test()
+	err := execute(t.Context(), ios, []string{"bench", "--url", hostileBenchTarget(t), "--conns", "2", "--rate", "10",
+		"--ramp", "0s", "--warmup", "0s", "--duration", "100ms", "--drain", "100ms", "--progress", "plain"})
+	if err == nil {
+		t.Fatalf("bench against a server that refuses everything succeeded:\n%s", out.String())
+	}
+	assertTerminalSafe(t, out.String())
+	assertTerminalSafe(t, errOut.String())
+	if !strings.Contains(out.String(), `error_codex\x1b]0;title`) {
+		t.Errorf("the report does not show the server's error code quoted:\n%s", out.String())
+	}
+	if !strings.Contains(errOut.String(), "error_codex\uFFFD]0;title") {
+		t.Errorf("the progress does not show the server's error code:\n%s", errOut.String())
 	}
 }
