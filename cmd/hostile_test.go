@@ -233,6 +233,18 @@ func TestTopOnceHostileServer(t *testing.T) {
 		t.Errorf("the room is not shown:\n%s", stdout)
 	}
 
+	code, stdout, stderr = runTopArgs(t, "--once", "--json", "--url", hostileAPI(t, http.StatusOK))
+	if code != 0 {
+		t.Fatalf("--json: exit %d, stderr %q", code, stderr)
+	}
+	assertTerminalSafe(t, stdout)
+	var st struct {
+		Node string `json:"node"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil || !strings.HasPrefix(st.Node, "nx\x1b]0;title\x07") || !strings.HasSuffix(st.Node, "EVIL\u202Egnp\n") {
+		t.Errorf("--json: node %q (%v), want it exact", st.Node, err)
+	}
+
 	code, stdout, stderr = runTopArgs(t, "--once", "--url", hostileAPI(t, http.StatusInternalServerError))
 	if code != 1 || stdout != "" {
 		t.Fatalf("exit %d, stdout %q; want 1 and nothing", code, stdout)
