@@ -155,6 +155,20 @@ func classify(r rune, size int) kind {
 	case r < 0xa0:
 		// C0, DEL and C1.
 		return replace
+	case r < 0x600:
+		// Latin, Greek, Cyrillic, Hebrew…: the soft hyphen is the only
+		// format character here (fast path, checked by a test against
+		// the Unicode tables).
+		if r == '\u00ad' {
+			return replace
+		}
+		return keep
+	case r >= 0x2070 && r < 0xfeff && r != '\u3164':
+		// Symbols, CJK, Hangul syllables: no format character (fast path).
+		return keep
+	case r >= 0x1f000 && r < 0xe0000:
+		// Emoji and the supplementary ideographs (fast path).
+		return keep
 	case r == '\u200c', r == '\u200d':
 		// Zero-width non-joiner and joiner: they shape Persian and Indic
 		// text and glue emoji sequences (👩‍💻); they draw nothing alone

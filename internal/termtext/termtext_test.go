@@ -173,3 +173,16 @@ func checkJSON(t *testing.T, s string) {
 		}
 	}
 }
+
+// TestFastPathsMatchTables: the ranges classify keeps without looking up
+// Unicode's tables hold no format character, in the tables Go ships.
+func TestFastPathsMatchTables(t *testing.T) {
+	t.Parallel()
+	for _, rg := range [][2]rune{{0xa0, 0x600}, {0x2070, 0xfeff}, {0x1f000, 0xe0000}} {
+		for r := rg[0]; r < rg[1]; r++ {
+			if unicode.Is(unicode.Cf, r) && r != '\u00ad' {
+				t.Errorf("%U is a format character inside a fast path", r)
+			}
+		}
+	}
+}
