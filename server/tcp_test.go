@@ -803,7 +803,9 @@ func TestTextRendering(t *testing.T) {
 		{"members", `{"type":"reply","ok":true,"room":"r","members":[{"client":"c1","name":"Ann"},{"client":"c2xxxxxx"}]}`, "* in r: Ann, c2xxxx (2)\n"},
 		{"welcome", `{"type":"welcome","client":"c"}`, ""},
 		{"unknown type", `{"type":"future"}`, ""},
-		{"name with control characters", `{"type":"join","room":"r","client":"c","name":"A\u001b[2Jnn"}`, "* A [2Jnn joined r\n"},
+		{"name with control characters", `{"type":"join","room":"r","client":"c","name":"A\u001b[2Jnn"}`, "* A\uFFFD[2Jnn joined r\n"},
+		{"name with a bidi override", `{"type":"join","room":"r","client":"c","name":"\u202Enimda"}`, "* \uFFFDnimda joined r\n"},
+		{"error with C1", `{"type":"error","code":"x","message":"a\u009b2Jb\rc"}`, "! x: a\uFFFD2Jb c\n"},
 		{"text line", "\x00* hello", "* hello\n"},
 	}
 	for _, tt := range tests {
