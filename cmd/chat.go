@@ -44,6 +44,11 @@ line of stdin is sent to the first --room, and each message received is
 printed as one line (--format text or json). It exits when stdin ends, unless
 --follow keeps it listening until interrupted.
 
+What others send is cleaned before it reaches the terminal: escape sequences,
+other control characters, bidi overrides and invisible characters show as �,
+and in line mode a message's own line breaks show as \n. The JSON lines keep
+every value exact and escape those characters.
+
 The defaults reach 'rtsync serve' on this machine. On a server that checks
 tokens, pass --token (make one with 'rtsync token').`
 

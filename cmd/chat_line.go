@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/termtext"
 	"github.com/rtsync/rtsync/protocol"
 )
 
@@ -21,6 +22,9 @@ import (
 //
 //	echo "deploy done" | rtsync chat --room ops
 //	rtsync chat --room ops --follow --format json > ops.log
+//
+// What others send is printed cleaned (internal/termtext), as text and
+// as JSON, since a log file ends up on a terminal too (cat, tail -f).
 
 // lineSendTimeout bounds one publish in line mode.
 const lineSendTimeout = 10 * time.Second
@@ -73,15 +77,16 @@ func runChatLines(ctx context.Context, o *chatOptions) error {
 					print(formatLine(o.Format, ev.Wire))
 				}
 			case client.KindDisconnected:
-				fmt.Fprintf(o.IO.ErrOut, "chat: disconnected: %v\n", ev.Disconnected.Err)
+				// The error quotes the server's close reason.
+				fmt.Fprintf(o.IO.ErrOut, "chat: disconnected: %s\n", errLine(ev.Disconnected.Err))
 			case client.KindReconnecting:
 				fmt.Fprintf(o.IO.ErrOut, "chat: reconnecting (attempt %d)…\n", ev.Reconnecting.Attempt)
 			case client.KindRecovered:
 				switch r := ev.Recovered; {
 				case r.Err != nil:
-					fmt.Fprintf(o.IO.ErrOut, "chat: %s: could not re-join: %v\n", r.Room, r.Err)
+					fmt.Fprintf(o.IO.ErrOut, "chat: %s: could not re-join: %s\n", termtext.Line(r.Room), errLine(r.Err))
 				case !r.Recovered:
-					fmt.Fprintf(o.IO.ErrOut, "chat: %s: history was reset on the server; messages sent while disconnected may be missing\n", r.Room)
+					fmt.Fprintf(o.IO.ErrOut, "chat: %s: history was reset on the server; messages sent while disconnected may be missing\n", termtext.Line(r.Room))
 				}
 			}
 		}
@@ -99,7 +104,7 @@ func runChatLines(ctx context.Context, o *chatOptions) error {
 		_, err := c.Publish(pctx, room, chatText{Text: line})
 		cancel()
 		if err != nil {
-			fmt.Fprintf(o.IO.ErrOut, "chat: not sent: %v\n", err)
+			fmt.Fprintf(o.IO.ErrOut, "chat: not sent: %s\n", errLine(err))
 			sendErr = fmt.Errorf("some lines were not sent (the first: %w)", err)
 			if ctx.Err() != nil {
 				break
@@ -125,14 +130,18 @@ func runChatLines(ctx context.Context, o *chatOptions) error {
 	return sendErr
 }
 
-// formatLine renders a msg or direct event as one line.
+// formatLine renders a msg or direct event as one line. Everything in it
+// that another member or the server chose is cleaned: the text form
+// replaces what could drive the terminal and shows the text's own line
+// breaks as \n, so one message is one line and cannot forge another;
+// the JSON form escapes the same characters, so its values stay exact.
 func formatLine(format string, ev protocol.Event) string {
 	if format == "json" {
 		b, err := protocol.Marshal(ev)
 		if err != nil {
-			return fmt.Sprintf(`{"type":"error","message":%q}`, err.Error())
+			b, _ = json.Marshal(map[string]string{"type": "error", "message": err.Error()})
 		}
-		return strings.TrimRight(string(b), "\n")
+		return strings.TrimRight(string(termtext.JSON(b)), "\n")
 	}
 	who := "?"
 	if ev.From != nil {
@@ -144,21 +153,31 @@ func formatLine(format string, ev protocol.Event) string {
 			who = ev.From.Client
 		}
 	}
+	who = termtext.Line(who)
 	ts := time.UnixMilli(ev.TS).Format("15:04:05")
-	text := dataText(ev.Data)
+	text := termtext.Clean(dataText(ev.Data), termtext.EscapedNewline)
 	if ev.Type == protocol.TypeDirect {
 		return fmt.Sprintf("%s [direct] %s: %s", ts, who, text)
 	}
-	return fmt.Sprintf("%s [%s] %s: %s", ts, ev.Room, who, text)
+	return fmt.Sprintf("%s [%s] %s: %s", ts, termtext.Line(ev.Room), who, text)
 }
 
 // dataText is what a message says: its text field, or its JSON when it
-// has none. Line breaks are escaped so one message stays one line.
+// has none.
 func dataText(data json.RawMessage) string {
 	var t chatText
 	s := string(data)
 	if json.Unmarshal(data, &t) == nil && t.Text != "" {
 		s = t.Text
 	}
-	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(s)
+	return s
+}
+
+// errLine is an error as one clean line: errors quote what a server
+// said (close reasons, error replies).
+func errLine(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return termtext.Line(err.Error())
 }

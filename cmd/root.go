@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 	"github.com/rtsync/rtsync/internal/buildinfo"
 	"github.com/rtsync/rtsync/internal/cliconf"
 	"github.com/rtsync/rtsync/internal/iostreams"
+	"github.com/rtsync/rtsync/internal/termtext"
 )
 
 // envPrefix starts every environment variable rtsync reads for a flag.
@@ -78,9 +80,12 @@ func (e *usageError) Unwrap() error { return e.err }
 
 // printError writes err for a person, with a usage hint for command-line
 // mistakes (and only for those: a server that fails to start does not need
-// its flags listed).
+// its flags listed). The message is cleaned for the terminal, since errors
+// quote what a server said (close reasons, API error messages), and its
+// later lines are indented, so no line of it passes for other output.
 func printError(w io.Writer, c *cobra.Command, err error) {
-	fmt.Fprintf(w, "Error: %v\n", err)
+	msg := strings.ReplaceAll(termtext.Text(err.Error()), "\n", "\n  ")
+	fmt.Fprintf(w, "Error: %s\n", msg)
 	var ue *usageError
 	if errors.As(err, &ue) && ue.hint && c != nil {
 		use := c.UseLine()

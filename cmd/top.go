@@ -13,6 +13,7 @@ import (
 
 	"github.com/rtsync/rtsync/client"
 	"github.com/rtsync/rtsync/internal/iostreams"
+	"github.com/rtsync/rtsync/internal/termtext"
 	"github.com/rtsync/rtsync/tui/style"
 	tuitop "github.com/rtsync/rtsync/tui/top"
 )
@@ -174,7 +175,9 @@ func runTopOnce(ctx context.Context, o *topOptions, api *client.API) error {
 			return fmt.Errorf("indent the stats from %s: %w", api.URL(), err)
 		}
 		b.WriteByte('\n')
-		if _, err := o.IO.Out.Write(b.Bytes()); err != nil {
+		// The values as the server sent them, with what a terminal would
+		// obey (bidi controls, C1) written as \u escapes.
+		if _, err := o.IO.Out.Write(termtext.JSON(b.Bytes())); err != nil {
 			return fmt.Errorf("write stats: %w", err)
 		}
 		return nil

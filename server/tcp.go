@@ -14,9 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
+	"github.com/rtsync/rtsync/internal/termtext"
 	"github.com/rtsync/rtsync/protocol"
 )
 
@@ -633,19 +633,11 @@ func dataText(data json.RawMessage) string {
 	return clean(string(data))
 }
 
-// clean makes s safe to print on a terminal on one line: control
-// characters (line breaks, escape sequences) become spaces.
-func clean(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) < 0 {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-}
+// clean makes s safe to print on a terminal on one line, by the rules
+// every rtsync terminal shares (internal/termtext): line breaks become
+// spaces; escape sequences and other control characters (C1 included),
+// bidi controls and invisible format characters become U+FFFD.
+func clean(s string) string { return termtext.Line(s) }
 
 // truncateRunes cuts s to at most n bytes on a character boundary.
 func truncateRunes(s string, n int) string {

@@ -456,7 +456,8 @@ func TestTCPTextMode(t *testing.T) {
 		{map[string]any{"n": 1}, `[lobby] Ada: {"n":1}`},
 		{map[string]any{"text": 5}, `[lobby] Ada: {"text":5}`},
 		{"plain string", `[lobby] Ada: "plain string"`},
-		{map[string]any{"text": "two\nlines\x1b[31m"}, "[lobby] Ada: two lines [31m"},
+		{map[string]any{"text": "two\nlines\x1b[31m"}, "[lobby] Ada: two lines\uFFFD[31m"},
+		{map[string]any{"text": "\x1b]52;c;eA==\x07\u009b2J\rover\u202Egnp.exe"}, "[lobby] Ada: \uFFFD]52;c;eA==\uFFFD\uFFFD2J over\uFFFDgnp.exe"},
 	} {
 		mustOK(t, ada.cmd(map[string]any{"op": "pub", "room": "lobby", "data": tt.data, "noecho": true}))
 		nc.expectLine(tt.want)
@@ -807,7 +808,9 @@ func TestTextRendering(t *testing.T) {
 		{"members", `{"type":"reply","ok":true,"room":"r","members":[{"client":"c1","name":"Ann"},{"client":"c2xxxxxx"}]}`, "* in r: Ann, c2xxxx (2)\n"},
 		{"welcome", `{"type":"welcome","client":"c"}`, ""},
 		{"unknown type", `{"type":"future"}`, ""},
-		{"name with control characters", `{"type":"join","room":"r","client":"c","name":"A\u001b[2Jnn"}`, "* A [2Jnn joined r\n"},
+		{"name with control characters", `{"type":"join","room":"r","client":"c","name":"A\u001b[2Jnn"}`, "* A\uFFFD[2Jnn joined r\n"},
+		{"name with a bidi override", `{"type":"join","room":"r","client":"c","name":"\u202Enimda"}`, "* \uFFFDnimda joined r\n"},
+		{"error with C1", `{"type":"error","code":"x","message":"a\u009b2Jb\rc"}`, "! x: a\uFFFD2Jb c\n"},
 		{"text line", "\x00* hello", "* hello\n"},
 	}
 	for _, tt := range tests {

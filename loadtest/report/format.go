@@ -5,10 +5,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/rtsync/rtsync/internal/human"
+	"github.com/rtsync/rtsync/internal/termtext"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -153,10 +153,14 @@ func lossOf(lost, expected int64, reported float64) float64 {
 // safe makes text from a Result fit to print on a terminal: it may come
 // from the server under test (room names, close reasons), and an escape
 // sequence or a bidi override in it must not reach the terminal as such.
-// Text with anything unprintable is shown Go-quoted; long text is cut.
+// Text that termtext would have to clean is shown Go-quoted; long text is
+// cut.
 func safe(s string, maxRunes int) string {
-	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) || r == utf8.RuneError }) >= 0 {
-		s = strconv.Quote(s)
+	if !termtext.IsClean(s) {
+		// Quoted, the report shows exactly what was there. Cleaned
+		// again, since a quote leaves the Hangul fillers (letters that
+		// draw as blank) as they are.
+		s = termtext.Line(strconv.Quote(s))
 	}
 	return cut(s, maxRunes)
 }

@@ -173,3 +173,22 @@ func TestFormatters(t *testing.T) {
 		}
 	}
 }
+
+// TestTableKeepsCleanText: what termtext leaves alone is printed as is,
+// an emoji's joiner included; only text it would clean is quoted.
+func TestTableKeepsCleanText(t *testing.T) {
+	t.Parallel()
+	r := broadcastResult()
+	r.Messages.Rooms[3].Room = "dev👩\u200d💻"
+	r.Messages.Rooms[2].Room = "blank\u3164"
+	var b bytes.Buffer
+	if err := Table(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), " dev👩\u200d💻 ") {
+		t.Errorf("the emoji room is not shown as is:\n%s", b.String())
+	}
+	if strings.Contains(b.String(), "\u3164") || !strings.Contains(b.String(), "\"blank\uFFFD\"") {
+		t.Errorf("the Hangul filler is not shown replaced, quoted:\n%s", b.String())
+	}
+}

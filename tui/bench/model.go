@@ -12,6 +12,7 @@ import (
 
 	"github.com/rtsync/rtsync/internal/human"
 	"github.com/rtsync/rtsync/internal/spark"
+	"github.com/rtsync/rtsync/internal/termtext"
 	"github.com/rtsync/rtsync/loadtest"
 	"github.com/rtsync/rtsync/tui/style"
 )
@@ -120,7 +121,7 @@ func New(title string, progress <-chan loadtest.Progress, st style.Styles) Model
 	h := help.New()
 	h.Styles = st.Help
 	return Model{
-		title:    title,
+		title:    termtext.Line(title),
 		progress: progress,
 		st:       st,
 		keys:     defaultKeyMap(),
@@ -206,6 +207,8 @@ func (m *Model) observe(p loadtest.Progress) {
 	}
 	m.history = append(slices.Clip(h), p.DeliveriesPerSec)
 	for _, w := range p.Warnings {
+		// Warnings quote what the server said (error codes).
+		w = termtext.Line(w)
 		if !slices.Contains(m.warnings, w) {
 			m.warnings = append(slices.Clip(m.warnings), w)
 		}

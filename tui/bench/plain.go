@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rtsync/rtsync/internal/human"
+	"github.com/rtsync/rtsync/internal/termtext"
 	"github.com/rtsync/rtsync/loadtest"
 )
 
@@ -59,7 +60,8 @@ func Plain(w io.Writer, every time.Duration, progress <-chan loadtest.Progress) 
 		for _, text := range p.Warnings {
 			if !warned[text] {
 				warned[text] = true
-				write(warnPrefix + text + "\n")
+				// Warnings quote what the server said (error codes).
+				write(warnPrefix + termtext.Line(text) + "\n")
 			}
 		}
 	}

@@ -263,9 +263,10 @@ func (m *model) onDisconnected(d *client.Disconnected) {
 	})
 }
 
-// disconnectReason says in a few words why a connection ended.
+// disconnectReason says in a few words why a connection ended, cleaned:
+// the reason is the server's (the status bar shows it as is).
 func disconnectReason(d *client.Disconnected) string {
-	reason := d.Reason
+	reason := sanitize(d.Reason, false)
 	if reason == "" {
 		reason = protocol.CloseReason(d.Code)
 	}

@@ -269,9 +269,9 @@ func (m *model) cmdWho(args string) tea.Cmd {
 
 func peerIDs(f protocol.From) string {
 	if f.UID != "" {
-		return " (uid " + f.UID + ")"
+		return " (uid " + sanitize(f.UID, false) + ")"
 	}
-	return " (client " + f.Client + ")"
+	return " (client " + sanitize(f.Client, false) + ")"
 }
 
 func (m *model) cmdRooms(args string) tea.Cmd {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/help"
@@ -135,11 +134,13 @@ func (m *model) now() time.Time { return time.Now() }
 
 // myName is how the user is shown to themselves.
 func (m *model) myName() string {
+	// The server's reply says what they are (a token's claims may set
+	// them), so they are cleaned like anyone else's.
 	switch {
 	case m.me.Name != "":
-		return m.me.Name
+		return sanitize(m.me.Name, false)
 	case m.me.UID != "":
-		return m.me.UID
+		return sanitize(m.me.UID, false)
 	}
 	return "anonymous (" + shortID(m.me.Client) + ")"
 }
@@ -356,7 +357,8 @@ func (m *model) mentionsMe(text string) bool {
 	return mentions(text, m.me.Name) || (m.me.Name == "" && mentions(text, m.me.UID))
 }
 
-// errText is an error as one line for the message view.
+// errText is an error as one clean line: errors quote what the server
+// said (close reasons, error replies).
 func errText(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", " ")
+	return sanitize(err.Error(), false)
 }

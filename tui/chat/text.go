@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rtsync/rtsync/internal/termtext"
 	"github.com/rtsync/rtsync/protocol"
 )
 
@@ -44,40 +45,20 @@ func messageText(data json.RawMessage) string {
 	return b.String()
 }
 
-// sanitize makes text safe to draw: control characters (escape sequences
-// included) become spaces, so a message cannot move the cursor, recolour
-// the terminal or break the layout; tabs become spaces too. Newlines are
-// kept when keepNewlines is set (the message view draws them as line
-// breaks) and become spaces otherwise (names, one-line fields). Invalid
-// UTF-8 is replaced.
+// sanitize makes text safe to draw with the cleaner every rtsync
+// terminal shares (internal/termtext): escape sequences, other control
+// characters, bidi controls and invisible format characters show as
+// U+FFFD, so a message cannot move the cursor, recolour the terminal,
+// reorder a line or break the layout. Tabs become four spaces. Line
+// breaks (CR, CRLF, U+2028 too) become '\n' when keepNewlines is set
+// (the message view draws them as line breaks) and spaces otherwise
+// (names, one-line fields). Invalid UTF-8 is replaced.
 func sanitize(s string, keepNewlines bool) string {
-	if !strings.ContainsFunc(s, needsCleaning) && utf8.ValidString(s) {
-		return s
+	s = strings.ReplaceAll(s, "\t", "    ")
+	if keepNewlines {
+		return termtext.Text(s)
 	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		switch {
-		case r == '\n' && keepNewlines:
-			b.WriteRune('\n')
-		case r == '\t':
-			b.WriteString("    ")
-		case needsCleaning(r):
-			b.WriteRune(' ')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-func needsCleaning(r rune) bool {
-	// Bidirectional overrides and isolates could reorder what follows them
-	// on the line, names included.
-	if (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069') {
-		return true
-	}
-	return unicode.IsControl(r) || r == '\r'
+	return termtext.Line(s)
 }
 
 // displayName is how a sender is shown: its name, else its uid, else the

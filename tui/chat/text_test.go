@@ -46,14 +46,17 @@ func TestSanitize(t *testing.T) {
 		want     string
 	}{
 		{"plain", "hello", false, "hello"},
-		{"escape sequence", "\x1b[2J\x1b]0;pwned\x07hi", false, " [2J ]0;pwned hi"},
+		{"escape sequence", "\x1b[2J\x1b]0;pwned\x07hi", false, "\uFFFD[2J\uFFFD]0;pwned\uFFFDhi"},
 		{"newline kept", "a\nb", true, "a\nb"},
 		{"newline flattened", "a\nb", false, "a b"},
-		{"carriage return", "a\rb", true, "a b"},
+		{"carriage return", "a\rb", true, "a\nb"},
+		{"carriage return flattened", "a\rb", false, "a b"},
+		{"line separator", "a\u2028b", true, "a\nb"},
 		{"tab", "a\tb", false, "a    b"},
-		{"bidi override", "abc\u202Edef", false, "abc def"},
+		{"bidi override", "abc\u202Edef", false, "abc\uFFFDdef"},
+		{"emoji with joiners", "👩\u200d💻", false, "👩\u200d💻"},
 		{"invalid utf-8", "a\xffb", false, "a\uFFFDb"},
-		{"c1 control", "a\u009bb", false, "a b"},
+		{"c1 control", "a\u009bb", false, "a\uFFFDb"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,7 +102,7 @@ func TestDisplayName(t *testing.T) {
 		{protocol.From{Client: "k3v7q2mxatbd4hte"}, "k3v7q2"},
 		{protocol.From{Client: "$server"}, "server"},
 		{protocol.From{Client: "$server", Name: "deploy bot"}, "deploy bot"},
-		{protocol.From{Client: "x", Name: "evil\x1b[31m"}, "evil [31m"},
+		{protocol.From{Client: "x", Name: "evil\x1b[31m"}, "evil\uFFFD[31m"},
 	}
 	for _, tt := range tests {
 		if got := displayName(tt.from); got != tt.want {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rtsync/rtsync/client"
 	"github.com/rtsync/rtsync/internal/human"
+	"github.com/rtsync/rtsync/internal/termtext"
 )
 
 // view is which table the lower half shows.
@@ -323,12 +324,17 @@ func (m *model) kicked(msg kickMsg) {
 	case errors.As(msg.err, &ae) && ae.NotFound():
 		m.notice, m.noticeBad = "kick "+who+": it had already gone", true
 	default:
-		m.notice, m.noticeBad = fmt.Sprintf("kick %s: %v", who, msg.err), true
+		m.notice, m.noticeBad = fmt.Sprintf("kick %s: %s", who, termtext.Line(msg.err.Error())), true
 	}
 }
 
-// clientLabel names a client for a message: its id, and who it is.
+// clientLabel names a client for a message: its id, and who it is,
+// cleaned for the terminal (the client chose its name and uid).
 func clientLabel(c client.ClientInfo) string {
+	return termtext.Line(rawClientLabel(c))
+}
+
+func rawClientLabel(c client.ClientInfo) string {
 	var extra []string
 	for _, s := range []string{c.Name, c.UID, c.Remote} {
 		if s != "" && !slices.Contains(extra, s) {

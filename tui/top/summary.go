@@ -9,6 +9,7 @@ import (
 
 	"github.com/rtsync/rtsync/client"
 	"github.com/rtsync/rtsync/internal/human"
+	"github.com/rtsync/rtsync/internal/termtext"
 )
 
 // summaryRooms is how many rooms Summary lists at most.
@@ -20,15 +21,15 @@ const summaryRooms = 20
 // the counters themselves. url names the server in the first line.
 func Summary(w io.Writer, url string, s client.ServerStats) error {
 	var b strings.Builder
-	title := []string{"rtsync top", url}
+	title := []string{"rtsync top", termtext.Line(url)}
 	if s.Node != "" {
-		title = append(title, "node "+s.Node)
+		title = append(title, "node "+termtext.Line(s.Node))
 	}
 	if len(s.Nodes) > 1 {
 		title = append(title, fmt.Sprintf("%d nodes", len(s.Nodes)))
 	}
 	if s.Version != "" {
-		title = append(title, s.Version)
+		title = append(title, termtext.Line(s.Version))
 	}
 	if s.UptimeSeconds > 0 {
 		title = append(title, "up "+formatAge(seconds(s.UptimeSeconds)))

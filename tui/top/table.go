@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/rtsync/rtsync/internal/termtext"
 )
 
 // The rooms, clients and nodes tables share this small table: columns
@@ -38,7 +40,10 @@ type cell struct {
 	isNum bool
 }
 
-func textCell(s string) cell { return cell{text: s} }
+// textCell is a text shown as is, once cleaned: cells show what the
+// server's API says (room names, uids, names, addresses, versions), and
+// the server or its clients may be hostile. A row's key stays exact.
+func textCell(s string) cell { return cell{text: termtext.Line(s)} }
 
 // numCell is a number shown as text.
 func numCell(v float64, text string) cell { return cell{text: text, num: v, isNum: true} }

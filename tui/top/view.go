@@ -13,6 +13,7 @@ import (
 
 	"github.com/rtsync/rtsync/client"
 	"github.com/rtsync/rtsync/internal/human"
+	"github.com/rtsync/rtsync/internal/termtext"
 )
 
 // Layout. The screen is drawn for 80×24 first: header, four one-line
@@ -150,17 +151,17 @@ func fitLines(ls []string, n int) []string {
 
 func (m *model) titleLine() string {
 	sep := m.st.Muted.Render(" · ")
-	parts := []string{m.st.Title.Render("rtsync top"), m.opts.URL}
+	parts := []string{m.st.Title.Render("rtsync top"), termtext.Line(m.opts.URL)}
 	if m.have {
 		s := m.stats
 		switch {
 		case len(s.Nodes) > 1:
 			parts = append(parts, fmt.Sprintf("%d nodes", len(s.Nodes)))
 		case s.Node != "":
-			parts = append(parts, "node "+s.Node)
+			parts = append(parts, "node "+termtext.Line(s.Node))
 		}
 		if s.Version != "" {
-			parts = append(parts, s.Version)
+			parts = append(parts, termtext.Line(s.Version))
 		}
 		if s.UptimeSeconds > 0 {
 			parts = append(parts, "up "+formatAge(seconds(s.UptimeSeconds)))
@@ -180,7 +181,8 @@ func (m *model) errorLines(w int) []string {
 	if errors.As(m.err, &ae) {
 		what = "server refused the request"
 	}
-	msg := fmt.Sprintf("%s: %v, retrying every %s", what, m.err, m.opts.Interval)
+	// The error may quote the server's answer.
+	msg := fmt.Sprintf("%s: %s, retrying every %s", what, termtext.Line(m.err.Error()), m.opts.Interval)
 	if m.have {
 		msg += fmt.Sprintf(" · data from %s ago", formatAge(m.now().Sub(m.lastOK)))
 	}
@@ -433,7 +435,7 @@ func (m *model) emptyText() string {
 	if m.view == viewClients {
 		switch {
 		case m.clientsErr != nil:
-			return "clients: " + m.clientsErr.Error()
+			return "clients: " + termtext.Line(m.clientsErr.Error())
 		case !m.clientsHas:
 			return "asking for the clients…"
 		}
@@ -456,11 +458,11 @@ func (m *model) statusLine() string {
 	case m.notice != "":
 		return m.st.Good.Render(m.notice)
 	case m.view == viewClients && m.clientsErr != nil && m.clientsHas:
-		return m.st.Bad.Render("clients: " + m.clientsErr.Error())
+		return m.st.Bad.Render("clients: " + termtext.Line(m.clientsErr.Error()))
 	case m.restarted:
 		return m.st.Warn.Render("the counters went back: the server restarted; rates resume with the next snapshot")
 	case !m.have && m.err == nil:
-		return m.st.Muted.Render("connecting to " + m.opts.URL + "…")
+		return m.st.Muted.Render("connecting to " + termtext.Line(m.opts.URL) + "…")
 	}
 	return ""
 }
@@ -481,7 +483,7 @@ func transports(by map[string]int64) []string {
 	var out []string
 	for _, t := range slices.Sorted(maps.Keys(by)) {
 		if by[t] != 0 {
-			out = append(out, t+" "+human.Int(by[t]))
+			out = append(out, termtext.Line(t)+" "+human.Int(by[t]))
 		}
 	}
 	return out
