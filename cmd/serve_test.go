@@ -139,9 +139,16 @@ func TestServeEnvErrors(t *testing.T) {
 	}
 }
 
+// writeFile replaces name's content at once (a temporary file renamed into
+// place), so a server reloading it meanwhile reads the old or the new
+// file, never an empty or half-written one.
 func writeFile(t *testing.T, name, content string) {
 	t.Helper()
-	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
 		t.Fatal(err)
 	}
 }
