@@ -14,6 +14,8 @@ type config struct {
 	Conns, Rooms int
 	Rate         float64
 	Payload      int
+	// History is the server's --history-size: messages a room keeps.
+	History int
 	// Churn is the share of subscribers closed and reopened each second
 	// of the steady phase; each stays away up to Downtime.
 	Churn    float64
@@ -49,9 +51,15 @@ func (c config) publishers() int { return (c.Rooms + roomsPerPublisher - 1) / ro
 // The defaults are the full soak: 10,000 connections for 10 minutes.
 func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 	c := config{
-		Conns:          10000,
-		Rate:           100,
-		Payload:        128,
+		Conns:   10000,
+		Rate:    100,
+		Payload: 128,
+		// Small enough that every room's history is full, and evicting
+		// one message per message, before the plateau is measured: with
+		// the server's default of 1,000 it would still be filling at
+		// the end, and that growth, by design, would read as a leak.
+		// Large enough to cover any absence (5 s at 0.5 msg/s a room).
+		History:        50,
 		Churn:          0.005,
 		Downtime:       5 * time.Second,
 		Steady:         10 * time.Minute,
@@ -100,6 +108,7 @@ func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 	intVar("ROOMS", &c.Rooms)
 	floatVar("RATE", &c.Rate)
 	intVar("PAYLOAD", &c.Payload)
+	intVar("HISTORY", &c.History)
 	floatVar("CHURN", &c.Churn)
 	durVar("DOWNTIME", &c.Downtime)
 	durVar("RAMP", &c.Ramp)
@@ -127,6 +136,9 @@ func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 	}
 	if c.Rooms*4 > c.Conns {
 		return c, fmt.Errorf("RTSYNC_SOAK_ROOMS=%d: each room needs at least 4 subscribers (one of each kind); use at most %d", c.Rooms, c.Conns/4)
+	}
+	if c.History < 1 {
+		return c, fmt.Errorf("RTSYNC_SOAK_HISTORY=0: recovery needs a history")
 	}
 	if c.Rate <= 0 || c.Steady <= 0 {
 		return c, fmt.Errorf("RTSYNC_SOAK_RATE and RTSYNC_SOAK_DURATION must be above 0")

@@ -84,6 +84,7 @@ func startServer(t *testing.T, bin string, c config) *serverProc {
 		"--api-key", hex.EncodeToString(key),
 		"--api-key-file", filepath.Join(dir, "api-key"),
 		"--max-conns", strconv.Itoa(c.Conns + c.publishers() + 1000),
+		"--history-size", strconv.Itoa(c.History),
 		"--web=false",
 		"--pprof",
 		"--log-level", "warn",

@@ -39,9 +39,6 @@ const (
 	// settlePoll is how often the server is read while waiting for its
 	// goroutines and files to come back.
 	settlePoll = time.Second
-	// serverHistorySize is rtsync serve's default --history-size: the
-	// newest messages of a room its history holds.
-	serverHistorySize = 1000
 	// slack is added to the run's bound for building, closing and
 	// stopping.
 	slack = 5 * time.Minute
@@ -658,7 +655,7 @@ func (r *run) checkHistory(ctx context.Context) (checked, missing int64) {
 			r.t.Logf("history check: %v", err)
 			return checked, missing + int64(len(acked))
 		}
-		h, err := c.History(ctx, name, client.HistoryOptions{Since: &zero, Limit: serverHistorySize})
+		h, err := c.History(ctx, name, client.HistoryOptions{Since: &zero, Limit: r.cfg.History})
 		if err != nil {
 			r.t.Logf("history check: %v", err)
 			return checked, missing + int64(len(acked))
@@ -669,7 +666,7 @@ func (r *run) checkHistory(ctx context.Context) (checked, missing int64) {
 			held[m.Seq] = true
 		}
 		var oldest uint64
-		if len(h.Messages) >= serverHistorySize {
+		if len(h.Messages) >= r.cfg.History {
 			// A full history has let the oldest go, as it should.
 			oldest = h.Messages[0].Seq
 		}
