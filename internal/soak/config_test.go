@@ -2,6 +2,7 @@ package soak
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,9 @@ type config struct {
 // default --max-rooms (100 per connection).
 const roomsPerPublisher = 50
 
+// minHistory is the smallest history the soak gives a room.
+const minHistory = 50
+
 // maxConns keeps the test process inside 20,000 open files: one socket
 // per subscriber, plus publishers, churn overlap and its own files.
 const maxConns = 18000
@@ -51,15 +55,9 @@ func (c config) publishers() int { return (c.Rooms + roomsPerPublisher - 1) / ro
 // The defaults are the full soak: 10,000 connections for 10 minutes.
 func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 	c := config{
-		Conns:   10000,
-		Rate:    100,
-		Payload: 128,
-		// Small enough that every room's history is full, and evicting
-		// one message per message, before the plateau is measured: with
-		// the server's default of 1,000 it would still be filling at
-		// the end, and that growth, by design, would read as a leak.
-		// Large enough to cover any absence (5 s at 0.5 msg/s a room).
-		History:        50,
+		Conns:          10000,
+		Rate:           100,
+		Payload:        128,
 		Churn:          0.005,
 		Downtime:       5 * time.Second,
 		Steady:         10 * time.Minute,
@@ -137,11 +135,22 @@ func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 	if c.Rooms*4 > c.Conns {
 		return c, fmt.Errorf("RTSYNC_SOAK_ROOMS=%d: each room needs at least 4 subscribers (one of each kind); use at most %d", c.Rooms, c.Conns/4)
 	}
-	if c.History < 1 {
-		return c, fmt.Errorf("RTSYNC_SOAK_HISTORY=0: recovery needs a history")
-	}
 	if c.Rate <= 0 || c.Steady <= 0 {
 		return c, fmt.Errorf("RTSYNC_SOAK_RATE and RTSYNC_SOAK_DURATION must be above 0")
+	}
+	// The history must hold what a room gets while a subscriber is away,
+	// twice over, or recoveries come back incomplete by design.
+	need := int(math.Ceil(2 * c.Rate / float64(c.Rooms) * c.Downtime.Seconds()))
+	if c.History == 0 {
+		// Small enough that every room's history is full, and drops one
+		// message per new one, before the plateau is measured: with the
+		// server's default of 1,000 it would still be filling at the end
+		// of 10 minutes, and that growth, by design, would read as a
+		// leak.
+		c.History = max(minHistory, need)
+	}
+	if c.History < need {
+		return c, fmt.Errorf("RTSYNC_SOAK_HISTORY=%d: a room gets %.1f messages/s and a subscriber stays away up to %s, so recovery needs a history of %d or more", c.History, c.Rate/float64(c.Rooms), c.Downtime, need)
 	}
 	if c.Churn > 0.5 {
 		return c, fmt.Errorf("RTSYNC_SOAK_CHURN=%g: a share of subscribers per second, at most 0.5", c.Churn)
