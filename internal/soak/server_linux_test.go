@@ -39,7 +39,7 @@ func buildBinary(t *testing.T) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("the soak builds rtsync with the go command: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "rtsync")
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
