@@ -89,5 +89,13 @@ release-check:
 	if [ -n "$$failed" ]; then echo "release-check: build failed for:$$failed"; exit 1; fi; \
 	echo "release-check: all $(words $(PLATFORMS)) platforms build"
 
+## soak: 10,000 connections churning for 10 minutes against the real binary, checking
+## memory, goroutines, open files and that no acknowledged message is lost (docs/soak.md).
+## Not part of make test. Shorter: make soak RTSYNC_SOAK_CONNS=2000 RTSYNC_SOAK_DURATION=90s
+.PHONY: soak
+soak:
+	RTSYNC_SOAK=1 RTSYNC_SOAK_OUT="$${RTSYNC_SOAK_OUT:-$(CURDIR)/bin/soak}" \
+		$(GO) test -count=1 -run '^TestSoak$$' -v -timeout 40m ./internal/soak
+
 clean:
 	rm -rf bin dist
