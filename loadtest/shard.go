@@ -541,8 +541,13 @@ func replyID(line []byte) int {
 	}
 	n, digits := 0, 0
 	for _, b := range line[i+len(idKey):] {
-		if b < '0' || b > '9' || digits == 18 {
+		if b < '0' || b > '9' {
 			break
+		}
+		if digits == 18 {
+			// Not a message number the bench gave out; cutting it short
+			// would count a stranger's reply as acknowledging everything.
+			return -1
 		}
 		n = 10*n + int(b-'0')
 		digits++
