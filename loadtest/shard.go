@@ -541,6 +541,9 @@ func replyID(line []byte) int {
 	}
 	n, digits := 0, 0
 	for _, b := range line[i+len(idKey):] {
+		if b == '.' || b == 'e' || b == 'E' {
+			return -1 // 1.5 or 1e3: not a message number either
+		}
 		if b < '0' || b > '9' {
 			break
 		}

@@ -208,7 +208,10 @@ func (o *fuzzObserver) check(t *testing.T) {
 	t.Helper()
 	cmds := []map[string]any{{"op": "ping"}}
 	for _, room := range o.rooms {
-		cmds = append(cmds, map[string]any{"op": "history", "room": room, "limit": 20})
+		// Join again first: an input may have emptied the room (the API's
+		// ungroup). Joining a room one is in is a no-op.
+		cmds = append(cmds, map[string]any{"op": "join", "room": room},
+			map[string]any{"op": "history", "room": room, "limit": 20})
 	}
 	for attempt := 0; ; attempt++ {
 		err := o.ask(cmds)
