@@ -18,12 +18,12 @@ PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 win
 
 TEST_TIMEOUT ?= 8m
 
-.PHONY: all test deps vet fmt-check unit build release-check clean
+.PHONY: all test deps vet fmt-check unit fuzz fuzz-ci build release-check clean
 
 all: build
 
-## test: what the tests need, vet, format check, race tests, then the release cross-compile
-test: deps vet fmt-check staticcheck unit release-check
+## test: what the tests need, vet, format check, staticcheck, race tests, a short fuzz run, then the release cross-compile
+test: deps vet fmt-check staticcheck unit fuzz-ci release-check
 
 # The browser test of the web chat page drives Debian's chromium; install it
 # when it is missing (as root, or through sudo).
@@ -72,6 +72,28 @@ unit:
 ## Run make test (or make unit) before pushing.
 quick:
 	$(GO) test -short -count=1 ./...
+
+# Every fuzz target, as package:Name. Their seed corpora (testdata/fuzz)
+# run in `unit` anyway; `fuzz` also mutates them.
+FUZZ_TARGETS := \
+	./protocol:FuzzDecode ./protocol:FuzzDecodeEvent \
+	./server:FuzzTCPLines ./server:FuzzAPIBody ./server:FuzzToken ./server:FuzzHookAnswer \
+	./client:FuzzServerFrames ./cmd:FuzzConfigFile \
+	./loadtest:FuzzNextMark ./loadtest:FuzzReplyID ./tui/top:FuzzStats ./internal/termtext:FuzzClean
+FUZZTIME ?= 10s
+
+## fuzz: each fuzz target for FUZZTIME (default 10s), one at a time on one worker; make fuzz FUZZTIME=5m for a longer hunt
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg="$${t%%:*}"; name="$${t#*:}"; \
+		echo "fuzz: $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel 1 "$$pkg"; \
+	done
+
+# The fuzz stage of make test: 12 targets at 7s each, about 100s on two
+# cores with the builds.
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=7s
 
 ## build: ./bin/rtsync for this machine, stamped with version, commit, date
 build:

@@ -540,8 +540,16 @@ func replyID(line []byte) int {
 	}
 	n, digits := 0, 0
 	for _, b := range line[i+len(idKey):] {
-		if b < '0' || b > '9' || digits == 18 {
+		if b == '.' || b == 'e' || b == 'E' {
+			return -1 // 1.5 or 1e3: not a message number either
+		}
+		if b < '0' || b > '9' {
 			break
+		}
+		if digits == 18 {
+			// Not a message number the bench gave out; cutting it short
+			// would count a stranger's reply as acknowledging everything.
+			return -1
 		}
 		n = 10*n + int(b-'0')
 		digits++

@@ -395,7 +395,9 @@ func apiDecodeBody(r *http.Request, v any, required bool) error {
 		}
 		return nil
 	}
-	if err == nil && dec.More() {
+	// More reports false before a stray ']' or '}', so look at what is
+	// left: nothing but white space may follow the one value.
+	if err == nil && len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
 		return &apiError{http.StatusBadRequest, protocol.CodeBadJSON, "request body holds more than one JSON value; send one object"}
 	}
 	if err != nil {

@@ -832,6 +832,8 @@ func TestAPIBadRequests(t *testing.T) {
 		{"syntax error", "POST", send, `{"data":1,,}`, 400, protocol.CodeBadJSON},
 		{"not an object", "POST", send, `[1]`, 400, protocol.CodeBadRequest},
 		{"two values", "POST", send, `{"data":1}{"data":2}`, 400, protocol.CodeBadJSON},
+		{"a stray bracket after the value", "POST", send, `{"data":1}]`, 400, protocol.CodeBadJSON},
+		{"a stray brace after the value", "POST", send, `{"data":1} }`, 400, protocol.CodeBadJSON},
 		{"no body", "POST", send, ``, 400, protocol.CodeBadRequest},
 		{"unknown field", "POST", send, `{"data":1,"dta":2}`, 400, protocol.CodeBadRequest},
 		{"wrong type", "POST", "/api/v1/broadcast", `{"data":1,"exclude":"abc"}`, 400, protocol.CodeBadRequest},
