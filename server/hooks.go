@@ -318,7 +318,7 @@ func (s *Server) failPolicy() *protocol.Error {
 	if s.cfg.HookFailOpen {
 		return nil
 	}
-	return protocol.Errorf(protocol.CodeUnavailable, "the application behind this server did not answer; try again later")
+	return protocol.Errorf(protocol.CodeUnavailable, "the application behind this server did not answer, or gave an answer it cannot use; try again later")
 }
 
 // hookConnect asks the application about a new connection. A nil result
@@ -483,7 +483,7 @@ func (c *conn) rpc(cmd *protocol.Command) {
 	}
 	switch {
 	case err != nil:
-		c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeUnavailable, "the application behind this server did not answer; try again later"))
+		c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeUnavailable, "the application behind this server did not answer, or gave an answer it cannot use; try again later"))
 	case res != nil && res.Error != nil:
 		e := *res.Error
 		e.Code, e.Message = strings.ToValidUTF8(e.Code, "\uFFFD"), strings.ToValidUTF8(e.Message, "\uFFFD")
