@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,10 +29,15 @@ type writerPool struct {
 	deferred []*conn
 	ticking  bool
 
-	// quit is closed when the server has stopped: idle writers and the
-	// ticker exit then rather than after writerIdle or the next tick.
+	// quit is closed when the server has stopped: the ticker exits then
+	// rather than at its next tick. Writers do not wait on it: a third
+	// case in their select costs a channel lock per write, which showed
+	// in the fan-out benchmark. stop fires their idle timers instead
+	// (timers, under mu), and stopped stops those that were busy.
 	quit     chan struct{}
 	quitOnce sync.Once
+	stopped  atomic.Bool
+	timers   map[*time.Timer]struct{}
 }
 
 func newWriterPool(tick time.Duration, srv *Server) *writerPool {
@@ -41,7 +47,21 @@ func newWriterPool(tick time.Duration, srv *Server) *writerPool {
 // stop lets the pool's goroutines exit once they have nothing to write.
 // Connections submitted afterwards are still written, by a goroutine that
 // exits when done.
-func (p *writerPool) stop() { p.quitOnce.Do(func() { close(p.quit) }) }
+func (p *writerPool) stop() {
+	p.quitOnce.Do(func() {
+		p.mu.Lock()
+		p.stopped.Store(true)
+		timers := make([]*time.Timer, 0, len(p.timers))
+		for t := range p.timers {
+			timers = append(timers, t)
+		}
+		p.mu.Unlock()
+		close(p.quit)
+		for _, t := range timers {
+			t.Reset(0) // an idle writer exits now; a busy one sees stopped
+		}
+	})
+}
 
 // later submits c at the next coalescing tick.
 func (p *writerPool) later(c *conn) {
@@ -112,18 +132,32 @@ func (p *writerPool) submit(c *conn) {
 
 func (p *writerPool) run(c *conn) {
 	t := time.NewTimer(writerIdle)
-	defer t.Stop()
+	p.mu.Lock()
+	if p.timers == nil {
+		p.timers = make(map[*time.Timer]struct{})
+	}
+	p.timers[t] = struct{}{}
+	p.mu.Unlock()
+	defer func() {
+		t.Stop()
+		p.mu.Lock()
+		delete(p.timers, t)
+		p.mu.Unlock()
+	}()
 	// ws starts with no clock read: writers start often under load.
 	var ws writerStats
 	for {
 		c.writeLoop(&ws)
 		t.Reset(writerIdle)
+		// After the Reset: either stop sees this timer reset and fires
+		// it, or this load sees stopped.
+		if p.stopped.Load() {
+			ws.flush(p.srv, 0)
+			return
+		}
 		select {
 		case c = <-p.work:
 		case <-t.C:
-			ws.flush(p.srv, 0)
-			return
-		case <-p.quit:
 			ws.flush(p.srv, 0)
 			return
 		}
