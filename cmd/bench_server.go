@@ -10,13 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/rtsync/rtsync/internal/childproc"
 	"github.com/rtsync/rtsync/internal/procstat"
 	"github.com/rtsync/rtsync/internal/syncbuf"
 	"github.com/rtsync/rtsync/loadtest"
@@ -61,7 +61,7 @@ type childServer struct {
 	url    string
 	health string
 	stderr *syncbuf.Buffer
-	done   chan error
+	done   <-chan error
 }
 
 // startChildren starts n servers and waits until each answers /healthz.
@@ -87,7 +87,7 @@ func startChild(ctx context.Context, exe string, conns int) (*childServer, error
 	if err != nil {
 		return nil, err
 	}
-	c := &childServer{url: "ws://" + addr + "/ws", health: "http://" + addr + "/healthz", stderr: &syncbuf.Buffer{Limit: 64 << 10}, done: make(chan error, 1)}
+	c := &childServer{url: "ws://" + addr + "/ws", health: "http://" + addr + "/healthz", stderr: &syncbuf.Buffer{Limit: 64 << 10}}
 	c.cmd = exec.Command(exe, "serve",
 		"--addr", addr,
 		"--max-conns", strconv.Itoa(conns+100),
@@ -104,20 +104,9 @@ func startChild(ctx context.Context, exe string, conns int) (*childServer, error
 	c.cmd.SysProcAttr = childProcAttr()
 	c.cmd.Stdout = c.stderr
 	c.cmd.Stderr = c.stderr
-	// Start and wait on one locked OS thread: Linux sends the parent-death
-	// signal when the thread that started the child exits, and Go may end
-	// a thread under other goroutines; this one lives as long as the child.
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := c.cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		c.done <- c.cmd.Wait()
-	}()
-	if err := <-started; err != nil {
+	// childproc starts it so that the parent-death signal comes only when
+	// the bench dies.
+	if c.done, err = childproc.Start(c.cmd); err != nil {
 		return nil, fmt.Errorf("start rtsync serve: %w", err)
 	}
 	deadline := time.Now().Add(childReadyTimeout)

@@ -63,23 +63,9 @@ func assertTerminalSafe(t *testing.T, out string) {
 // visible text is all there.
 func TestChatLinesHostilePeer(t *testing.T) {
 	t.Parallel()
-	url := startTestServer(t, server.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-
-	evil, err := client.Dial(ctx, url, client.Options{Name: "\u202Enimda", UID: "mallory"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer evil.Close()
-	if _, err := evil.Join(ctx, "ops"); err != nil {
-		t.Fatal(err)
-	}
-	for _, text := range hostileTexts {
-		if _, err := evil.Publish(ctx, "ops", map[string]string{"text": text}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	url, evil := hostilePeer(ctx, t)
 
 	// A logger that reads history and then follows, writing to a pipe the
 	// test reads line by line.
@@ -144,19 +130,17 @@ func TestChatLinesHostilePeer(t *testing.T) {
 	}
 }
 
-// TestChatLinesJSONExact: --format json gives every message's text
-// exactly, yet the line itself holds no byte that drives a terminal (the
-// encoder escapes what cleaning would replace).
-func TestChatLinesJSONExact(t *testing.T) {
-	t.Parallel()
+// hostilePeer starts a server where a peer named with a bidi override
+// has published every hostileTexts line in room ops, and returns the
+// server's URL and the peer, still connected.
+func hostilePeer(ctx context.Context, t *testing.T) (string, *client.Client) {
+	t.Helper()
 	url := startTestServer(t, server.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	evil, err := client.Dial(ctx, url, client.Options{Name: "\u202Enimda", UID: "mallory"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer evil.Close()
+	t.Cleanup(func() { evil.Close() })
 	if _, err := evil.Join(ctx, "ops"); err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +149,17 @@ func TestChatLinesJSONExact(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return url, evil
+}
+
+// TestChatLinesJSONExact: --format json gives every message's text
+// exactly, yet the line itself holds no byte that drives a terminal (the
+// encoder escapes what cleaning would replace).
+func TestChatLinesJSONExact(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url, _ := hostilePeer(ctx, t)
 	ios, _, out, errOut := iostreams.Test()
 	if err := runChat(ctx, &chatOptions{IO: ios, URL: url, Name: "reader", Rooms: []string{"ops"}, Format: "json", History: len(hostileTexts), Mode: "lines"}); err != nil {
 		t.Fatalf("runChat: %v (stderr %q)", err, errOut.String())

@@ -71,6 +71,34 @@ func waitShown(b *tab, want ...string) {
 	}
 }
 
+// scene is the start of every recovery test: Ada's page behind a proxy
+// the test can cut, and Gopher (a Go client) in lobby, having published
+// first, which Ada's page showed.
+type scene struct {
+	px     *proxy
+	ada    *tab
+	gopher *client.Client
+}
+
+func newScene(t *testing.T, srv *testServer, first string) *scene {
+	t.Helper()
+	px := startProxy(t, srv.addr)
+	ada := openTab(t, startBrowser(t), "Ada", "http://"+px.addr()+"/")
+	gopher, _ := dialGo(t, srv.addr, "Gopher", "gopher")
+	if _, err := gopher.Join(bounded(t), "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, gopher, first)
+	waitShown(ada, first)
+	return &scene{px: px, ada: ada, gopher: gopher}
+}
+
+// cutPage cuts Ada's connection and waits for the page to notice.
+func (sc *scene) cutPage() {
+	sc.px.cut()
+	sc.ada.waitFor("the reconnecting state", `state() === "reconnecting"`)
+}
+
 // TestBrowserRecoveryPoint cuts the page's connection right after the
 // reply to its re-join, before the replay that reply announces, with one
 // more message published while the reply is on its way. The page must
@@ -79,18 +107,10 @@ func waitShown(b *tab, want ...string) {
 // skipped them and said "nothing missed".
 func TestBrowserRecoveryPoint(t *testing.T) {
 	srv := startServer(t)
-	px := startProxy(t, srv.addr)
-	browser := startBrowser(t)
-	ada := openTab(t, browser, "Ada", "http://"+px.addr()+"/")
-	gopher, _ := dialGo(t, srv.addr, "Gopher", "gopher")
-	if _, err := gopher.Join(bounded(t), "lobby"); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, gopher, "before")
-	waitShown(ada, "before")
+	sc := newScene(t, srv, "before")
+	px, ada, gopher := sc.px, sc.ada, sc.gopher
 
-	px.cut()
-	ada.waitFor("the reconnecting state", `state() === "reconnecting"`)
+	sc.cutPage()
 	publish(t, gopher, "away 1")
 	publish(t, gopher, "away 2")
 	px.setTrap(&trap{match: rejoinReply("lobby"), hook: func() { publish(t, gopher, "around the join") }})
@@ -115,18 +135,10 @@ func TestBrowserRecoveryGap(t *testing.T) {
 		c.SendQueueBytes = 8 << 10 // replays at most 4 KiB: about six of the messages below
 		c.HistorySize = 8
 	})
-	px := startProxy(t, srv.addr)
-	browser := startBrowser(t)
-	ada := openTab(t, browser, "Ada", "http://"+px.addr()+"/")
-	gopher, _ := dialGo(t, srv.addr, "Gopher", "gopher")
-	if _, err := gopher.Join(bounded(t), "lobby"); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, gopher, "before")
-	waitShown(ada, "before")
+	sc := newScene(t, srv, "before")
+	px, ada, gopher := sc.px, sc.ada, sc.gopher
 
-	px.cut()
-	ada.waitFor("the reconnecting state", `state() === "reconnecting"`)
+	sc.cutPage()
 	pad := " · " + strings.Repeat("x", 500)
 	want := []string{"before"}
 	for i := 1; i <= 10; i++ { // seqs 2..11; history keeps 4..11
@@ -158,15 +170,8 @@ func TestBrowserRecoveryGap(t *testing.T) {
 // them.
 func TestBrowserRecoveryReset(t *testing.T) {
 	srv1 := startServer(t)
-	px := startProxy(t, srv1.addr)
-	browser := startBrowser(t)
-	ada := openTab(t, browser, "Ada", "http://"+px.addr()+"/")
-	gopher, _ := dialGo(t, srv1.addr, "Gopher", "gopher")
-	if _, err := gopher.Join(bounded(t), "lobby"); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, gopher, "old")
-	waitShown(ada, "old")
+	sc := newScene(t, srv1, "old")
+	px, ada, gopher := sc.px, sc.ada, sc.gopher
 	_ = gopher.Close()
 
 	srv2 := startServer(t)
@@ -192,18 +197,10 @@ func TestBrowserRecoveryReset(t *testing.T) {
 // which messages it missed instead of claiming a recovery.
 func TestBrowserRecoveryNoHistory(t *testing.T) {
 	srv := startServer(t, func(c *server.Config) { c.HistorySize = -1 })
-	px := startProxy(t, srv.addr)
-	browser := startBrowser(t)
-	ada := openTab(t, browser, "Ada", "http://"+px.addr()+"/")
-	gopher, _ := dialGo(t, srv.addr, "Gopher", "gopher")
-	if _, err := gopher.Join(bounded(t), "lobby"); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, gopher, "before")
-	waitShown(ada, "before")
+	sc := newScene(t, srv, "before")
+	px, ada, gopher := sc.px, sc.ada, sc.gopher
 
-	px.cut()
-	ada.waitFor("the reconnecting state", `state() === "reconnecting"`)
+	sc.cutPage()
 	publish(t, gopher, "away 1")
 	publish(t, gopher, "away 2")
 	px.route(srv.addr)

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/childproc"
 	"github.com/rtsync/rtsync/internal/procstat"
 	"github.com/rtsync/rtsync/internal/syncbuf"
 )
@@ -60,7 +60,7 @@ type serverProc struct {
 	key  string
 	api  *client.API
 	log  *syncbuf.Buffer
-	done chan error
+	done <-chan error
 
 	stopOnce sync.Once
 	stopErr  error
@@ -90,7 +90,7 @@ func startServer(t *testing.T, bin string, c config) *serverProc {
 		"--log-level", "warn",
 	}
 	args = append(args, c.ServerArgs...)
-	s := &serverProc{addr: addr, key: hex.EncodeToString(key), log: &syncbuf.Buffer{Limit: 256 << 10}, done: make(chan error, 1)}
+	s := &serverProc{addr: addr, key: hex.EncodeToString(key), log: &syncbuf.Buffer{Limit: 256 << 10}}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = serverEnv(dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
@@ -99,17 +99,7 @@ func startServer(t *testing.T, bin string, c config) *serverProc {
 	// thread that started the child exits, so start and wait on one
 	// locked thread that lives as long as the child.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := s.cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		s.done <- s.cmd.Wait()
-	}()
-	if err := <-started; err != nil {
+	if s.done, err = childproc.Start(s.cmd); err != nil {
 		t.Fatalf("start rtsync serve: %v", err)
 	}
 	s.pid = s.cmd.Process.Pid
