@@ -63,7 +63,7 @@ func TestBrowserChat(t *testing.T) {
 	// Tab to tab, both ways; own messages are marked.
 	ada.send("Hi Bob! Is the deploy done?")
 	bob.waitMessage("#lobby", "Ada", "Hi Bob! Is the deploy done?")
-	ada.waitFor("own mark", `document.querySelector(".log:not([hidden]) .msg:last-child").classList.contains("own")`)
+	ada.waitFor("own mark", `document.querySelector(".log:not([hidden]) .msg:last-child")?.classList.contains("own") === true`)
 	bob.send("Yes, v1.4 is live since 10:20")
 	ada.waitMessage("#lobby", "Bob", "Yes, v1.4 is live since 10:20")
 	ada.send("Nice! Any trouble with the new history store?")
