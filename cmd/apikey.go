@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"net"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -42,8 +41,6 @@ func loopbackURL(u string) bool {
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
 	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		return ip.Unmap().IsLoopback()
-	}
-	return net.ParseIP(host) != nil && net.ParseIP(host).IsLoopback()
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }

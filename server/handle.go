@@ -113,7 +113,7 @@ func (c *conn) join(cmd *protocol.Command) {
 	if e == nil && cmd.Since != nil {
 		// The replay must fit the send queue: let what is queued go out
 		// first, as a reply does (replies.go).
-		c.waitQueueBelow(max(c.srv.cfg.SendQueueBytes-c.srv.replyBudget()-replySlack, 0))
+		c.roomForReply()
 	}
 	if e == nil {
 		e = c.joinRoom(cmd, true)

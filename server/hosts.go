@@ -99,12 +99,18 @@ func isLoopbackName(name string) bool {
 
 // addrIsLoopback reports whether a is a loopback IP address.
 func addrIsLoopback(a net.Addr) bool {
-	if a == nil {
-		return false
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.IsLoopback()
 	}
-	host, _, err := net.SplitHostPort(a.String())
+	return a != nil && hostIsLoopback(a.String())
+}
+
+// hostIsLoopback reports whether hostport ("127.0.0.1:80", "[::1]:80",
+// or a bare address) is a loopback IP address.
+func hostIsLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
-		host = a.String()
+		host = hostport
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.Unmap().IsLoopback()

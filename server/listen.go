@@ -134,8 +134,8 @@ func (s *Server) accept(ln net.Listener) (*guardConn, net.Conn, error) {
 			return nil, nc, nil
 		}
 		var ip netip.Addr
-		if ap, err := netip.ParseAddrPort(tc.RemoteAddr().String()); err == nil {
-			ip = ap.Addr().Unmap()
+		if ta, ok := tc.RemoteAddr().(*net.TCPAddr); ok {
+			ip = ta.AddrPort().Addr().Unmap()
 		}
 		if !s.perIP.acquire(ip) {
 			s.guards.perIPRefused.Add(1)

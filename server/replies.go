@@ -22,13 +22,17 @@ const replySlack = 4 << 10
 // half the send queue, leaving the other half for live traffic.
 func (s *Server) replyBudget() int { return max(s.cfg.SendQueueBytes/2, 1) }
 
-// waitQueueBelow blocks until at most limit bytes are queued for c, c is
-// closed, or the write timeout passes, and reports whether there is room.
-// It runs on the reader goroutine before a big reply, so a client that
-// asks for pages faster than it reads them waits for its own queue
-// instead of overflowing it; its later commands wait behind.
-func (c *conn) waitQueueBelow(limit int) bool {
-	return c.waitQueue(c.srv.cfg.WriteTimeout, func() bool { return c.queued <= limit }) && !c.isClosed()
+// roomForReply blocks until c's queue can take a reply of replyBudget
+// besides a reply's slack, c is closed, or the write timeout passes, and
+// returns the budget. It runs on the reader goroutine before a big reply
+// or a replay, so a client that asks for pages faster than it reads them
+// waits for its own queue instead of overflowing it; its later commands
+// wait behind.
+func (c *conn) roomForReply() int {
+	budget := c.srv.replyBudget()
+	limit := max(c.srv.cfg.SendQueueBytes-budget-replySlack, 0)
+	c.waitQueue(c.srv.cfg.WriteTimeout, func() bool { return c.queued <= limit })
+	return budget
 }
 
 // queuedBytes returns how many bytes are queued for c.
@@ -167,8 +171,7 @@ func (c *conn) history(cmd *protocol.Command) {
 	if r == nil {
 		return
 	}
-	budget := c.srv.replyBudget()
-	c.waitQueueBelow(max(c.srv.cfg.SendQueueBytes-budget-replySlack, 0))
+	budget := c.roomForReply()
 	page := r.page(c.srv.cfg.HistoryTTL, HistoryQuery{Since: cmd.Since, Before: cmd.Before, Limit: cmd.Limit}, budget)
 	c.push(encodeHistoryReply(cmd.ID, page), true)
 }
@@ -180,7 +183,6 @@ func (c *conn) presence(cmd *protocol.Command) {
 	if r == nil {
 		return
 	}
-	budget := c.srv.replyBudget()
-	c.waitQueueBelow(max(c.srv.cfg.SendQueueBytes-budget-replySlack, 0))
+	budget := c.roomForReply()
 	c.push(encodePresenceReply(cmd.ID, r.name, r.presencePage(cmd.After, cmd.Limit, budget)), true)
 }
