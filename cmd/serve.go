@@ -152,6 +152,13 @@ const serveExample = `  # a local server on 127.0.0.1:7000
   # bigger frames, longer history
   rtsync serve --max-message-size 1MiB --history-size 5000 --history-ttl 72h
 
+  # without --api-key the API takes serve's own key, made on first start
+  curl -H "Authorization: Bearer $(cat ~/.config/rtsync/api-key)" http://127.0.0.1:7000/api/v1/stats
+
+  # behind a proxy that passes the public name, with a front end elsewhere
+  rtsync serve --allowed-hosts chat.example.com \
+    --allowed-origins https://app.example.com --max-conns-per-ip 0
+
   # an HTTP API key for your application, in a file: change the key there
   # and send SIGHUP (kill -HUP PID) to rotate it without a restart
   echo 'api-key: [s3cret]' > rtsync.yaml && rtsync serve --config rtsync.yaml
