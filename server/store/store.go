@@ -138,9 +138,11 @@ type Stats struct {
 // contract every implementation passes.
 type Store interface {
 	// Append adds a message to room's history and returns its seq and
-	// the room's epoch. The message can be read at once; it is durable
-	// when c reports (a nil c: it is already). Appends of one room must
-	// not run concurrently.
+	// the room's epoch at once, without waiting for I/O. The message is
+	// durable, and can be read, once c reports (a nil c: it is already);
+	// commits report in the order of the Appends. Appends of one room
+	// must not run concurrently. An error from c (wrapping ErrUnavailable)
+	// means the message is not stored; its seq is not given again.
 	Append(room string, ts int64, from, data []byte) (seq uint64, epoch string, c *Commit, err error)
 	// Head sums up room's history.
 	Head(room string) (Head, error)
