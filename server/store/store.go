@@ -258,3 +258,9 @@ func NewEpoch() string {
 }
 
 var epochEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// Sweeper is implemented by stores that trim by age when told to: the
+// server calls Sweep every few seconds.
+type Sweeper interface {
+	Sweep(now time.Time)
+}

@@ -16,9 +16,6 @@ import (
 // is 0.
 const DefaultMaxBytes = 128 << 20
 
-// sweepEvery is how often expired messages are trimmed.
-const sweepEvery = 5 * time.Second
-
 // Store keeps history and inboxes in the process: nothing survives it.
 type Store struct {
 	opts     store.Options
@@ -41,10 +38,7 @@ type Store struct {
 
 	trimmed, evicted, expired atomic.Uint64
 
-	closeOnce sync.Once
-	stop      chan struct{}
-	done      chan struct{}
-	closed    atomic.Bool
+	closed atomic.Bool
 }
 
 type room struct {
@@ -65,38 +59,19 @@ type inbox struct {
 	bytes     int64
 }
 
-// New returns an empty memory store. Close stops its sweeper.
+// New returns an empty memory store. It runs no goroutine: expired
+// messages go when they are read and when its owner calls Sweep.
 func New(opts store.Options) *Store {
-	s := &Store{opts: opts, maxBytes: opts.MaxBytes, rooms: make(map[string]*room), inboxes: make(map[string]*inbox), stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{opts: opts, maxBytes: opts.MaxBytes, rooms: make(map[string]*room), inboxes: make(map[string]*inbox)}
 	if s.maxBytes == 0 {
 		s.maxBytes = DefaultMaxBytes
 	}
-	go s.sweeper()
 	return s
 }
 
-func (s *Store) sweeper() {
-	defer close(s.done)
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case now := <-t.C:
-			s.Sweep(now)
-		}
-	}
-}
-
-// Close stops the sweeper. The data stays readable; writes fail with
-// store.ErrClosed.
+// Close makes writes fail with store.ErrClosed; the data stays readable.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		close(s.stop)
-		<-s.done
-	})
+	s.closed.Store(true)
 	return nil
 }
 
