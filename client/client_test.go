@@ -169,7 +169,6 @@ func TestDirect(t *testing.T) {
 		send func() (int, error)
 		code string
 	}{
-		{"offline uid", func() (int, error) { return a.SendToUID(ctx, "nobody", 1) }, protocol.CodeOffline},
 		{"unknown client", func() (int, error) { return a.SendToClient(ctx, "no-such-client", 1) }, protocol.CodeNotFound},
 	}
 	for _, tc := range errCases {

@@ -117,10 +117,15 @@ func (c *Command) Validate() *Error {
 		return e
 	}
 	if c.Op == "" {
-		return Errorf(CodeBadRequest, "missing \"op\"; one of hello, join, leave, pub, send, presence, history, ping, rpc")
+		return Errorf(CodeBadRequest, "missing \"op\"; one of hello, join, leave, pub, send, presence, history, ack, ping, rpc")
 	}
 	switch c.Op {
 	case OpPing:
+		return nil
+	case OpAck:
+		if c.Inbox == 0 {
+			return Errorf(CodeBadRequest, "ack needs \"inbox\": the id of the last offline message received")
+		}
 		return nil
 	case OpRPC:
 		if c.Method == "" || len(c.Method) > MaxMethodLen {
@@ -168,7 +173,7 @@ func (c *Command) Validate() *Error {
 			return Errorf(CodeBadRequest, "to_client is longer than %d bytes", MaxUIDLen)
 		}
 	default:
-		return Errorf(CodeUnknownOp, "unknown op %q; one of hello, join, leave, pub, send, presence, history, ping, rpc", truncate(c.Op, 32))
+		return Errorf(CodeUnknownOp, "unknown op %q; one of hello, join, leave, pub, send, presence, history, ack, ping, rpc", truncate(c.Op, 32))
 	}
 	switch c.Op {
 	case OpJoin:

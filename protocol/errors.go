@@ -44,7 +44,9 @@ const (
 	CodeRateLimited = "rate_limited"
 	// CodeNotFound: send to a client id that is not connected.
 	CodeNotFound = "not_found"
-	// CodeOffline: send to a uid with no live connection.
+	// CodeOffline: send to a uid with no live connection, on a server
+	// that keeps no inboxes (or the inbox would not take it: see the
+	// message).
 	CodeOffline = "offline"
 	// CodeUnauthorized: the token was refused.
 	CodeUnauthorized = "unauthorized"
@@ -53,6 +55,13 @@ const (
 	// CodeUnavailable: the application behind the server (event hooks) did
 	// not answer; the command may be retried.
 	CodeUnavailable = "unavailable"
+	// CodeNotStored: a pub was delivered to the room's members but the
+	// server's store failed to keep it (disk full): history and recovery
+	// will miss it. The reply carries its seq. Do not publish it again.
+	CodeNotStored = "not_stored"
+	// CodeStoreUnavailable: the server's store refused the command (it is
+	// closing, or full); nothing was sent. The command may be retried.
+	CodeStoreUnavailable = "store_unavailable"
 	// CodeInternal: the server failed; the command may be retried.
 	CodeInternal = "internal"
 	// CodeRPCError: the application refused an rpc without a code of its

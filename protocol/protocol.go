@@ -15,6 +15,9 @@ const (
 	OpPresence = "presence"
 	OpHistory  = "history"
 	OpPing     = "ping"
+	// OpAck confirms the offline direct messages received up to an inbox
+	// id, which then leave the user's inbox.
+	OpAck = "ack"
 	// OpRPC asks the application (event hooks) for an answer; the server
 	// only relays it.
 	OpRPC = "rpc"
@@ -75,6 +78,9 @@ type Command struct {
 
 	// rpc
 	Method string `json:"method,omitempty"`
+
+	// ack: the inbox id of the last offline direct message received.
+	Inbox uint64 `json:"inbox,omitempty"`
 }
 
 // From identifies the sender of a message.
@@ -102,6 +108,11 @@ type Direct struct {
 	From From            `json:"from"`
 	TS   int64           `json:"ts"`
 	Data json.RawMessage `json:"data"`
+	// Inbox is set on a message kept while its uid was offline: its id
+	// in the inbox, to confirm with the ack op. Redelivered says it was
+	// handed out before and not confirmed, so the client may have it.
+	Inbox       uint64 `json:"inbox,omitempty"`
+	Redelivered bool   `json:"redelivered,omitempty"`
 }
 
 // Member is one connection in a room's presence.
@@ -179,8 +190,14 @@ type Reply struct {
 	Total int    `json:"total,omitempty"`
 	Next  string `json:"next,omitempty"`
 
-	// send
-	Delivered *int `json:"delivered,omitempty"`
+	// send: how many connections the message was queued for; with 0,
+	// Stored says it went to the offline uid's inbox, Inbox its id there.
+	Delivered *int   `json:"delivered,omitempty"`
+	Stored    bool   `json:"stored,omitempty"`
+	Inbox     uint64 `json:"inbox,omitempty"`
+
+	// ack: how many offline messages left the inbox.
+	Acked *int `json:"acked,omitempty"`
 
 	// ping
 	Pong bool `json:"pong,omitempty"`
@@ -226,6 +243,8 @@ type Event struct {
 	Total     int             `json:"total,omitempty"`
 	Next      string          `json:"next,omitempty"`
 	Delivered *int            `json:"delivered,omitempty"`
+	Stored    bool            `json:"stored,omitempty"`
+	Acked     *int            `json:"acked,omitempty"`
 	Pong      bool            `json:"pong,omitempty"`
 
 	// welcome, reply to hello, join/leave presence events
@@ -244,6 +263,9 @@ type Event struct {
 	TS    int64           `json:"ts,omitempty"`
 	From  *From           `json:"from,omitempty"`
 	Data  json.RawMessage `json:"data,omitempty"`
+	// direct from an inbox (and, on a reply to send, the inbox id).
+	Inbox       uint64 `json:"inbox,omitempty"`
+	Redelivered bool   `json:"redelivered,omitempty"`
 
 	// error
 	Code    string `json:"code,omitempty"`

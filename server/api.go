@@ -301,6 +301,8 @@ func apiStatus(err error) (int, string, string) {
 			status = http.StatusRequestEntityTooLarge
 		case errors.Is(oe, ErrConflict):
 			status = http.StatusConflict
+		case errors.Is(oe, ErrUnavailable):
+			status = http.StatusServiceUnavailable
 		}
 		return status, oe.Code, oe.Message
 	}
@@ -604,8 +606,11 @@ func (a *api) sendToUID(r *http.Request) (any, error) {
 	if err := apiDecodeBody(r, &b, true); err != nil {
 		return nil, err
 	}
-	n, err := a.srv.SendToUID(r.PathValue("uid"), b.Data)
-	return map[string]int{"delivered": n}, err
+	res, err := a.srv.SendToUID(r.PathValue("uid"), b.Data)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 func (a *api) publish(r *http.Request) (any, error) {

@@ -46,7 +46,7 @@ func BenchmarkFanOut(b *testing.B) {
 			b.ResetTimer()
 			cpu := procstat.CPUTime().Seconds()
 			for range b.N {
-				r.publish(s, nil, from, data, false)
+				r.publish(s, pendingPub{}, nil, false, nil, from, data)
 			}
 			b.StopTimer()
 			want := int64(b.N) * int64(members)

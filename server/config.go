@@ -7,7 +7,46 @@ import (
 	"math"
 	"net/http"
 	"time"
+
+	"github.com/rtsync/rtsync/server/broker"
+	"github.com/rtsync/rtsync/server/store"
 )
+
+// RoomHistory is the history retention of the rooms matching Rooms.
+type RoomHistory struct {
+	// Rooms is a pattern of room names; "*" matches any run of characters.
+	Rooms string `json:"rooms" yaml:"rooms"`
+	// Size is how many messages each room keeps (0: none); TTL how long
+	// (0: the server's HistoryTTL).
+	Size int           `json:"size" yaml:"size"`
+	TTL  time.Duration `json:"ttl" yaml:"ttl"`
+}
+
+// retention returns the history retention of room.
+func (c *Config) retention(room string) store.Retention {
+	for _, rh := range c.RoomHistory {
+		if matchRoom(rh.Rooms, room) {
+			ttl := rh.TTL
+			if ttl == 0 {
+				ttl = c.HistoryTTL
+			}
+			return store.Retention{Count: rh.Size, Age: ttl}
+		}
+	}
+	return store.Retention{Count: c.HistorySize, Age: c.HistoryTTL}
+}
+
+// storeOptions are the store options cfg gives, logging trims on log.
+func (c *Config) storeOptions(onTrim func(reason string, n int)) store.Options {
+	return store.Options{
+		Retention: c.retention,
+		MaxBytes:  int64(c.MaxHistoryBytes),
+		MaxRooms:  c.MaxRooms,
+		InboxMax:  c.InboxMax,
+		InboxTTL:  c.InboxTTL,
+		OnTrim:    onTrim,
+	}
+}
 
 // Config holds everything a Server needs. The zero value of a field means
 // its default (see DefaultConfig), so callers set only what they change.
@@ -51,19 +90,40 @@ type Config struct {
 	HistorySize int
 	HistoryTTL  time.Duration
 
+	// RoomHistory overrides HistorySize and HistoryTTL for the rooms
+	// whose names match a pattern ("*" matches any run of characters);
+	// the first match wins.
+	RoomHistory []RoomHistory
+
+	// OpenStore opens where history and offline inboxes live, given the
+	// options the server derives from this config (retention, bounds).
+	// The server closes it when Run returns. Nil: a memory store (nothing
+	// survives the process); `rtsync serve` opens the disk store.
+	OpenStore func(store.Options) (store.Store, error)
+	// Broker carries messages between nodes; nil: the in-process broker
+	// of a single node. The server starts and closes it.
+	Broker broker.Broker
+
+	// InboxMax bounds the direct messages kept for one offline uid (the
+	// oldest go); InboxTTL is how long one is kept.
+	InboxMax int
+	InboxTTL time.Duration
+
 	// Global bounds, so that no number of clients can take the machine's
 	// memory. Each refuses or evicts with an error code or close code and
 	// a counter (docs/api.md); zero means the default, negative no bound.
 	//
-	// MaxHistoryBytes bounds the history of all rooms together (encoded
-	// messages plus a small overhead each). Past it the oldest messages
-	// go, whichever room holds them, so the server keeps the newest
-	// history rather than refusing publishes.
+	// MaxHistoryBytes bounds the history of all rooms together (what
+	// store.Message.Size counts). Past it the oldest messages go,
+	// whichever room holds them, so the server keeps the newest history
+	// rather than refusing publishes. Zero: the store's default (128 MiB
+	// in memory, 1 GiB on disk).
 	MaxHistoryBytes int
-	// MaxRooms bounds the rooms the server holds. A room that would be
-	// made past it first takes the place of the room without members
-	// whose last message is the oldest (its history goes); when every
+	// MaxRooms bounds the rooms the server holds members of, and the
+	// rooms the store keeps history for. A room the hub would make past
+	// it first takes the place of a room without members; when every
 	// room has members, the join or publish is refused (server_limit).
+	// The store forgets the rooms whose last message is the oldest.
 	MaxRooms int
 	// MaxRoomsCreatedPerConn bounds the rooms one connection may make
 	// (join when they did not exist) in its life, so that a few
@@ -180,7 +240,6 @@ func DefaultConfig() Config {
 		HistorySize:            1000,
 		HistoryTTL:             24 * time.Hour,
 		PresenceMaxMembers:     1000,
-		MaxHistoryBytes:        128 << 20,
 		MaxRooms:               50_000,
 		MaxRoomsCreatedPerConn: 1000,
 		MaxMemory:              1 << 30,
@@ -219,7 +278,7 @@ func (c Config) withDefaults() (Config, error) {
 		p   *int
 		def int
 	}{
-		{&c.MaxHistoryBytes, d.MaxHistoryBytes}, {&c.MaxRooms, d.MaxRooms},
+		{&c.MaxRooms, d.MaxRooms},
 		{&c.MaxRoomsCreatedPerConn, d.MaxRoomsCreatedPerConn}, {&c.MaxMemory, d.MaxMemory},
 	} {
 		// Zero: the default; negative: no bound, kept as the largest int
@@ -231,6 +290,14 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HistorySize < 0 {
 		c.HistorySize = 0
+	}
+	if c.InboxMax < 0 || c.InboxTTL < 0 {
+		return c, errors.New("server config: inbox bounds must not be negative")
+	}
+	for i, rh := range c.RoomHistory {
+		if rh.Rooms == "" || rh.Size < 0 || rh.TTL < 0 {
+			return c, fmt.Errorf("server config: room history override %d: rooms pattern required, size and ttl not negative", i+1)
+		}
 	}
 	if c.PublishRate == 0 {
 		c.PublishRate = d.PublishRate

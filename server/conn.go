@@ -96,6 +96,9 @@ type conn struct {
 	// and closed when the writer next takes or lets go of the queue or
 	// the connection closes. Last in the struct, away from the hot fields.
 	drained chan struct{}
+	// inboxSent is the id of the last offline message handed to this
+	// connection: an ack up to it brings the next page (connops.go).
+	inboxSent atomic.Uint64
 	// hookCancel, guarded by mu, cuts the hook call under way for this
 	// connection (hookContext) when it closes.
 	hookCancel context.CancelCauseFunc

@@ -73,6 +73,8 @@ func (c *conn) dispatch(cmd *protocol.Command) {
 		c.presence(cmd)
 	case protocol.OpHistory:
 		c.history(cmd)
+	case protocol.OpAck:
+		c.ack(cmd)
 	case protocol.OpRPC:
 		c.rpc(cmd)
 	}
@@ -87,25 +89,26 @@ func (c *conn) hello(cmd *protocol.Command) {
 	}
 	// A name set by the token stays; a hello that only refreshes the
 	// token keeps the name too.
-	keepName := c.nameFixed() || (cmd.Token != "" && cmd.Name == "")
-	c.stateMu.Lock()
-	old := c.uid
-	if !keepName {
-		c.name = cmd.Name
+	var ch identityChange
+	if !c.nameFixed() && (cmd.Token == "" || cmd.Name != "") {
+		ch.name = &cmd.Name
 	}
 	if cmd.UID != "" && c.srv.openMode() {
-		c.uid = cmd.UID
+		ch.uid = &cmd.UID
 	}
-	if len(cmd.Meta) > 0 {
-		c.meta = cmd.Meta
-	}
-	c.from = nil
+	ch.meta = cmd.Meta
+	// The reply goes before the inbox a new uid brings.
+	c.stateMu.Lock()
 	uid, name := c.uid, c.name
-	c.stateMu.Unlock()
-	if uid != old {
-		c.srv.hub.setUID(c, old, uid)
+	if ch.uid != nil {
+		uid = *ch.uid
 	}
+	if ch.name != nil {
+		name = *ch.name
+	}
+	c.stateMu.Unlock()
 	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Client: c.id, UID: uid, Name: name})
+	c.srv.rebind(c, ch)
 }
 
 func (c *conn) join(cmd *protocol.Command) {
@@ -116,33 +119,10 @@ func (c *conn) join(cmd *protocol.Command) {
 		c.roomForReply()
 	}
 	if e == nil {
-		e = c.joinRoom(cmd, true)
+		e = c.enterRoom(cmd, joinReply, true)
 	}
 	if e != nil {
 		c.replyErr(cmd.ID, e)
-	}
-}
-
-// joinRoom joins the room cmd names; with reply it answers and replays as
-// the join op does. It does not check the token's permissions: the client's
-// join does, while the application (connect hook, HTTP API) may put a
-// client in any room.
-func (c *conn) joinRoom(cmd *protocol.Command, reply bool) *protocol.Error {
-	for {
-		r, e := c.roomFor(cmd.Room, true)
-		if e != nil {
-			return e
-		}
-		if r.join(c.srv, c, cmd, reply) {
-			return nil
-		}
-		// The room was dropped between lookup and join: forget the stale
-		// pointer and look again.
-		c.stateMu.Lock()
-		if c.rooms[cmd.Room] == r {
-			delete(c.rooms, cmd.Room)
-		}
-		c.stateMu.Unlock()
 	}
 }
 
@@ -161,8 +141,13 @@ func (c *conn) roomFor(name string, bound bool) (*room, *protocol.Error) {
 	if fresh == nil {
 		c.stateMu.Lock()
 		_, already := c.rooms[name]
-		spent := bound && !already && c.created >= c.srv.cfg.MaxRoomsCreatedPerConn
+		spent := c.created >= c.srv.cfg.MaxRoomsCreatedPerConn
 		c.stateMu.Unlock()
+		if bound && !already && c.srv.storeKnows(name) {
+			// No members here, but history: joining it makes nothing.
+			already = true
+		}
+		spent = spent && bound && !already
 		if spent {
 			c.srv.metrics.roomsRefused.Add(1)
 			return nil, protocol.Errorf(protocol.CodeTooManyRooms, "this connection made %d rooms, the server's limit per connection (--max-rooms-created); join an existing room", c.srv.cfg.MaxRoomsCreatedPerConn)
@@ -212,17 +197,11 @@ func (c *conn) joined(cmd *protocol.Command) *room {
 }
 
 func (c *conn) leave(cmd *protocol.Command) {
-	c.stateMu.Lock()
-	r := c.rooms[cmd.Room]
-	delete(c.rooms, cmd.Room)
-	c.stateMu.Unlock()
-	if r == nil {
+	if !c.exitRoom(cmd.Room, false) {
 		c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeNotJoined, "not in room %q", cmd.Room))
 		return
 	}
-	r.leave(c.srv, c)
-	c.srv.hub.dropIfUnused(r)
-	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: r.name})
+	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: cmd.Room})
 }
 
 // refuseAuth answers a command refused for want of a valid token and closes
@@ -265,8 +244,18 @@ func (c *conn) pub(cmd *protocol.Command) {
 		return
 	}
 	from, _, _ := c.identity()
-	seq, epoch := r.publish(c.srv, c, from, data, cmd.NoEcho)
-	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: r.name, Seq: seq, Epoch: epoch})
+	// The reply goes when the message is durable (room.finishPub); the
+	// reader goes on meanwhile, so a client may have many pubs in flight
+	// and replies to later commands may come first.
+	_, _, _, ok, err := r.publish(c.srv, pendingPub{replyTo: c, replyID: cmd.ID}, c, cmd.NoEcho, nil, from, data)
+	switch {
+	case err != nil:
+		c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeStoreUnavailable, "the message was not sent: the server's store refused it (%v); try again", err))
+	case !ok:
+		// The room was dropped under a member: only when it left
+		// meanwhile, through the server API.
+		c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeNotJoined, "not in room %q; join it first", cmd.Room))
+	}
 }
 
 func (c *conn) direct(cmd *protocol.Command) {
@@ -277,34 +266,22 @@ func (c *conn) direct(cmd *protocol.Command) {
 		c.replyErr(cmd.ID, e)
 		return
 	}
-	var targets []*conn
+	from, _, _ := c.identity()
 	if cmd.ToClient != "" {
-		if t := c.srv.hub.client(cmd.ToClient); t != nil {
-			targets = []*conn{t}
-		} else {
+		ok, err := c.srv.sendToClient(cmd.ToClient, from, cmd.Data)
+		if err != nil || !ok {
 			c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeNotFound, "no connected client %q", cmd.ToClient))
 			return
 		}
-	} else {
-		targets = c.srv.hub.byUID(cmd.ToUID)
-		if len(targets) == 0 {
-			c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeOffline, "user %q has no live connection; the message was not stored", cmd.ToUID))
-			return
-		}
+		n := 1
+		c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Delivered: &n})
+		return
 	}
-	from, _, _ := c.identity()
-	b := make([]byte, 0, 64+len(from)+len(cmd.Data))
-	b = append(b, `{"type":"direct","from":`...)
-	b = append(b, from...)
-	b = append(b, `,"ts":`...)
-	b = strconv.AppendInt(b, nowMS(), 10)
-	b = append(b, `,"data":`...)
-	b = append(b, cmd.Data...)
-	b = append(b, '}')
-	for _, t := range targets {
-		t.enqueue(b)
+	res, err := c.srv.sendToUID(cmd.ToUID, from, cmd.Data)
+	if err != nil {
+		c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeOffline, "user %q has no live connection and the message could not be kept for them (%v)", cmd.ToUID, err))
+		return
 	}
-	c.srv.metrics.directs.Add(uint64(len(targets)))
-	n := len(targets)
-	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Delivered: &n})
+	n := res.delivered
+	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Delivered: &n, Stored: res.inbox > 0, Inbox: res.inbox})
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rtsync/rtsync/protocol"
+	"github.com/rtsync/rtsync/server/store"
 )
 
 // hub indexes the live connections by client id and uid, and the rooms by
@@ -22,12 +22,6 @@ type hub struct {
 	rooms map[string]*room
 
 	count atomic.Int64
-	// histBytes is the history of every room, in bytes (encoded messages
-	// plus entryOverhead each): what Config.MaxHistoryBytes bounds.
-	histBytes atomic.Int64
-	// evictMu lets one goroutine at a time evict history for the global
-	// bound; the others go on (limits.go).
-	evictMu sync.Mutex
 	// memHigh is set while the heap is past Config.MaxMemory: new
 	// connections are refused (limits.go).
 	memHigh atomic.Bool
@@ -165,7 +159,7 @@ func (h *hub) remove(c *conn) {
 	h.mu.Unlock()
 
 	for _, r := range rooms {
-		r.leave(h.srv, c)
+		r.leave(h.srv, c, false)
 		h.dropIfUnused(r)
 	}
 }
@@ -234,8 +228,11 @@ func (h *hub) room(name string, create bool) *room {
 			h.srv.metrics.roomsRefused.Add(1)
 			return nil
 		}
-		r = newRoom(name, &h.histBytes)
+		r = newRoom(name)
 		h.rooms[name] = r
+		if err := h.srv.broker.Subscribe(name); err != nil {
+			h.logLim.note(h.srv.log, "broker", "broker: cannot subscribe to a room", "room", name, "err", err)
+		}
 	}
 	return r
 }
@@ -246,77 +243,71 @@ func (h *hub) errRoomLimit() *protocol.Error {
 	return protocol.Errorf(protocol.CodeServerLimit, "the server holds %d rooms, its limit (--max-rooms-total), and all have members; use an existing room or try again later", h.srv.cfg.MaxRooms)
 }
 
-// reclaimLocked makes way for new rooms when the server holds MaxRooms:
-// it forgets the rooms without members whose last message is the oldest,
-// history and all, a hundredth of the rooms at a time so that the scan
-// is paid once per many new rooms. It reports whether any went. h.mu is
-// held (hub.mu before room.mu).
+// reclaimLocked makes way for new rooms when the hub holds MaxRooms: it
+// forgets rooms without members, nothing pending and no one catching up
+// (their history is the store's and stays), a hundredth of the rooms at
+// a time so that the scan is paid once per many new rooms. It reports
+// whether any went. h.mu is held (hub.mu before room.pubMu and room.mu).
 func (h *hub) reclaimLocked() bool {
-	type cand struct {
-		r    *room
-		last int64
-	}
-	var cands []cand
-	for _, r := range h.rooms {
-		r.mu.Lock()
-		if len(r.members) == 0 && !r.dead {
-			cands = append(cands, cand{r, r.hist.newestTS()})
-		}
-		r.mu.Unlock()
-	}
-	if k := max(1, len(h.rooms)/100); len(cands) > k {
-		slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.last, b.last) })
-		cands = cands[:k]
-	}
+	k := max(1, len(h.rooms)/100)
 	n := 0
-	for _, c := range cands {
-		c.r.mu.Lock()
-		if len(c.r.members) == 0 && !c.r.dead {
-			// A joiner holding this pointer sees dead and looks again.
-			c.r.dead = true
-			c.r.hist.clearAll()
-			delete(h.rooms, c.r.name)
+	for _, r := range h.rooms {
+		if n == k {
+			break
+		}
+		if h.dropLocked(r) {
 			n++
 		}
-		c.r.mu.Unlock()
 	}
 	h.srv.metrics.roomsReclaimed.Add(uint64(n))
 	if n > 0 {
-		h.logLim.note(h.srv.log, "rooms", "at the room limit (--max-rooms-total): forgot rooms without members, oldest first", "rooms", n, "max_rooms", h.srv.cfg.MaxRooms)
+		h.logLim.note(h.srv.log, "rooms", "at the room limit (--max-rooms-total): forgot rooms without members", "rooms", n, "max_rooms", h.srv.cfg.MaxRooms)
 	}
 	return n > 0
 }
 
-// dropIfUnused forgets r when it has no members and no history, so that
-// rooms clients merely passed through do not accumulate.
+// dropLocked forgets r when it is unused: no members, no publish under
+// way or pending, no one catching up. A publisher busy in the store holds
+// pubMu; then the room is in use and stays. h.mu is held.
+func (h *hub) dropLocked(r *room) bool {
+	if !r.pubMu.TryLock() {
+		return false
+	}
+	defer r.pubMu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead || len(r.members) > 0 || len(r.pending) > 0 || len(r.holds) > 0 {
+		return false
+	}
+	r.dead = true
+	delete(h.rooms, r.name)
+	if err := h.srv.broker.Unsubscribe(r.name); err != nil {
+		h.logLim.note(h.srv.log, "broker", "broker: cannot unsubscribe from a room", "room", r.name, "err", err)
+	}
+	return true
+}
+
+// dropIfUnused forgets r when it is unused, so that rooms clients merely
+// passed through do not accumulate; the history stays in the store.
 func (h *hub) dropIfUnused(r *room) {
 	h.mu.Lock()
-	r.mu.Lock()
-	if !r.dead && len(r.members) == 0 && r.hist.n == 0 {
-		r.dead = true
-		delete(h.rooms, r.name)
+	if h.rooms[r.name] == r {
+		h.dropLocked(r)
 	}
-	r.mu.Unlock()
 	h.mu.Unlock()
 }
 
-// sweepRooms trims expired history and forgets rooms left empty.
+// sweepRooms forgets the rooms left unused (a publisher that left before
+// its message was durable leaves one behind) and lets the store trim by
+// age.
 func (h *hub) sweepRooms(now time.Time) {
-	cutoff := now.Add(-h.srv.cfg.HistoryTTL).UnixMilli()
-	h.mu.RLock()
-	rooms := make([]*room, 0, len(h.rooms))
-	for _, r := range h.rooms {
-		rooms = append(rooms, r)
-	}
-	h.mu.RUnlock()
-	for _, r := range rooms {
-		r.mu.Lock()
-		r.hist.trim(cutoff)
-		empty := len(r.members) == 0 && r.hist.n == 0
-		r.mu.Unlock()
-		if empty {
+	for _, r := range h.appendRooms(nil) {
+		if r.size() == 0 {
 			h.dropIfUnused(r)
 		}
+	}
+	if sw, ok := h.srv.store.(store.Sweeper); ok {
+		sw.Sweep(now)
 	}
 }
 

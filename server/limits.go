@@ -1,8 +1,6 @@
 package server
 
 import (
-	"cmp"
-	"container/heap"
 	"context"
 	"log/slog"
 	"math"
@@ -10,11 +8,13 @@ import (
 	rtmetrics "runtime/metrics"
 	"sync"
 	"time"
+
+	"github.com/rtsync/rtsync/server/store"
 )
 
 // Global bounds (Config.MaxHistoryBytes, MaxRooms, MaxMemory): what the
-// server does when one bites. Rooms are in hub.go; history and memory
-// here.
+// server does when one bites. Rooms are in hub.go, history in the store;
+// memory here.
 
 const (
 	// limitLogEvery is the least time between two logs of one kind of
@@ -61,91 +61,6 @@ func (l *rateLog) noteLevel(log *slog.Logger, level slog.Level, key, msg string,
 	log.Log(context.Background(), level, msg, args...)
 }
 
-// overHistory evicts history when the rooms together hold more than
-// MaxHistoryBytes, down to nine tenths of it, so eviction runs once per
-// tenth of the bound rather than on every publish. Called after a
-// publish, with no lock held.
-func (s *Server) overHistory() {
-	limit := int64(s.cfg.MaxHistoryBytes)
-	if s.hub.histBytes.Load() <= limit {
-		return
-	}
-	if n := s.hub.evictHistory(limit - limit/10); n > 0 {
-		s.hub.logLim.note(s.log, "history", "history past --max-history-bytes: evicted the oldest messages across rooms", "evicted", n, "max_history_bytes", limit)
-	}
-}
-
-// roomAge is a room in the eviction heap, by when its oldest message
-// was published.
-type roomAge struct {
-	r      *room
-	oldest int64
-}
-
-type ageHeap []roomAge
-
-func (h ageHeap) Len() int           { return len(h) }
-func (h ageHeap) Less(i, j int) bool { return cmp.Less(h[i].oldest, h[j].oldest) }
-func (h ageHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *ageHeap) Push(x any)        { *h = append(*h, x.(roomAge)) }
-func (h *ageHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
-// evictHistory drops the oldest messages across all rooms, whichever
-// room holds them, until the rooms hold at most target bytes, and returns
-// how many went. The server keeps its newest history: a room published
-// to a moment ago keeps its messages, one idle for hours loses them
-// first, and publishing is never refused for history's sake. One caller
-// at a time evicts; others return at once (0), their publish overshooting
-// the bound by at most one message each until the evictor is done. Each
-// room's lock is taken alone and briefly.
-func (h *hub) evictHistory(target int64) int {
-	if !h.evictMu.TryLock() {
-		return 0
-	}
-	defer h.evictMu.Unlock()
-	rooms := h.appendRooms(nil)
-	ages := make(ageHeap, 0, len(rooms))
-	for _, r := range rooms {
-		r.mu.Lock()
-		if r.hist.n > 0 {
-			ages = append(ages, roomAge{r, r.hist.oldestTS()})
-		}
-		r.mu.Unlock()
-	}
-	heap.Init(&ages)
-	n := 0
-	var emptied []*room
-	for h.histBytes.Load() > target && ages.Len() > 0 {
-		a := heap.Pop(&ages).(roomAge)
-		next := int64(1<<63 - 1)
-		if ages.Len() > 0 {
-			next = ages[0].oldest
-		}
-		r := a.r
-		r.mu.Lock()
-		for r.hist.n > 0 && r.hist.oldestTS() <= next && h.histBytes.Load() > target {
-			r.hist.dropOldest()
-			n++
-		}
-		if r.hist.n > 0 {
-			heap.Push(&ages, roomAge{r, r.hist.oldestTS()})
-		} else if len(r.members) == 0 {
-			emptied = append(emptied, r)
-		}
-		r.mu.Unlock()
-	}
-	for _, r := range emptied {
-		h.dropIfUnused(r)
-	}
-	h.srv.metrics.historyEvicted.Add(uint64(n))
-	return n
-}
-
 // watchMemory compares the heap with MaxMemory every memCheckInterval
 // until ctx ends.
 func (s *Server) watchMemory(ctx context.Context) {
@@ -181,7 +96,10 @@ func (s *Server) checkMemory(heapBytes uint64) {
 			return
 		}
 		s.metrics.memoryShed.Add(1)
-		evicted := h.evictHistory(h.histBytes.Load() / 2)
+		evicted := 0
+		if ev, ok := s.store.(store.Evicter); ok {
+			evicted = ev.Evict(s.store.Stats().Bytes / 2)
+		}
 		// Give the memory back now rather than at the next GC: the
 		// refusal lifts on what the heap holds.
 		debug.FreeOSMemory()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rtsync/rtsync/internal/procstat"
+	"github.com/rtsync/rtsync/server/store"
 )
 
 // Counters, rates and the stats snapshot behind GET /api/v1/stats and
@@ -31,9 +32,6 @@ const (
 	// lists (GET /api/v1/stats?rooms=N).
 	defaultTopRooms = 10
 	maxTopRooms     = 100
-	// entryOverhead is what a history entry costs besides its encoded
-	// message (seq, ts and the slice header), for history_bytes.
-	entryOverhead = 40
 )
 
 // metrics are the server's counters. They only ever grow; stats and
@@ -54,11 +52,21 @@ type metrics struct {
 	// The global bounds biting (limits.go): history messages evicted,
 	// rooms forgotten to make way and rooms refused at MaxRooms, times
 	// the heap passed MaxMemory and connections refused meanwhile.
-	historyEvicted atomic.Uint64
 	roomsReclaimed atomic.Uint64
 	roomsRefused   atomic.Uint64
 	memoryShed     atomic.Uint64
 	memoryRefused  atomic.Uint64
+	// The store: messages it refused at once (storeRefused: closing or
+	// full, nothing sent), messages delivered but not stored (storeFailed:
+	// the write failed), data it dropped for its bounds (storeTrimmed).
+	storeRefused atomic.Uint64
+	storeFailed  atomic.Uint64
+	storeTrimmed atomic.Uint64
+	// Offline inboxes: direct messages stored for offline uids, handed
+	// to connections (redeliveries included), and acknowledged.
+	inboxStored    atomic.Uint64
+	inboxDelivered atomic.Uint64
+	inboxAcked     atomic.Uint64
 
 	mu     sync.Mutex
 	byCode map[string]uint64
@@ -179,6 +187,9 @@ type NodeStats struct {
 
 	// Hooks counts the calls to the application's event handler.
 	Hooks HookStats `json:"hooks"`
+	// Store has the store's figures: its kind, history and inbox sizes,
+	// group commits, trims and failures.
+	Store StoreStats `json:"store"`
 
 	// Commands, Frames and Objects are MessagesIn, FramesOut and
 	// MessagesOut under the names GET /stats first gave them, and
@@ -259,7 +270,7 @@ func (s *Server) nodeStats(top int) NodeStats {
 		BytesOut: m.bytesOut.Load(), SlowConsumers: m.slowConsumers.Load(), HeartbeatTimeouts: m.timeouts.Load(),
 		Errors: m.errorsByCode(), Goroutines: runtime.NumGoroutine(), RSSBytes: procstat.RSS(),
 		CPUSeconds: procstat.CPUTime().Seconds(), Hooks: s.hookStats(), Guards: s.guards.snapshot(),
-		HistoryEvicted: m.historyEvicted.Load(), RoomsReclaimed: m.roomsReclaimed.Load(), RoomsRefused: m.roomsRefused.Load(),
+		RoomsReclaimed: m.roomsReclaimed.Load(), RoomsRefused: m.roomsRefused.Load(),
 		MemoryHigh: s.hub.memHigh.Load(), MemoryShed: m.memoryShed.Load(), MemoryRefused: m.memoryRefused.Load(),
 	}
 	st.Dropped = st.SlowConsumers
@@ -267,14 +278,32 @@ func (s *Server) nodeStats(top int) NodeStats {
 	s.hub.mu.RLock()
 	st.UIDs = len(s.hub.uids)
 	s.hub.mu.RUnlock()
-	var hist historyTotals
-	st.Rooms, st.TopRooms, hist = s.roomStats(top)
-	st.HistoryMessages, st.HistoryBytes = hist.messages, hist.bytes
+	ss := s.store.Stats()
+	st.Store = StoreStats{Stats: ss, Refused: m.storeRefused.Load(), Failed: m.storeFailed.Load(),
+		InboxStored: m.inboxStored.Load(), InboxDelivered: m.inboxDelivered.Load(), InboxAcked: m.inboxAcked.Load()}
+	st.HistoryMessages, st.HistoryBytes, st.HistoryEvicted = ss.Messages, ss.Bytes, ss.Evicted
+	var members int
+	members, st.TopRooms = s.roomStats(top)
+	st.Rooms = max(members, ss.Rooms)
 	return st
 }
 
-// historyTotals are the sizes of all rooms' history.
-type historyTotals struct{ messages, bytes int64 }
+// StoreStats are the store's figures (history, inboxes, commits) and
+// what the server counted of it.
+type StoreStats struct {
+	store.Stats
+	// Refused counts publishes the store refused at once (nothing was
+	// sent); Failed those delivered live that could not be stored
+	// (not_stored).
+	Refused uint64 `json:"refused"`
+	Failed  uint64 `json:"failed"`
+	// InboxStored, InboxDelivered and InboxAcked count offline direct
+	// messages stored, handed to connections (again, when redelivered)
+	// and acknowledged.
+	InboxStored    uint64 `json:"inbox_stored"`
+	InboxDelivered uint64 `json:"inbox_delivered"`
+	InboxAcked     uint64 `json:"inbox_acked"`
+}
 
 // busier orders rooms busiest first: highest msg_rate, then most members,
 // then by name.
@@ -293,15 +322,12 @@ func busier(a, b RoomStats) int {
 // kept in order as the rooms go by, so most rooms cost one comparison
 // with the least busy kept rather than a place in a sort of them all (a
 // snapshot of 100,000 rooms took 16 ms, against 52 ms sorting them).
-func (s *Server) roomStats(top int) (int, []RoomStats, historyTotals) {
+func (s *Server) roomStats(top int) (int, []RoomStats) {
 	rooms := s.hub.appendRooms(nil)
 	best := make([]RoomStats, 0, min(top, len(rooms)))
-	var tot historyTotals
 	for _, r := range rooms {
 		r.mu.Lock()
-		rs := RoomStats{Room: r.name, Members: len(r.members), History: r.hist.n, Seq: r.seq}
-		tot.messages += int64(r.hist.n)
-		tot.bytes += int64(r.hist.bytes) + entryOverhead*int64(r.hist.n)
+		rs := RoomStats{Room: r.name, Members: len(r.members), Seq: r.seq}
 		r.mu.Unlock()
 		if top == 0 {
 			continue
@@ -317,7 +343,13 @@ func (s *Server) roomStats(top int) (int, []RoomStats, historyTotals) {
 		}
 		best = slices.Insert(best, i, rs)
 	}
-	return len(rooms), best, tot
+	// The history of the busiest only: a read of the store each.
+	for i := range best {
+		if p, err := s.store.Read(best[i].Room, store.Query{Limit: 1}); err == nil {
+			best[i].History = p.Count
+		}
+	}
+	return len(rooms), best
 }
 
 // rateMeter turns a room's publish counter into msg_rate: the sampler

@@ -6,45 +6,25 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/rtsync/rtsync/protocol"
+	"github.com/rtsync/rtsync/server/store"
 )
 
 // Operations on a connection from the server side (connect hook, HTTP API)
 // rather than from the client's own commands.
 
-// joinFor puts c into room without a reply or replay, as if it had joined
-// with no since. Other members see a join event as usual.
+// joinFor puts c into room as the connect hook asks: no reply, no
+// replay, no event to c itself. Other members see a join event as usual.
 func (s *Server) joinFor(c *conn, room string) *protocol.Error {
 	if e := protocol.ValidRoom(room); e != nil {
 		return e
 	}
-	cmd := &protocol.Command{Op: protocol.OpJoin, Room: room}
-	return c.joinRoom(cmd, false)
-}
-
-// setIdentity changes c's uid and name (empty: unchanged) and keeps the uid
-// index in step.
-func (s *Server) setIdentity(c *conn, uid, name string) {
-	c.stateMu.Lock()
-	old := c.uid
-	if uid != "" {
-		c.uid = uid
-	}
-	if name != "" {
-		c.name = name
-	}
-	c.from = nil
-	now := c.uid
-	c.stateMu.Unlock()
-	if now != old {
-		s.hub.setUID(c, old, now)
-	}
+	return c.enterRoom(&protocol.Command{Op: protocol.OpJoin, Room: room}, joinQuiet, false)
 }
 
 // setSession replaces c's session object.
@@ -60,7 +40,8 @@ func (c *conn) setSession(v json.RawMessage) {
 // were accepted (welcomed): one still in its connect hook is not online yet.
 //
 // Failures are *OpError values that unwrap to ErrNotFound, ErrInvalid,
-// ErrTooLarge or ErrConflict, so callers can test them with errors.Is.
+// ErrTooLarge, ErrConflict or ErrUnavailable, so callers can test them
+// with errors.Is.
 
 // ServerClientID is the from.client of messages sent through the server
 // API, so clients can tell them from other clients' messages. Client ids
@@ -81,6 +62,9 @@ var (
 	// ErrConflict: the operation conflicts with a limit of the client, such
 	// as its maximum number of rooms.
 	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: the server's store (or broker) failed; the call
+	// may be retried.
+	ErrUnavailable = errors.New("unavailable")
 )
 
 // OpError is the error a server API call returns: a wire error code (one
@@ -209,20 +193,7 @@ func excludeSet(ids []string) map[string]struct{} {
 	return set
 }
 
-// appendDirect encodes a direct event.
-func appendDirect(b, from, data []byte) []byte {
-	b = append(b, `{"type":"direct","from":`...)
-	b = append(b, from...)
-	b = append(b, `,"ts":`...)
-	b = strconv.AppendInt(b, nowMS(), 10)
-	b = append(b, `,"data":`...)
-	b = append(b, data...)
-	return append(b, '}')
-}
-
-func serverDirect(data []byte) []byte {
-	return appendDirect(make([]byte, 0, 64+len(serverFrom)+len(data)), serverFrom, data)
-}
+func serverDirect(data []byte) []byte { return directEvent(serverFrom, data) }
 
 // Broadcast sends data as a direct event from ServerClientID to every
 // connection but those whose ids are in exclude (GatewayWorker's
@@ -256,36 +227,44 @@ func (s *Server) SendToClient(client string, data json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.live(client)
+	ok, err := s.sendToClient(client, serverFrom, data)
 	if err != nil {
-		return err
+		return fmt.Errorf("send to client %s: %w", client, err)
 	}
-	c.enqueue(serverDirect(data))
-	s.metrics.directs.Add(1)
+	if !ok {
+		return opErrorf(ErrNotFound, protocol.CodeNotFound, "no connected client %.64q", client)
+	}
 	return nil
 }
 
+// SendResult is what a send to a uid did.
+type SendResult struct {
+	// Delivered counts the connections of the uid it was queued for.
+	Delivered int `json:"delivered"`
+	// Stored is set when the uid had no live connection and the message
+	// was kept in its inbox (durable), to be delivered when it next
+	// connects; Inbox is its id there.
+	Stored bool   `json:"stored"`
+	Inbox  uint64 `json:"inbox,omitempty"`
+}
+
 // SendToUID sends data to every connection of uid as a direct event from
-// ServerClientID (sendToUid). It returns how many connections it was queued
-// for: 0, and no error, when the user is offline.
-func (s *Server) SendToUID(uid string, data json.RawMessage) (int, error) {
+// ServerClientID (sendToUid). When the user is offline the message is
+// kept in its inbox, durable when SendToUID returns, and delivered in
+// order when the user next connects.
+func (s *Server) SendToUID(uid string, data json.RawMessage) (SendResult, error) {
 	if err := checkAPIUID(uid); err != nil {
-		return 0, err
+		return SendResult{}, err
 	}
 	data, err := s.checkAPIData(data)
 	if err != nil {
-		return 0, err
+		return SendResult{}, err
 	}
-	conns := s.liveByUID(uid)
-	if len(conns) == 0 {
-		return 0, nil
+	res, err := s.sendToUID(uid, serverFrom, data)
+	if err != nil {
+		return SendResult{}, opErrorf(ErrUnavailable, protocol.CodeOffline, "user %q has no live connection and the message could not be kept for them: %v", uid, err)
 	}
-	b := serverDirect(data)
-	for _, c := range conns {
-		c.enqueue(b)
-	}
-	s.metrics.directs.Add(uint64(len(conns)))
-	return len(conns), nil
+	return SendResult{Delivered: res.delivered, Stored: res.inbox > 0, Inbox: res.inbox}, nil
 }
 
 // PublishOptions are the optional parts of a server-side publish.
@@ -317,7 +296,6 @@ func (s *Server) Publish(room string, data json.RawMessage, opts PublishOptions)
 	if err != nil {
 		return 0, "", fmt.Errorf("encode from: %w", err)
 	}
-	ex := excludeSet(opts.Exclude)
 	for {
 		// A room with no members may be dropped between lookup and
 		// publish; then look again.
@@ -325,9 +303,21 @@ func (s *Server) Publish(room string, data json.RawMessage, opts PublishOptions)
 		if r == nil {
 			return 0, "", fromWire(s.hub.errRoomLimit())
 		}
-		if seq, epoch, ok := r.publishExcept(s, nil, from, data, false, ex); ok {
-			return seq, epoch, nil
+		seq, epoch, commit, ok, err := r.publish(s, pendingPub{}, nil, false, opts.Exclude, from, data)
+		if err != nil {
+			return 0, "", opErrorf(ErrUnavailable, protocol.CodeStoreUnavailable, "the message was not sent: the server's store refused it: %v", err)
 		}
+		if !ok {
+			continue
+		}
+		err = commit.Wait()
+		// Delivered by the time Publish returns, whoever's flush runs.
+		r.flush(s)
+		s.hub.dropIfUnused(r)
+		if err != nil {
+			return seq, epoch, opErrorf(ErrUnavailable, protocol.CodeNotStored, "message %d was delivered to the room's members but could not be stored (the server's store is failing: disk full?): %v", seq, err)
+		}
+		return seq, epoch, nil
 	}
 }
 
@@ -479,7 +469,7 @@ func (s *Server) BindUID(client, uid string) error {
 	if err != nil {
 		return err
 	}
-	s.setIdentity(c, uid, "")
+	s.rebind(c, identityChange{uid: &uid})
 	return nil
 }
 
@@ -489,13 +479,8 @@ func (s *Server) UnbindUID(client string) error {
 	if err != nil {
 		return err
 	}
-	c.stateMu.Lock()
-	old := c.uid
-	c.uid, c.from = "", nil
-	c.stateMu.Unlock()
-	if old != "" {
-		s.hub.setUID(c, old, "")
-	}
+	none := ""
+	s.rebind(c, identityChange{uid: &none})
 	return nil
 }
 
@@ -511,25 +496,13 @@ func (s *Server) JoinRoom(client, roomName string) error {
 	if err != nil {
 		return err
 	}
-	for {
-		// As conn.joinRoom, but with joinNotify.
-		r, e := c.roomFor(roomName, false)
-		if e != nil {
-			if e.Code == protocol.CodeTooManyRooms {
-				return opErrorf(ErrConflict, protocol.CodeTooManyRooms, "client %s is already in %d rooms, the server's limit (--max-rooms); take it out of one first", client, s.cfg.MaxRoomsPerConn)
-			}
-			return fromWire(e)
+	if e := c.enterRoom(&protocol.Command{Op: protocol.OpJoin, Room: roomName}, joinNotify, false); e != nil {
+		if e.Code == protocol.CodeTooManyRooms {
+			return opErrorf(ErrConflict, protocol.CodeTooManyRooms, "client %s is already in %d rooms, the server's limit (--max-rooms); take it out of one first", client, s.cfg.MaxRoomsPerConn)
 		}
-		if r.joinNotify(s, c) {
-			return nil
-		}
-		// The room was dropped between lookup and join: look again.
-		c.stateMu.Lock()
-		if c.rooms[roomName] == r {
-			delete(c.rooms, roomName)
-		}
-		c.stateMu.Unlock()
+		return fromWire(e)
 	}
+	return nil
 }
 
 // LeaveRoom takes a connection out of room (leaveGroup). The client is
@@ -544,14 +517,9 @@ func (s *Server) LeaveRoom(client, room string) error {
 	if err != nil {
 		return err
 	}
-	c.stateMu.Lock()
-	r := c.rooms[room]
-	delete(c.rooms, room)
-	c.stateMu.Unlock()
-	if r == nil || !r.leaveNotify(s, c, true) {
+	if !c.exitRoom(room, true) {
 		return opErrorf(ErrNotFound, protocol.CodeNotJoined, "client %s is not in room %q", client, room)
 	}
-	s.hub.dropIfUnused(r)
 	return nil
 }
 
@@ -571,8 +539,9 @@ func (s *Server) Ungroup(room string) (int, error) {
 	return n, nil
 }
 
-// RoomInfo sums up a room. A room exists while it has members or stored
-// messages; for one that does not, every number is 0 and Epoch is empty.
+// RoomInfo sums up a room. A room exists while it has members or the
+// store knows it; for one that does not, every number is 0 and Epoch is
+// empty.
 type RoomInfo struct {
 	Room string `json:"room"`
 	// Clients and UIDs count the members and their distinct uids
@@ -592,18 +561,15 @@ func (s *Server) Room(room string) (RoomInfo, error) {
 		return RoomInfo{}, err
 	}
 	info := RoomInfo{Room: room}
-	r := s.hub.room(room, false)
-	if r == nil {
-		return info, nil
+	// Read, not Head: looking must not give a room that does not exist
+	// an epoch.
+	p, err := s.store.Read(room, store.Query{Limit: 1})
+	if err != nil {
+		return info, opErrorf(ErrUnavailable, protocol.CodeStoreUnavailable, "cannot read room %q from the store: %v", room, err)
 	}
-	cutoff := time.Now().Add(-s.cfg.HistoryTTL).UnixMilli()
-	r.mu.Lock()
-	r.hist.trim(cutoff)
-	info.Seq, info.Epoch, info.Stored = r.seq, r.epoch, r.hist.n
-	members := r.snapshotLocked()
-	r.mu.Unlock()
+	info.Seq, info.Epoch, info.Stored = p.Seq, p.Epoch, p.Count
 	uids := make(map[string]struct{})
-	for _, m := range members {
+	for _, m := range s.roomMembers(room) {
 		if !m.welcomed.Load() {
 			continue
 		}
@@ -758,11 +724,22 @@ func (s *Server) UIDs(opts ListOptions) Page[string] {
 // (getAllGroupIdList).
 func (s *Server) Rooms(opts ListOptions) Page[string] {
 	s.hub.mu.RLock()
-	names := make([]string, 0, len(s.hub.rooms))
+	set := make(map[string]struct{}, len(s.hub.rooms))
 	for name := range s.hub.rooms {
-		names = append(names, name)
+		set[name] = struct{}{}
 	}
 	s.hub.mu.RUnlock()
+	stored, err := s.store.Rooms("", 0)
+	if err != nil {
+		s.hub.logLim.note(s.log, "store-read", "store: cannot list rooms", "err", err)
+	}
+	for _, name := range stored {
+		set[name] = struct{}{}
+	}
+	names := make([]string, 0, len(set))
+	for name := range set {
+		names = append(names, name)
+	}
 	return stringPage(names, opts)
 }
 
@@ -946,64 +923,92 @@ func (s *Server) History(room string, q HistoryQuery) (HistoryPage, error) {
 	if q.Limit < 0 || q.Limit > protocol.MaxHistoryLimit {
 		return HistoryPage{}, opErrorf(ErrInvalid, protocol.CodeBadRequest, "limit must be between 1 and %d", protocol.MaxHistoryLimit)
 	}
-	r := s.hub.room(room, false)
-	if r == nil {
-		return HistoryPage{Room: room, Messages: []json.RawMessage{}}, nil
+	p, err := s.readHistory(room, q, s.replyBudget())
+	if err != nil {
+		return HistoryPage{}, opErrorf(ErrUnavailable, protocol.CodeStoreUnavailable, "cannot read the history of room %q: %v", room, err)
 	}
-	return r.page(s.cfg.HistoryTTL, q, s.replyBudget()).HistoryPage(), nil
+	return p.HistoryPage(), nil
 }
 
-// roomPage is a page of a room's history as read under its lock.
+// roomPage is a page of a room's history as the store gave it.
 type roomPage struct {
-	room, epoch string
-	seq         uint64
-	forward     bool // since: paging toward newer messages
-	histPage
+	room    string
+	forward bool // since: paging toward newer messages
+	store.Page
 }
 
 // nextSeq is where the next page starts: the since after the last
 // message forward, the before of the first one backward; 0 without more.
 func (p roomPage) nextSeq() uint64 {
-	if !p.more || len(p.entries) == 0 {
+	if !p.More || len(p.Messages) == 0 {
 		return 0
 	}
 	if p.forward {
-		return p.entries[len(p.entries)-1].seq
+		return p.Messages[len(p.Messages)-1].Seq
 	}
-	return p.entries[0].seq
+	return p.Messages[0].Seq
+}
+
+// events returns the page's messages as encoded msg events.
+func (p roomPage) events() [][]byte {
+	out := make([][]byte, len(p.Messages))
+	for i, m := range p.Messages {
+		out[i] = encodeMsg(p.room, p.Epoch, m)
+	}
+	return out
 }
 
 // HistoryPage turns p into the API's form.
 func (p roomPage) HistoryPage() HistoryPage {
-	hp := HistoryPage{Room: p.room, Epoch: p.epoch, Seq: p.seq, More: p.more, Truncated: p.truncated, NextSeq: p.nextSeq(), Messages: make([]json.RawMessage, len(p.entries))}
-	for i, e := range p.entries {
-		hp.Messages[i] = e.data
+	hp := HistoryPage{Room: p.room, Epoch: p.Epoch, Seq: p.Seq, More: p.More, Truncated: p.Truncated, NextSeq: p.nextSeq(), Messages: make([]json.RawMessage, len(p.Messages))}
+	for i, b := range p.events() {
+		hp.Messages[i] = b
 	}
 	return hp
 }
 
-// page lists the room's history as q asks: after Since, before Before, or
-// the newest; a zero Limit means the default; at most maxBytes of
-// messages. Expired entries are trimmed first. Both the history op and
-// the API use it.
-func (r *room) page(ttl time.Duration, q HistoryQuery, maxBytes int) roomPage {
+// readHistory reads the page q asks of room's history from the store:
+// after Since, before Before, or the newest; a zero Limit means the
+// default; at most maxBytes of messages. Both the history op and the API
+// use it.
+func (s *Server) readHistory(room string, q HistoryQuery, maxBytes int) (roomPage, error) {
 	if q.Limit == 0 {
 		q.Limit = protocol.DefaultHistoryLimit
 	}
-	var before uint64
+	sq := store.Query{After: q.Since, Limit: q.Limit, MaxBytes: maxBytes}
 	if q.Before != nil {
-		before = *q.Before
+		sq.Before = *q.Before
 	}
-	p := roomPage{room: r.name}
-	r.mu.Lock()
-	r.hist.trim(time.Now().Add(-ttl).UnixMilli())
-	if q.Since != nil {
-		p.histPage = r.hist.after(*q.Since, q.Limit, maxBytes)
-		p.forward = true
-	} else {
-		p.histPage = r.hist.before(before, q.Limit, maxBytes)
+	p, err := s.store.Read(room, sq)
+	rp := roomPage{room: room, forward: q.Since != nil, Page: p}
+	rp.fit(maxBytes)
+	return rp, err
+}
+
+// encodedSize is the length of m encoded as a msg event of room (a bound:
+// seq and ts at their longest).
+func encodedSize(room, epoch string, m store.Message) int {
+	return len(`{"type":"msg","room":"","seq":,"epoch":"","ts":,"from":,"data":}`) + 40 + len(room) + len(epoch) + len(m.From) + len(m.Data)
+}
+
+// fit cuts the page to maxBytes of encoded events, keeping at least one:
+// the store bounds what it reads by store.Message.Size, which a long room
+// name can exceed.
+func (p *roomPage) fit(maxBytes int) {
+	size := 0
+	for i := range p.Messages {
+		j := i
+		if !p.forward {
+			j = len(p.Messages) - 1 - i
+		}
+		if size += encodedSize(p.room, p.Epoch, p.Messages[j]) + 1; size > maxBytes && i > 0 {
+			if p.forward {
+				p.Messages = p.Messages[:j]
+			} else {
+				p.Messages = p.Messages[j+1:]
+			}
+			p.More, p.Truncated = true, true
+			return
+		}
 	}
-	p.epoch, p.seq = r.epoch, r.seq
-	r.mu.Unlock()
-	return p
 }

@@ -90,6 +90,10 @@ type collector struct {
 	hookCalls, hookFailures, hookInFlight, hookWaiting      *prometheus.Desc
 	hookLatency, hookCloseQueued, hookBreakersOpen          *prometheus.Desc
 	guardRefused, acceptErrors                              *prometheus.Desc
+	storeCommits, storeSynced, storeCommitSeconds           *prometheus.Desc
+	storeErrors, storeNotStored, storeRefused, storeTrimmed *prometheus.Desc
+	storeDiskBytes, inboxMessages                           *prometheus.Desc
+	inboxStored, inboxDelivered, inboxAcked                 *prometheus.Desc
 }
 
 func newCollector(s *Server, p *promMetrics) *collector {
@@ -115,9 +119,9 @@ func newCollector(s *Server, p *promMetrics) *collector {
 		slowConsumers:     d("slow_consumers_total", "Connections closed with 4008 because their send queue overflowed."),
 		heartbeatTimeouts: d("heartbeat_timeouts_total", "Connections closed with 4009 because they were silent for two heartbeat intervals."),
 		errors:            d("errors_total", "Error replies and events sent to clients, by code.", "code"),
-		historyMessages:   d("history_messages", "Messages held in the rooms' history."),
-		historyBytes:      d("history_bytes", "Approximate memory the rooms' history takes: encoded messages plus a fixed overhead each."),
-		historyEvicted:    d("history_evicted_total", "History messages evicted, oldest first across rooms, to keep history under --max-history-bytes."),
+		historyMessages:   d("history_messages", "Messages held in the rooms' history (the store's)."),
+		historyBytes:      d("history_bytes", "What the rooms' history counts against --max-history-bytes: data and sender plus a fixed overhead per message."),
+		historyEvicted:    d("history_evicted_total", "History messages evicted, oldest first across rooms, to keep history under --max-history-bytes or --max-rooms-total."),
 		roomsReclaimed:    d("rooms_reclaimed_total", "Rooms without members forgotten, history and all, to make way for new rooms at --max-rooms-total."),
 		roomsRefused:      d("rooms_refused_total", "Joins and publishes refused because they would make a room past --max-rooms-total or --max-rooms-created."),
 		memoryHigh:        d("memory_high", "1 while the Go heap is past --max-memory and new connections are refused."),
@@ -132,6 +136,19 @@ func newCollector(s *Server, p *promMetrics) *collector {
 		hookBreakersOpen:  d("hook_breakers_open", "Hook URLs whose circuit breaker is open."),
 		guardRefused:      d("guard_refused_total", "Requests and connections refused before the protocol: host (DNS rebinding), origin (another site's page), api (keyless API from a proxy or a page), per_ip (--max-conns-per-ip).", "reason"),
 		acceptErrors:      d("accept_errors_total", "Failed accepts, mostly for want of open files."),
+
+		storeCommits:       d("store_commits_total", "Durable writes of the store (group commits: many messages share one)."),
+		storeSynced:        d("store_committed_messages_total", "Messages and inbox entries the store's commits carried; divided by the commits, the mean group size."),
+		storeCommitSeconds: d("store_commit_seconds_total", "Time the store's commits took, write and sync; divided by the commits, the mean commit latency."),
+		storeErrors:        d("store_errors_total", "Failed store writes (disk full, I/O error)."),
+		storeNotStored:     d("store_not_stored_total", "Room messages delivered live that the store failed to keep (publishers got not_stored)."),
+		storeRefused:       d("store_refused_total", "Publishes the store refused at once (closing, full): nothing was sent."),
+		storeTrimmed:       d("store_trimmed_total", "Messages the store dropped to keep within --max-history-bytes and --max-rooms-total."),
+		storeDiskBytes:     d("store_disk_bytes", "What the store's files take on disk (0 for the memory store)."),
+		inboxMessages:      d("inbox_messages", "Direct messages kept for offline users."),
+		inboxStored:        d("inbox_stored_total", "Direct messages stored for offline users."),
+		inboxDelivered:     d("inbox_delivered_total", "Offline direct messages handed to connections, redeliveries included."),
+		inboxAcked:         d("inbox_acked_total", "Offline direct messages acknowledged by clients (they leave the inbox)."),
 	}
 }
 
@@ -143,6 +160,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.historyEvicted, c.roomsReclaimed, c.roomsRefused, c.memoryHigh, c.memoryShed, c.memoryRefused,
 		c.hookCalls, c.hookFailures, c.hookInFlight, c.hookWaiting, c.hookLatency, c.hookCloseQueued, c.hookBreakersOpen,
 		c.guardRefused, c.acceptErrors,
+		c.storeCommits, c.storeSynced, c.storeCommitSeconds, c.storeErrors, c.storeNotStored, c.storeRefused, c.storeTrimmed,
+		c.storeDiskBytes, c.inboxMessages, c.inboxStored, c.inboxDelivered, c.inboxAcked,
 	} {
 		ch <- d
 	}
@@ -169,8 +188,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s.hub.mu.RLock()
 	uids := len(s.hub.uids)
 	s.hub.mu.RUnlock()
-	rooms, _, hist := s.roomStats(0)
-	gauge(c.rooms, float64(rooms))
+	members, _ := s.roomStats(0)
+	ss := s.store.Stats()
+	gauge(c.rooms, float64(max(members, ss.Rooms)))
 	gauge(c.uids, float64(uids))
 	counter(c.messagesIn, m.commands.Load())
 	counter(c.published, m.published.Load())
@@ -184,9 +204,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for code, n := range m.errorsByCode() {
 		counter(c.errors, n, code)
 	}
-	gauge(c.historyMessages, float64(hist.messages))
-	gauge(c.historyBytes, float64(hist.bytes))
-	counter(c.historyEvicted, m.historyEvicted.Load())
+	gauge(c.historyMessages, float64(ss.Messages))
+	gauge(c.historyBytes, float64(ss.Bytes))
+	counter(c.historyEvicted, ss.Evicted)
+	counter(c.storeCommits, ss.Commits)
+	counter(c.storeSynced, ss.Synced)
+	ch <- prometheus.MustNewConstMetric(c.storeCommitSeconds, prometheus.CounterValue, float64(ss.CommitNanos)/1e9)
+	counter(c.storeErrors, ss.Errors)
+	counter(c.storeNotStored, m.storeFailed.Load())
+	counter(c.storeRefused, m.storeRefused.Load())
+	counter(c.storeTrimmed, m.storeTrimmed.Load())
+	gauge(c.storeDiskBytes, float64(ss.DiskBytes))
+	gauge(c.inboxMessages, float64(ss.InboxMessages))
+	counter(c.inboxStored, m.inboxStored.Load())
+	counter(c.inboxDelivered, m.inboxDelivered.Load())
+	counter(c.inboxAcked, m.inboxAcked.Load())
 	counter(c.roomsReclaimed, m.roomsReclaimed.Load())
 	counter(c.roomsRefused, m.roomsRefused.Load())
 	high := 0.0

@@ -58,31 +58,32 @@ func appendReplyHead(b, id []byte) []byte {
 // took a second copy of every page). Room names and epochs need no JSON
 // escaping (protocol.ValidRoom, randomID); id is validated JSON.
 func encodeHistoryReply(id []byte, p roomPage) []byte {
-	size := 128 + len(id) + len(p.room) + len(p.epoch)
-	for _, e := range p.entries {
-		size += len(e.data) + 1
+	events := p.events()
+	size := 128 + len(id) + len(p.room) + len(p.Epoch)
+	for _, e := range events {
+		size += len(e) + 1
 	}
 	b := appendReplyHead(make([]byte, 0, size), id)
 	b = append(b, `,"room":"`...)
 	b = append(b, p.room...)
 	b = append(b, `","epoch":"`...)
-	b = append(b, p.epoch...)
+	b = append(b, p.Epoch...)
 	b = append(b, `","seq":`...)
-	b = strconv.AppendUint(b, p.seq, 10)
+	b = strconv.AppendUint(b, p.Seq, 10)
 	b = append(b, `,"messages":[`...)
-	for i, e := range p.entries {
+	for i, e := range events {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, e.data...)
+		b = append(b, e...)
 	}
 	b = append(b, `],"more":`...)
-	b = strconv.AppendBool(b, p.more)
+	b = strconv.AppendBool(b, p.More)
 	if n := p.nextSeq(); n > 0 {
 		b = append(b, `,"next_seq":`...)
 		b = strconv.AppendUint(b, n, 10)
 	}
-	if p.truncated {
+	if p.Truncated {
 		b = append(b, `,"truncated":true`...)
 	}
 	return append(b, '}')
@@ -172,7 +173,11 @@ func (c *conn) history(cmd *protocol.Command) {
 		return
 	}
 	budget := c.roomForReply()
-	page := r.page(c.srv.cfg.HistoryTTL, HistoryQuery{Since: cmd.Since, Before: cmd.Before, Limit: cmd.Limit}, budget)
+	page, err := c.srv.readHistory(r.name, HistoryQuery{Since: cmd.Since, Before: cmd.Before, Limit: cmd.Limit}, budget)
+	if err != nil {
+		c.replyErr(cmd.ID, protocol.Errorf(protocol.CodeStoreUnavailable, "cannot read the history of room %q now; try again: %v", r.name, err))
+		return
+	}
 	c.push(encodeHistoryReply(cmd.ID, page), true)
 }
 

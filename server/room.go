@@ -1,51 +1,91 @@
 package server
 
 import (
-	"math"
+	"encoding/json"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rtsync/rtsync/protocol"
+	"github.com/rtsync/rtsync/server/broker"
+	"github.com/rtsync/rtsync/server/store"
 )
 
-// room is a named group of connections with its seq counter and history.
-// Everything in it is guarded by mu; see the package doc for why fan-out
-// happens under it.
+// room is a named group of this node's connections. Its history is the
+// store's (Config.OpenStore) and its delivery between nodes the broker's;
+// the room orders its publishes (pubMu) and fans its messages out to its
+// members here (mu). Lock order: hub.mu, pubMu, mu, conn.stateMu.
 type room struct {
-	name  string
-	epoch string
+	name string
 
-	mu      sync.Mutex
+	// pubMu orders the room's publishes, so that the store's seqs and
+	// the broker's deliveries go in one order. pending are the publishes
+	// appended to the store and waiting for their commit, oldest first.
+	pubMu   sync.Mutex
+	pending []pendingPub
+
+	mu sync.Mutex
+	// ready is set once seq and epoch were read from the store (or set
+	// by a delivery).
+	ready bool
+	epoch string
+	// seq is the last seq delivered to the members here.
 	seq     uint64
-	hist    ring
 	members map[*conn]struct{}
-	// snap is members as a slice for fast fan-out, rebuilt after a change.
+	// holds are members catching up on missed messages (recover.go):
+	// live messages for them wait here instead of in their queues.
+	holds map[*conn]*hold
+	// snap is the members not held, as a slice for fast fan-out,
+	// rebuilt after a change.
 	snap []*conn
-	// dead is set when the hub dropped the room; a joiner holding a stale
-	// pointer must look it up again.
+	// dead is set, with pubMu and mu held, when the hub dropped the room;
+	// a holder of a stale pointer must look it up again.
 	dead bool
-	// pubs counts publishes, for stats; rate, its moving rate, is fed
-	// by the server's rate sampler (metrics.go). Neither needs mu.
+	// pubs counts the messages delivered here, for stats; rate, its
+	// moving rate, is fed by the server's rate sampler (metrics.go).
+	// Neither needs mu.
 	pubs atomic.Uint64
 	rate rateMeter
 }
 
-// newRoom makes a room whose history bytes count in total (the server's
-// sum over rooms; nil for none).
-func newRoom(name string, total *atomic.Int64) *room {
-	r := &room{name: name, epoch: randomID(5), members: make(map[*conn]struct{})}
-	r.hist.total = total
-	return r
+// pendingPub is a publish waiting for its commit.
+type pendingPub struct {
+	m      *broker.RoomMessage
+	commit *store.Commit
+	// replyTo, when set, is the connection whose pub this is: it is
+	// answered once the message is durable.
+	replyTo *conn
+	replyID json.RawMessage
 }
 
-// snapshotLocked returns the member list, rebuilding it if stale.
+func newRoom(name string) *room {
+	return &room{name: name, members: make(map[*conn]struct{})}
+}
+
+// loadLocked reads the room's seq and epoch from the store the first
+// time they are needed. r.mu is held.
+func (r *room) loadLocked(s *Server) {
+	if r.ready {
+		return
+	}
+	h, err := s.store.Head(r.name)
+	if err != nil {
+		s.hub.logLim.note(s.log, "store-read", "store: cannot read a room's head", "room", r.name, "err", err)
+		return
+	}
+	r.seq, r.epoch, r.ready = h.Seq, h.Epoch, true
+}
+
+// snapshotLocked returns the members not held, rebuilding the list if
+// stale.
 func (r *room) snapshotLocked() []*conn {
 	if r.snap == nil && len(r.members) > 0 {
 		r.snap = make([]*conn, 0, len(r.members))
 		for m := range r.members {
-			r.snap = append(r.snap, m)
+			if _, held := r.holds[m]; !held {
+				r.snap = append(r.snap, m)
+			}
 		}
 	}
 	return r.snap
@@ -71,51 +111,146 @@ func appendMsg(b []byte, room, epoch string, seq uint64, ts int64, from, data []
 	return append(b, '}')
 }
 
-// publish assigns the next seq, stores the message and queues it for every
-// member (but from, when noecho). from may be nil for server-side publishes.
-func (r *room) publish(s *Server, from *conn, fromJSON, data []byte, noecho bool) (uint64, string) {
-	seq, epoch, _ := r.publishExcept(s, from, fromJSON, data, noecho, nil)
-	return seq, epoch
+// encodeMsg encodes a stored message of room as a msg event.
+func encodeMsg(room, epoch string, m store.Message) []byte {
+	return appendMsg(make([]byte, 0, 96+len(room)+len(m.From)+len(m.Data)), room, epoch, m.Seq, m.TS, m.From, m.Data)
 }
 
-// publishExcept is publish that also skips the members whose client ids are
-// in exclude (nil: none, and no cost per member beyond a nil check). It
-// reports false, doing nothing, when the room was dropped meanwhile: a
-// publisher that is not a member (the server API) must look it up again,
-// or the message would go into a history nobody can reach.
-func (r *room) publishExcept(s *Server, from *conn, fromJSON, data []byte, noecho bool, exclude map[string]struct{}) (uint64, string, bool) {
+// publish appends a message to the store and has the broker deliver it
+// to every member once it is durable, in seq order. p says who is
+// answered then (replyTo); origin, with noecho, is not sent its own
+// message; exclude lists client ids not sent it. It returns the seq and
+// epoch at once, with the commit to wait for (nil: durable and delivered
+// already). ok is false, with nothing done, when the room was dropped
+// meanwhile: a publisher that is not a member (the server API) must look
+// it up again. An error means the store refused the message: it was
+// neither stored nor delivered.
+func (r *room) publish(s *Server, p pendingPub, origin *conn, noecho bool, exclude []string, from, data []byte) (seq uint64, epoch string, commit *store.Commit, ok bool, err error) {
 	now := time.Now()
-	ts, at := now.UnixMilli(), now.UnixNano()
-	r.mu.Lock()
+	r.pubMu.Lock()
 	if r.dead {
-		r.mu.Unlock()
-		return 0, "", false
+		r.pubMu.Unlock()
+		return 0, "", nil, false, nil
 	}
-	r.seq++
+	seq, epoch, commit, err = s.store.Append(r.name, now.UnixMilli(), from, data)
+	if err != nil {
+		r.pubMu.Unlock()
+		s.metrics.storeRefused.Add(1)
+		return 0, "", nil, true, err
+	}
+	p.m = &broker.RoomMessage{Room: r.name, Seq: seq, Epoch: epoch, At: now.UnixNano(), Exclude: exclude, Local: origin,
+		Event: appendMsg(make([]byte, 0, 96+len(r.name)+len(from)+len(data)), r.name, epoch, seq, now.UnixMilli(), from, data)}
+	if noecho && origin != nil {
+		p.m.Origin = origin.id
+	}
+	p.commit = commit
+	if commit == nil && len(r.pending) == 0 {
+		// Durable already and nothing before it: deliver now.
+		s.finishPub(&p)
+		r.pubMu.Unlock()
+		return seq, epoch, nil, true, nil
+	}
+	first := len(r.pending) == 0 || r.pending[len(r.pending)-1].commit != commit
+	r.pending = append(r.pending, p)
+	r.pubMu.Unlock()
+	if first {
+		// One flush per commit and room: the publishes sharing a group
+		// commit go out together.
+		commit.Then(func() { r.flush(s) })
+	}
+	return seq, epoch, commit, true, nil
+}
+
+// flush delivers, in order, the pending publishes whose commits are over.
+// Commits report in append order, so each one's flush finds it first in
+// line or already delivered by an earlier flush.
+func (r *room) flush(s *Server) {
+	r.pubMu.Lock()
+	n := 0
+	for n < len(r.pending) && r.pending[n].commit.Finished() {
+		s.finishPub(&r.pending[n])
+		n++
+	}
+	if n > 0 {
+		clear(r.pending[:n])
+		r.pending = r.pending[n:]
+		if len(r.pending) == 0 {
+			r.pending = nil
+		}
+	}
+	r.pubMu.Unlock()
+}
+
+// finishPub hands a durable (or failed) publish to the broker and
+// answers its publisher. A message the store failed to keep is delivered
+// all the same, so live chat goes on while the disk is full; its
+// publisher is told it is not stored. r.pubMu is held.
+func (s *Server) finishPub(p *pendingPub) {
+	err := p.commit.Err()
+	if berr := s.broker.PublishRoom(p.m); berr != nil {
+		s.hub.logLim.note(s.log, "broker", "broker: cannot deliver a room message", "room", p.m.Room, "err", berr)
+	}
+	s.metrics.published.Add(1)
+	if err != nil {
+		s.metrics.storeFailed.Add(1)
+		s.hub.logLim.note(s.log, "store-write", "store: a message could not be stored; it was delivered live but is missing from history", "room", p.m.Room, "seq", p.m.Seq, "err", err)
+	}
+	if c := p.replyTo; c != nil {
+		if err != nil {
+			c.srv.metrics.countError(protocol.CodeNotStored)
+			c.send(protocol.Reply{Type: protocol.TypeReply, ID: p.replyID, Room: p.m.Room, Seq: p.m.Seq, Epoch: p.m.Epoch,
+				Error: protocol.Errorf(protocol.CodeNotStored, "message %d was delivered to the room's members but could not be stored, so history and recovery will miss it: the server's store is failing (disk full?)", p.m.Seq)})
+		} else {
+			c.send(protocol.Reply{Type: protocol.TypeReply, ID: p.replyID, OK: true, Room: p.m.Room, Seq: p.m.Seq, Epoch: p.m.Epoch})
+		}
+	}
+}
+
+// deliver fans m out to the members here: the broker's delivery to this
+// node, in seq order.
+func (r *room) deliver(s *Server, m *broker.RoomMessage) {
+	origin, _ := m.Local.(*conn)
+	exclude := excludeSet(m.Exclude)
+	if m.Origin != "" && origin == nil {
+		// Published on another node: skip the origin by id.
+		if exclude == nil {
+			exclude = make(map[string]struct{}, 1)
+		}
+		exclude[m.Origin] = struct{}{}
+	}
+	skipOrigin := m.Origin != "" && origin != nil
+	r.mu.Lock()
+	if m.Seq > r.seq || m.Epoch != r.epoch {
+		r.seq, r.epoch = m.Seq, m.Epoch
+	}
+	r.ready = true
 	r.pubs.Add(1)
-	seq := r.seq
-	msg := appendMsg(make([]byte, 0, 96+len(r.name)+len(fromJSON)+len(data)), r.name, r.epoch, seq, ts, fromJSON, data)
-	r.hist.push(entry{seq: seq, ts: ts, data: msg}, s.cfg.HistorySize)
 	members := r.snapshotLocked()
 	delivered := len(members)
-	for _, m := range members {
-		if noecho && m == from {
+	for _, c := range members {
+		if skipOrigin && c == origin {
 			delivered--
 			continue
 		}
 		if exclude != nil {
-			if _, skip := exclude[m.id]; skip {
+			if _, skip := exclude[c.id]; skip {
 				delivered--
 				continue
 			}
 		}
-		m.enqueueMsg(msg, at)
+		c.enqueueMsg(m.Event, m.At)
+	}
+	for c, h := range r.holds {
+		if skipOrigin && c == origin {
+			continue
+		}
+		if _, skip := exclude[c.id]; !skip {
+			h.add(m.Event)
+			delivered++
+		}
 	}
 	r.mu.Unlock()
-	s.metrics.published.Add(1)
 	s.metrics.deliveries.Add(uint64(delivered))
-	s.overHistory()
-	return seq, r.epoch, true
 }
 
 // presenceLocked sends a join or leave event about c to the other members,
@@ -136,10 +271,24 @@ func (r *room) presenceLocked(s *Server, typ string, c *conn) {
 	}
 }
 
-// join adds c and queues, in this order and under the lock, the reply and
-// the replayed messages, so that live messages can only come after them.
-// It returns false, doing nothing, when the room was dropped meanwhile.
-func (r *room) join(s *Server, c *conn, cmd *protocol.Command, withReply bool) bool {
+// joinMode says how a client learns of a join.
+type joinMode int
+
+const (
+	// joinQuiet: the application's join as the client connects; the
+	// client learns its rooms from the welcome and the messages.
+	joinQuiet joinMode = iota
+	// joinNotify: the server API's join on a live client's behalf; the
+	// client is sent a join event about itself, since it sent no join.
+	joinNotify
+	// joinReply: the client's own join (without since): it gets a reply.
+	joinReply
+)
+
+// join adds c, sending it what mode says under the lock, so that live
+// messages can only come after. It returns false, doing nothing, when the
+// room was dropped meanwhile.
+func (r *room) join(s *Server, c *conn, id json.RawMessage, mode joinMode) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.dead {
@@ -150,88 +299,38 @@ func (r *room) join(s *Server, c *conn, cmd *protocol.Command, withReply bool) b
 		// room, so adding c now would leave a ghost member.
 		return true
 	}
-	reply := protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Room: r.name, Seq: r.seq, Epoch: r.epoch}
-	var replay []entry
-	if cmd.Since != nil {
-		since := *cmd.Since
-		recovered := false
-		r.hist.trim(time.Now().Add(-s.cfg.HistoryTTL).UnixMilli())
-		switch {
-		case since == 0 && r.seq == 0:
-			// Nothing seen, nothing ever published here: nothing missed,
-			// even if the room was forgotten and remade meanwhile.
-			recovered = true
-		case cmd.Epoch != "" && cmd.Epoch != r.epoch, since > r.seq:
-			// Another generation of history: seqs do not compare.
-		case since == r.seq:
-			recovered = true
-		default:
-			oldest := r.hist.oldestSeq()
-			recovered = oldest != 0 && oldest <= since+1
-			replay = r.hist.after(since, r.hist.n, math.MaxInt).entries
-			// The replay goes through the bounded send queue: past the
-			// reply budget, less what is queued already, replay the
-			// newest messages that fit and say recovery was incomplete
-			// and cut, rather than overflow the queue and cut the
-			// client off again at once. The client pages the gap in
-			// with history. The reader waited for the queue to drain
-			// before joining (conn.join), so a client that reads gets
-			// the whole budget for each room it re-joins.
-			budget, size := s.replyBudget()-c.queuedBytes(), 0
-			for i := len(replay) - 1; i >= 0; i-- {
-				if size += len(replay[i].data) + 1; size > budget {
-					replay, recovered, reply.Truncated = replay[i+1:], false, true
-					break
-				}
-			}
-		}
-		n := len(replay)
-		reply.Recovered, reply.Replayed = &recovered, &n
-	}
-	if withReply {
-		c.send(reply)
-		for _, e := range replay {
-			c.enqueue(e.data)
+	r.loadLocked(s)
+	_, already := r.members[c]
+	switch mode {
+	case joinReply:
+		c.send(protocol.Reply{Type: protocol.TypeReply, ID: id, OK: true, Room: r.name, Seq: r.seq, Epoch: r.epoch})
+	case joinNotify:
+		if !already {
+			r.notifySelfLocked(protocol.TypeJoin, c)
 		}
 	}
-	if _, ok := r.members[c]; !ok {
-		r.members[c] = struct{}{}
-		r.snap = nil
-		r.presenceLocked(s, protocol.TypeJoin, c)
+	if !already {
+		r.addLocked(s, c)
 	}
 	return true
 }
 
-// joinNotify adds c as join does with no since and no reply, and sends c
-// a join event about itself: for joins the server API makes on a live
-// client's behalf, which it must learn of, since it sent no join. The event
-// is queued under the lock, before any message of the room. It returns
-// false, doing nothing, when the room was dropped meanwhile.
-func (r *room) joinNotify(s *Server, c *conn) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.dead {
-		return false
-	}
-	if _, ok := r.members[c]; ok || c.isClosed() {
-		return true
-	}
-	r.notifySelfLocked(protocol.TypeJoin, c)
+// addLocked makes c a member and tells the others.
+func (r *room) addLocked(s *Server, c *conn) {
 	r.members[c] = struct{}{}
 	r.snap = nil
 	r.presenceLocked(s, protocol.TypeJoin, c)
-	return true
 }
 
-// leave removes c; it reports whether c was a member.
-func (r *room) leave(s *Server, c *conn) bool { return r.leaveNotify(s, c, false) }
-
-// leaveNotify is leave that, with self, also sends c its own leave event,
-// after the last message of the room it was sent: for leaves the server
-// makes on a client's behalf.
-func (r *room) leaveNotify(s *Server, c *conn, self bool) bool {
+// leave removes c; with self it also sends c its own leave event, after
+// the last message of the room it was sent (for leaves the server makes
+// on a client's behalf). It reports whether c was a member.
+func (r *room) leave(s *Server, c *conn, self bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A member catching up is held, not yet a member: letting it go
+	// stops its catch-up (recover.go).
+	delete(r.holds, c)
 	if _, ok := r.members[c]; !ok {
 		return false
 	}
@@ -268,7 +367,15 @@ func (r *room) dissolve() int {
 		m.stateMu.Unlock()
 		r.notifySelfLocked(protocol.TypeLeave, m)
 	}
+	for m := range r.holds {
+		m.stateMu.Lock()
+		if m.rooms[r.name] == r {
+			delete(m.rooms, r.name)
+		}
+		m.stateMu.Unlock()
+	}
 	clear(r.members)
+	clear(r.holds)
 	r.snap = nil
 	return n
 }
@@ -277,4 +384,12 @@ func (r *room) size() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.members)
+}
+
+// head returns the last seq delivered here and the epoch.
+func (r *room) head(s *Server) (uint64, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.loadLocked(s)
+	return r.seq, r.epoch
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,11 +16,26 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/rtsync/rtsync/protocol"
+	"github.com/rtsync/rtsync/server/broker"
+	"github.com/rtsync/rtsync/server/store"
+	"github.com/rtsync/rtsync/server/store/memory"
 )
 
 // roomSweepInterval is how often expired history is trimmed and unused
 // rooms are forgotten.
-const roomSweepInterval = 30 * time.Second
+const roomSweepInterval = 5 * time.Second
+
+// storeTrimMessage is the log line of a store dropping data to keep
+// within a bound.
+func storeTrimMessage(reason string) string {
+	switch reason {
+	case "size":
+		return "history past --max-history-bytes: the store dropped the oldest messages across rooms"
+	case "rooms":
+		return "history of more rooms than --max-rooms-total: the store forgot the rooms idle longest (their epochs change)"
+	}
+	return "the store dropped data to keep within its bounds: " + reason
+}
 
 // HTTP limits, for every request before it becomes a WebSocket. Each
 // connection waiting on them holds an open file, so they bound how long
@@ -43,6 +59,12 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	hub     *hub
+	// store keeps history and offline inboxes; broker carries messages
+	// between nodes (Config.OpenStore, Config.Broker). uidLocks order
+	// direct sends to a uid with the hand-over of its inbox (connops.go).
+	store    store.Store
+	broker   broker.Broker
+	uidLocks uidLocks
 	up      *websocket.Upgrader
 	metrics metrics
 	writers *writerPool
@@ -105,6 +127,26 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.perIP.max = cfg.MaxConnsPerIP
 	s.hub = newHub(s)
+	s.uidLocks.seed = maphash.MakeSeed()
+	opts := cfg.storeOptions(func(reason string, n int) {
+		s.metrics.storeTrimmed.Add(uint64(n))
+		s.hub.logLim.note(s.log, "store-trim-"+reason, storeTrimMessage(reason), "dropped", n, "max_history_bytes", cfg.MaxHistoryBytes, "max_rooms", cfg.MaxRooms)
+	})
+	if cfg.OpenStore != nil {
+		if s.store, err = cfg.OpenStore(opts); err != nil {
+			return nil, err
+		}
+	} else {
+		s.store = memory.New(opts)
+	}
+	s.broker = cfg.Broker
+	if s.broker == nil {
+		s.broker = broker.NewInProcess()
+	}
+	if err := s.broker.Start(s.hub); err != nil {
+		_ = s.store.Close()
+		return nil, fmt.Errorf("start the broker: %w", err)
+	}
 	s.prom = newPromMetrics(s)
 	s.writers = newWriterPool(max(cfg.WriteCoalesce, time.Millisecond), s)
 	s.up = s.upgrader()
@@ -333,10 +375,17 @@ func (s *Server) shutdown(hs *http.Server) error {
 		s.log.Warn("shutdown timed out; close events not sent to the application", "events", n)
 	}
 	s.writers.stop()
-	s.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
-	if errors.Is(err, context.DeadlineExceeded) {
-		return nil
+	if berr := s.broker.Close(); berr != nil {
+		s.log.Warn("broker close", "err", berr)
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = nil
+	}
+	if serr := s.store.Close(); serr != nil {
+		s.log.Error("store close: what was pending may not be durable", "err", serr)
+		err = errors.Join(err, fmt.Errorf("close the store: %w", serr))
+	}
+	s.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	return err
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rtsync/rtsync/protocol"
+	"github.com/rtsync/rtsync/server/store"
 )
 
 // startTCPAPI runs a server with the TCP transport and returns a caller of
@@ -40,18 +41,32 @@ func (a *apiTester) stats(q string) Stats {
 	return st
 }
 
-// historyBytes is what the stats should say a room's history takes: its
-// stored messages, as the history route returns them byte for byte, plus
-// the fixed overhead of each.
+// historyBytes is what the stats should say a room's history takes: the
+// sender and data of its stored messages, as the history route returns
+// them, plus the fixed overhead of each (store.Message.Size).
 func historyBytes(t *testing.T, api *apiTester, room string) int64 {
+	t.Helper()
+	var n int64
+	for _, m := range historyEvents(t, api, room) {
+		var ev struct {
+			From json.RawMessage `json:"from"`
+			Data json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(m, &ev); err != nil {
+			t.Fatal(err)
+		}
+		n += int64(len(ev.From) + len(ev.Data) + store.MessageOverhead)
+	}
+	return n
+}
+
+// historyEvents returns a room's stored messages as the history route
+// encodes them.
+func historyEvents(t *testing.T, api *apiTester, room string) []json.RawMessage {
 	t.Helper()
 	var h HistoryPage
 	api.call("GET", "/api/v1/rooms/"+url.PathEscape(room)+"/history?limit=1000", nil, 200, &h)
-	var n int64
-	for _, m := range h.Messages {
-		n += int64(len(m)) + entryOverhead
-	}
-	return n
+	return h.Messages
 }
 
 // TestStatsMatchTraffic drives WebSocket and TCP clients through joins,
@@ -224,6 +239,8 @@ func TestStatsTopRooms(t *testing.T) {
 			mustOK(t, c.cmd(map[string]any{"op": "join", "room": room}))
 		}
 	}
+	busy := dial(t, wsURL)
+	mustOK(t, busy.cmd(map[string]any{"op": "join", "room": "busy"}))
 	for i := range 5 {
 		if _, _, err := s.Publish("busy", json.RawMessage(fmt.Sprint(i)), PublishOptions{}); err != nil {
 			t.Fatal(err)
@@ -389,7 +406,10 @@ func TestAPIClientsList(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	msgBytes := historyBytes(t, api, "ops") - 3*entryOverhead
+	var msgBytes int64
+	for _, m := range historyEvents(t, api, "ops") {
+		msgBytes += int64(len(m))
+	}
 	for _, cs := range list(t, "room=ops", 1000) {
 		if cs.QueueMessages != 3 || cs.QueueBytes != int(msgBytes) {
 			t.Errorf("%s: queue %d messages, %d bytes; want 3, %d", cs.Client, cs.QueueMessages, cs.QueueBytes, msgBytes)
@@ -650,32 +670,6 @@ func TestRateMeter(t *testing.T) {
 	}
 }
 
-func TestRingBytes(t *testing.T) {
-	t.Parallel()
-	var r ring
-	sum := func() int {
-		n := 0
-		for i := range r.n {
-			n += len(r.at(i).data)
-		}
-		return n
-	}
-	for i := range 10 {
-		r.push(entry{seq: uint64(i + 1), ts: int64(i), data: make([]byte, i+1)}, 4)
-		if r.bytes != sum() {
-			t.Fatalf("after push %d: bytes %d, entries hold %d", i, r.bytes, sum())
-		}
-	}
-	r.trim(8)
-	if r.n != 2 || r.bytes != sum() || r.bytes != 9+10 {
-		t.Fatalf("after trim: %d entries, bytes %d", r.n, r.bytes)
-	}
-	r.trim(100)
-	if r.n != 0 || r.bytes != 0 {
-		t.Fatalf("after trimming all: %d entries, bytes %d", r.n, r.bytes)
-	}
-}
-
 // failingMessages is an event handler whose message event always fails.
 type failingMessages struct{}
 
@@ -736,12 +730,12 @@ func TestRoomStatsTop(t *testing.T) {
 	}
 	slices.SortFunc(all, busier)
 	for _, top := range []int{1, 7, 59, 60, 100} {
-		n, got, _ := s.roomStats(top)
+		n, got := s.roomStats(top)
 		if want := all[:min(top, len(all))]; n != 60 || !slices.Equal(got, want) {
 			t.Errorf("top %d: %d rooms, %v; want %v", top, n, got, want)
 		}
 	}
-	if n, got, _ := s.roomStats(0); n != 60 || len(got) != 0 {
+	if n, got := s.roomStats(0); n != 60 || len(got) != 0 {
 		t.Errorf("top 0: %d rooms, %v", n, got)
 	}
 }

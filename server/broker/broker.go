@@ -2,8 +2,12 @@ package broker
 
 // RoomMessage is a room message on its way to every node's members.
 type RoomMessage struct {
-	Room string
-	Seq  uint64
+	Room  string
+	Seq   uint64
+	Epoch string
+	// At is when it was published, in unix nanoseconds (for the time
+	// from publish to write that nodes report).
+	At int64
 	// Event is the encoded msg event, written to members as is.
 	Event []byte
 	// Origin, when set, is the client id of a publisher that asked not

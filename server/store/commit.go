@@ -87,7 +87,7 @@ func (c *Commit) Wait() error {
 
 // Err returns the commit's error once it is over (nil before).
 func (c *Commit) Err() error {
-	if !c.Finished() {
+	if c == nil || !c.Finished() {
 		return nil
 	}
 	c.mu.Lock()
