@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,19 +56,19 @@ const (
 // Server is one rtsync node: a hub of connections, rooms and users behind
 // an HTTP handler that serves the WebSocket endpoint.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	hub     *hub
+	cfg Config
+	log *slog.Logger
+	hub *hub
 	// store keeps history and offline inboxes; broker carries messages
 	// between nodes (Config.OpenStore, Config.Broker). uidLocks order
 	// direct sends to a uid with the hand-over of its inbox (connops.go).
 	store    store.Store
 	broker   broker.Broker
 	uidLocks uidLocks
-	up      *websocket.Upgrader
-	metrics metrics
-	writers *writerPool
-	started time.Time
+	up       *websocket.Upgrader
+	metrics  metrics
+	writers  *writerPool
+	started  time.Time
 
 	draining atomic.Bool
 	mux      *http.ServeMux
