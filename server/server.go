@@ -288,6 +288,9 @@ func (s *Server) open(c *conn, info *connInfo) bool {
 			}
 		}
 	}
+	// What was sent to the uid while it was offline, after the welcome
+	// and the rooms (connops.go).
+	s.deliverInbox(c, uid, 0)
 	if s.draining.Load() {
 		// Shutdown began while the hook ran, and its sweep may have
 		// missed this connection.
