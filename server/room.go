@@ -138,18 +138,21 @@ func (r *room) publish(s *Server, p pendingPub, origin *conn, noecho bool, exclu
 		s.metrics.storeRefused.Add(1)
 		return 0, "", nil, true, err
 	}
-	p.m = &broker.RoomMessage{Room: r.name, Seq: seq, Epoch: epoch, At: now.UnixNano(), Exclude: exclude, Local: origin,
+	m := broker.RoomMessage{Room: r.name, Seq: seq, Epoch: epoch, At: now.UnixNano(), Exclude: exclude, Local: origin,
 		Event: appendMsg(make([]byte, 0, 96+len(r.name)+len(from)+len(data)), r.name, epoch, seq, now.UnixMilli(), from, data)}
 	if noecho && origin != nil {
-		p.m.Origin = origin.id
+		m.Origin = origin.id
 	}
-	p.commit = commit
 	if commit == nil && len(r.pending) == 0 {
-		// Durable already and nothing before it: deliver now.
-		s.finishPub(&p)
+		// Durable already and nothing before it: deliver now, with m on
+		// the stack (the in-process broker's path allocates nothing).
+		s.deliverRoom(r, &m)
+		s.answerPub(p.replyTo, p.replyID, &m, nil)
 		r.pubMu.Unlock()
 		return seq, epoch, nil, true, nil
 	}
+	p.m, p.commit = new(broker.RoomMessage), commit
+	*p.m = m
 	first := len(r.pending) == 0 || r.pending[len(r.pending)-1].commit != commit
 	r.pending = append(r.pending, p)
 	r.pubMu.Unlock()
@@ -168,7 +171,7 @@ func (r *room) flush(s *Server) {
 	r.pubMu.Lock()
 	n := 0
 	for n < len(r.pending) && r.pending[n].commit.Finished() {
-		s.finishPub(&r.pending[n])
+		s.finishPub(r, &r.pending[n])
 		n++
 	}
 	if n > 0 {
@@ -185,25 +188,45 @@ func (r *room) flush(s *Server) {
 // answers its publisher. A message the store failed to keep is delivered
 // all the same, so live chat goes on while the disk is full; its
 // publisher is told it is not stored. r.pubMu is held.
-func (s *Server) finishPub(p *pendingPub) {
+func (s *Server) finishPub(r *room, p *pendingPub) {
 	err := p.commit.Err()
-	if berr := s.broker.PublishRoom(p.m); berr != nil {
-		s.hub.logLim.note(s.log, "broker", "broker: cannot deliver a room message", "room", p.m.Room, "err", berr)
-	}
-	s.metrics.published.Add(1)
+	s.deliverRoom(r, p.m)
 	if err != nil {
 		s.metrics.storeFailed.Add(1)
 		s.hub.logLim.note(s.log, "store-write", "store: a message could not be stored; it was delivered live but is missing from history", "room", p.m.Room, "seq", p.m.Seq, "err", err)
 	}
-	if c := p.replyTo; c != nil {
-		if err != nil {
-			c.srv.metrics.countError(protocol.CodeNotStored)
-			c.send(protocol.Reply{Type: protocol.TypeReply, ID: p.replyID, Room: p.m.Room, Seq: p.m.Seq, Epoch: p.m.Epoch,
-				Error: protocol.Errorf(protocol.CodeNotStored, "message %d was delivered to the room's members but could not be stored, so history and recovery will miss it: the server's store is failing (disk full?)", p.m.Seq)})
-		} else {
-			c.send(protocol.Reply{Type: protocol.TypeReply, ID: p.replyID, OK: true, Room: p.m.Room, Seq: p.m.Seq, Epoch: p.m.Epoch})
-		}
+	s.answerPub(p.replyTo, p.replyID, p.m, err)
+}
+
+// deliverRoom hands a message of r to the broker. With the in-process
+// broker, r delivers it at once (what the broker would do, without the
+// lookup by name), so m does not escape; another broker gets a copy of
+// its own.
+func (s *Server) deliverRoom(r *room, m *broker.RoomMessage) {
+	s.metrics.published.Add(1)
+	if _, ok := s.broker.(*broker.InProcess); ok {
+		r.deliver(s, m)
+		return
 	}
+	cp := *m
+	if err := s.broker.PublishRoom(&cp); err != nil {
+		s.hub.logLim.note(s.log, "broker", "broker: cannot deliver a room message", "room", m.Room, "err", err)
+	}
+}
+
+// answerPub answers a connection's pub, when c is set: its seq once the
+// message is durable, or not_stored.
+func (s *Server) answerPub(c *conn, id json.RawMessage, m *broker.RoomMessage, err error) {
+	if c == nil {
+		return
+	}
+	if err != nil {
+		s.metrics.countError(protocol.CodeNotStored)
+		c.send(protocol.Reply{Type: protocol.TypeReply, ID: id, Room: m.Room, Seq: m.Seq, Epoch: m.Epoch,
+			Error: protocol.Errorf(protocol.CodeNotStored, "message %d was delivered to the room's members but could not be stored, so history and recovery will miss it: the server's store is failing (disk full?)", m.Seq)})
+		return
+	}
+	c.send(protocol.Reply{Type: protocol.TypeReply, ID: id, OK: true, Room: m.Room, Seq: m.Seq, Epoch: m.Epoch})
 }
 
 // deliver fans m out to the members here: the broker's delivery to this

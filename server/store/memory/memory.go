@@ -21,8 +21,11 @@ type Store struct {
 	opts     store.Options
 	maxBytes int64
 
+	// rooms is guarded by mu; fast mirrors it for lookups without a
+	// lock (the publish path), written under mu too.
 	mu    sync.RWMutex
 	rooms map[string]*room
+	fast  sync.Map
 	// inboxes are guarded by inboxMu.
 	inboxMu sync.Mutex
 	inboxes map[string]*inbox
@@ -77,12 +80,13 @@ func (s *Store) Close() error {
 
 // room returns the named room, made when create is set.
 func (s *Store) room(name string, create bool) *room {
-	s.mu.RLock()
-	r := s.rooms[name]
-	s.mu.RUnlock()
-	if r != nil || !create {
-		return r
+	if v, ok := s.fast.Load(name); ok {
+		return v.(*room)
 	}
+	if !create {
+		return nil
+	}
+	var r *room
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r = s.rooms[name]; r == nil {
@@ -91,6 +95,7 @@ func (s *Store) room(name string, create bool) *room {
 		}
 		r = &room{name: name, epoch: store.NewEpoch(), ret: s.opts.RetentionOf(name)}
 		s.rooms[name] = r
+		s.fast.Store(name, r)
 	}
 	return r
 }
@@ -119,6 +124,7 @@ func (s *Store) forgetOldestLocked() {
 		c.r.gone = true
 		c.r.mu.Unlock()
 		delete(s.rooms, c.r.name)
+		s.fast.Delete(c.r.name)
 	}
 	s.evicted.Add(uint64(n))
 	if s.opts.OnTrim != nil {
