@@ -116,8 +116,8 @@ type Config struct {
 	// MaxHistoryBytes bounds the history of all rooms together (what
 	// store.Message.Size counts). Past it the oldest messages go,
 	// whichever room holds them, so the server keeps the newest history
-	// rather than refusing publishes. Zero: the store's default (128 MiB
-	// in memory, 1 GiB on disk).
+	// rather than refusing publishes. It bounds memory with the memory
+	// store and disk space with the disk store.
 	MaxHistoryBytes int
 	// MaxRooms bounds the rooms the server holds members of, and the
 	// rooms the store keeps history for. A room the hub would make past
@@ -240,6 +240,9 @@ func DefaultConfig() Config {
 		HistorySize:            1000,
 		HistoryTTL:             24 * time.Hour,
 		PresenceMaxMembers:     1000,
+		MaxHistoryBytes:        128 << 20,
+		InboxMax:               store.DefaultInboxMax,
+		InboxTTL:               store.DefaultInboxTTL,
 		MaxRooms:               50_000,
 		MaxRoomsCreatedPerConn: 1000,
 		MaxMemory:              1 << 30,
@@ -278,7 +281,7 @@ func (c Config) withDefaults() (Config, error) {
 		p   *int
 		def int
 	}{
-		{&c.MaxRooms, d.MaxRooms},
+		{&c.MaxHistoryBytes, d.MaxHistoryBytes}, {&c.MaxRooms, d.MaxRooms},
 		{&c.MaxRoomsCreatedPerConn, d.MaxRoomsCreatedPerConn}, {&c.MaxMemory, d.MaxMemory},
 	} {
 		// Zero: the default; negative: no bound, kept as the largest int
@@ -290,6 +293,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HistorySize < 0 {
 		c.HistorySize = 0
+	}
+	setInt(&c.InboxMax, d.InboxMax)
+	if c.InboxTTL == 0 {
+		c.InboxTTL = d.InboxTTL
 	}
 	if c.InboxMax < 0 || c.InboxTTL < 0 {
 		return c, errors.New("server config: inbox bounds must not be negative")

@@ -102,6 +102,10 @@ type Server struct {
 	tcpListeners []net.Listener
 }
 
+// ErrOpenStore is what New returns, wrapping the store's own error (a
+// store.Err* kind where there is one), when Config.OpenStore fails.
+var ErrOpenStore = errors.New("cannot open the store")
+
 // connInfo is what is known about a connection before it is accepted.
 type connInfo struct {
 	transport string
@@ -134,7 +138,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	if cfg.OpenStore != nil {
 		if s.store, err = cfg.OpenStore(opts); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrOpenStore, err)
 		}
 	} else {
 		s.store = memory.New(opts)
