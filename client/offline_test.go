@@ -2,14 +2,18 @@ package client_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rtsync/rtsync/client"
 	"github.com/rtsync/rtsync/protocol"
 	"github.com/rtsync/rtsync/server"
+	"github.com/rtsync/rtsync/server/store"
+	"github.com/rtsync/rtsync/server/store/memory"
 )
 
 // sendOffline sends n direct messages {"n":i} to uid, who must be offline,
@@ -330,5 +334,61 @@ func TestRoomsLearnedFromMessages(t *testing.T) {
 	j := <-joins
 	if j.Op != protocol.OpJoin || j.Room != "hooked" || j.Since == nil || *j.Since != 8 || j.Epoch != "E1" {
 		t.Errorf("after the reconnect the client sent %+v; want a join of hooked since 8 in E1", j)
+	}
+}
+
+// failingStore is a memory store whose appends fail on demand: refused at
+// once (store_unavailable) or failing to become durable (not_stored).
+type failingStore struct {
+	store.Store
+	mode atomic.Value // "", "refuse" or "lose"
+}
+
+func (s *failingStore) Append(room string, ts int64, from, data []byte) (uint64, string, *store.Commit, error) {
+	mode, _ := s.mode.Load().(string)
+	if mode == "refuse" {
+		return 0, "", nil, errors.New("store closing")
+	}
+	seq, epoch, c, err := s.Store.Append(room, ts, from, data)
+	if err == nil && mode == "lose" {
+		c = store.NewCommit()
+		c.Finish(errors.New("disk full"))
+	}
+	return seq, epoch, c, err
+}
+
+// TestPublishStoreErrors: a message delivered but not stored returns its
+// seq with a *NotStoredError that is also the server's *protocol.Error; a
+// message the store refused returns store_unavailable and no seq.
+func TestPublishStoreErrors(t *testing.T) {
+	t.Parallel()
+	fs := &failingStore{}
+	_, url, _ := startServerWith(t, func(c *server.Config) {
+		c.OpenStore = func(o store.Options) (store.Store, error) {
+			fs.Store = memory.New(o)
+			return fs, nil
+		}
+	})
+	ctx := testCtx(t)
+	pub := dial(t, url, client.Options{})
+	sub := dial(t, url, client.Options{})
+	for _, c := range []*client.Client{pub, sub} {
+		if _, err := c.Join(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs.mode.Store("lose")
+	seq, err := pub.Publish(ctx, "r", "unkept")
+	var nse *client.NotStoredError
+	if !errors.As(err, &nse) || nse.Seq != 1 || seq != 1 || nse.Room != "r" || wireCode(err) != protocol.CodeNotStored {
+		t.Fatalf("Publish = %d, %v; want seq 1 with a *NotStoredError (code not_stored)", seq, err)
+	}
+	if ev := expect(t, sub, "the live copy", kind(client.KindMessage)); ev.Wire.Seq != 1 {
+		t.Fatalf("sub got seq %d; want 1, delivered though not stored", ev.Wire.Seq)
+	}
+	fs.mode.Store("refuse")
+	seq, err = pub.Publish(ctx, "r", "refused")
+	if seq != 0 || wireCode(err) != protocol.CodeStoreUnavailable || errors.As(err, &nse) {
+		t.Fatalf("Publish = %d, %v; want store_unavailable and no seq", seq, err)
 	}
 }
