@@ -1166,7 +1166,8 @@ func (c *Client) Identity() Identity {
 }
 
 // Rooms returns the rooms the client is in (and re-joins after a
-// reconnect), in no particular order.
+// reconnect), in no particular order: those it joined, and those the
+// server put it in that it learned of (see Recovered).
 func (c *Client) Rooms() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
