@@ -64,13 +64,30 @@ type Client struct {
 	nextID    atomic.Uint64
 	stats     counters
 
-	mu      sync.Mutex
-	closed  bool
-	cur     *conn // nil while disconnected
-	hello   *protocol.Command
-	rooms   map[string]*roomState
+	mu     sync.Mutex
+	closed bool
+	cur    *conn // nil while disconnected
+	hello  *protocol.Command
+	rooms  map[string]*roomState
+	// leaving counts the Leave calls in flight per room: a message of a
+	// room being left is not taken for one the server put the client in.
+	leaving map[string]int
+	inbox   inboxState
 	ident   Identity
 	stopErr error // why the client stopped on its own
+}
+
+// inboxState is what the client knows of its user's offline inbox.
+// Guarded by Client.mu.
+type inboxState struct {
+	uid string // whose inbox the ids below are of
+	// handed is the highest id handed to the application with auto-ack
+	// on (it is acked, or will be); acked the highest id the server
+	// confirmed an ack for. A message at or below them is a duplicate.
+	handed, acked uint64
+	// owed is the highest id to ack when timer fires; 0 when none.
+	owed  uint64
+	timer *time.Timer
 }
 
 // maxOwn bounds roomState.own; past it the oldest entries are forgotten
@@ -80,6 +97,9 @@ const maxOwn = 1024
 // roomState is what the client remembers of a joined room to recover it
 // and to drop duplicates. Guarded by Client.mu.
 type roomState struct {
+	// epoch is empty while the client does not know where it is in the
+	// room: the server put it there (join event about itself) and no
+	// message or join reply has told it the room's seq yet.
 	epoch string
 	last  uint64 // seq of the last message delivered (or published noecho)
 	// own holds, ascending, seqs above last that this client published
@@ -145,6 +165,11 @@ type conn struct {
 	writeTimeout time.Duration
 	reconnect    bool // not the client's first connection
 
+	// uid is the connection's uid, from the welcome and then from hello
+	// replies: whose inbox its offline messages come from. Owned by the
+	// reader goroutine.
+	uid string
+
 	wmu sync.Mutex
 
 	mu      sync.Mutex
@@ -172,6 +197,14 @@ type call struct {
 	epoch  string
 	noecho bool
 	rejoin bool
+	// probe marks a join the client sends for a room the server put it
+	// in, only to learn the room's seq and epoch (see self).
+	probe bool
+	// ack: the inbox id, whose inbox, and whether the client sent it on
+	// its own (auto-ack) rather than for Ack.
+	inbox uint64
+	uid   string
+	auto  bool
 	// greet marks the hello of a connection's handshake.
 	greet bool
 	hello *protocol.Command
@@ -207,6 +240,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		rooms:   make(map[string]*roomState),
+		leaving: make(map[string]int),
 	}
 	if opts.OnEvent == nil {
 		c.events = make(chan Event, opts.EventBuffer)
@@ -419,6 +453,7 @@ func (cn *conn) readWelcome() error {
 		return fmt.Errorf("server speaks protocol v%d, this client v%d; use matching rtsync versions", cn.welcome.Protocol, protocol.Version)
 	}
 	cn.heartbeat = time.Duration(cn.welcome.Heartbeat) * time.Millisecond
+	cn.uid = cn.welcome.UID
 	return nil
 }
 
@@ -683,11 +718,16 @@ func (c *Client) handle(cn *conn, obj []byte, now time.Time) {
 		c.stats.messages.Add(1)
 		c.emit(Event{Kind: KindMessage, Received: now, Wire: ev})
 	case protocol.TypeDirect:
-		c.stats.directs.Add(1)
-		c.emit(Event{Kind: KindDirect, Received: now, Wire: ev})
+		c.direct(cn, &ev, now)
 	case protocol.TypeJoin:
+		if ev.Client != "" && ev.Client == cn.welcome.Client {
+			c.self(cn, &ev)
+		}
 		c.emit(Event{Kind: KindJoin, Received: now, Wire: ev})
 	case protocol.TypeLeave:
+		if ev.Client != "" && ev.Client == cn.welcome.Client {
+			c.self(cn, &ev)
+		}
 		c.emit(Event{Kind: KindLeave, Received: now, Wire: ev})
 	case protocol.TypeError:
 		c.emit(Event{Kind: KindError, Received: now, Wire: ev})
@@ -703,7 +743,11 @@ func (c *Client) fresh(ev *protocol.Event) bool {
 	st := c.rooms[ev.Room]
 	switch {
 	case st == nil:
-		// A room being left, or not joined through this client's state.
+		if c.leaving[ev.Room] == 0 {
+			// A room the server put this client in without a word (its
+			// connect hook): from now on it is recovered like the others.
+			c.rooms[ev.Room] = &roomState{epoch: ev.Epoch, last: ev.Seq}
+		}
 		return true
 	case ev.Epoch != st.epoch:
 		st.epoch, st.last, st.own = ev.Epoch, ev.Seq, nil
@@ -736,12 +780,15 @@ func (c *Client) reply(cn *conn, ev *protocol.Event, now time.Time) {
 		c.helloed(cn, cl, ev)
 	case protocol.OpJoin:
 		c.joined(cn, cl, ev, now)
+	case protocol.OpAck:
+		c.acked(cl, ev, now)
 	case protocol.OpPub:
-		if cl.noecho && ev.Error == nil {
+		if cl.noecho && (ev.Error == nil || ev.Error.Code == protocol.CodeNotStored) {
 			// Without an echo, the reply is the client's only sight of its
 			// own message; recording it keeps a recovery from replaying it.
 			// It does not move last by itself: messages before it may still
-			// be on their way.
+			// be on their way. A message not stored was delivered all the
+			// same, so it holds its seq too.
 			c.mu.Lock()
 			if st := c.rooms[cl.room]; st != nil && st.epoch == ev.Epoch {
 				st.seen(ev.Seq)
@@ -782,6 +829,7 @@ func (c *Client) helloed(cn *conn, cl *call, ev *protocol.Event) {
 	c.hello = &h
 	c.ident.Client, c.ident.UID, c.ident.Name = ev.Client, ev.UID, ev.Name
 	c.mu.Unlock()
+	cn.uid = ev.UID
 	if cl.greet {
 		c.connected(cn, ev)
 	}
@@ -808,6 +856,10 @@ func (c *Client) connected(cn *conn, hello *protocol.Event) {
 // joined records a joined room before the replayed and live messages that
 // follow the reply are read.
 func (c *Client) joined(cn *conn, cl *call, ev *protocol.Event, now time.Time) {
+	if cl.probe {
+		c.probed(cl, ev)
+		return
+	}
 	c.mu.Lock()
 	st := c.rooms[cl.room]
 	if ev.Error != nil {
@@ -858,13 +910,56 @@ func (c *Client) joined(cn *conn, cl *call, ev *protocol.Event, now time.Time) {
 	if ev.Replayed != nil {
 		rec.Replayed = *ev.Replayed
 	}
-	if ev.Truncated && !changed && cl.since != nil && ev.Seq >= uint64(rec.Replayed) {
-		// The server resent only the newest messages: the ones between
-		// since and the first replayed are the consumer's to page in.
-		rec.Truncated = true
-		rec.MissedFrom, rec.MissedTo = *cl.since+1, ev.Seq-uint64(rec.Replayed)
+	if !rec.Recovered && !changed && cl.since != nil && ev.Seq > *cl.since {
+		// History no longer reached back: what lies between since and
+		// the first message replayed is gone.
+		if n := uint64(max(rec.Replayed, 0)); n < ev.Seq-*cl.since {
+			rec.MissedFrom, rec.MissedTo = *cl.since+1, ev.Seq-n
+		}
 	}
 	c.emit(Event{Kind: KindRecovered, Received: now, Recovered: rec})
+}
+
+// self follows the server putting this connection in a room or taking it
+// out (through its API): a join or leave event about the client itself.
+// A room it is put in is recovered after a reconnect like one it joined;
+// to know where it stands in the room before a message says so, it joins
+// the room itself (a no-op on the server, which answers with the room's
+// seq: every message up to it came before the reply).
+func (c *Client) self(cn *conn, ev *protocol.Event) {
+	c.mu.Lock()
+	if ev.Type == protocol.TypeLeave {
+		delete(c.rooms, ev.Room)
+		c.mu.Unlock()
+		return
+	}
+	if c.rooms[ev.Room] != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.rooms[ev.Room] = &roomState{}
+	c.mu.Unlock()
+	_, _ = c.send(cn, &protocol.Command{Op: protocol.OpJoin, Room: ev.Room}, &call{op: protocol.OpJoin, room: ev.Room, probe: true})
+}
+
+// probed records the answer to self's join. A refusal (a token that does
+// not allow joining the room) leaves the place unknown: the first message
+// will tell.
+func (c *Client) probed(cl *call, ev *protocol.Event) {
+	if ev.Error != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.rooms[cl.room]
+	switch {
+	case st == nil:
+	case st.epoch != ev.Epoch:
+		st.epoch, st.last, st.own = ev.Epoch, ev.Seq, nil
+	case ev.Seq > st.last:
+		st.last = ev.Seq
+		st.advance()
+	}
 }
 
 // emit hands an event to the consumer. With a channel it blocks while the
@@ -945,9 +1040,17 @@ func (c *Client) handshake(cn *conn) error {
 	hello := c.hello
 	rejoins := make([]*call, 0, len(c.rooms))
 	for room, st := range c.rooms {
-		since := st.last
-		rejoins = append(rejoins, &call{op: protocol.OpJoin, room: room, since: &since, epoch: st.epoch, rejoin: true})
+		cl := &call{op: protocol.OpJoin, room: room, epoch: st.epoch, rejoin: true}
+		if st.epoch != "" {
+			// A room whose place the client does not know is joined
+			// afresh: since 0 would replay all of its history.
+			since := st.last
+			cl.since = &since
+		}
+		rejoins = append(rejoins, cl)
 	}
+	// Leaves in flight ended with the old connection.
+	clear(c.leaving)
 	c.mu.Unlock()
 	if hello != nil {
 		cmd := *hello
@@ -1063,7 +1166,8 @@ func (c *Client) Identity() Identity {
 }
 
 // Rooms returns the rooms the client is in (and re-joins after a
-// reconnect), in no particular order.
+// reconnect), in no particular order: those it joined, and those the
+// server put it in that it learned of (see Recovered).
 func (c *Client) Rooms() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -1084,10 +1188,20 @@ func (c *Client) Close() error {
 		c.mu.Lock()
 		c.closed = true
 		cn := c.cur
+		owed, uid := c.inbox.owed, c.inbox.uid
+		c.inbox.owed = 0
+		if c.inbox.timer != nil {
+			c.inbox.timer.Stop()
+		}
 		c.mu.Unlock()
 		close(c.closing)
 		c.cancel()
 		if cn != nil {
+			if owed > 0 {
+				// The server reads the ack before the close frame, so what
+				// the application got is not handed out again.
+				_, _ = c.send(cn, &protocol.Command{Op: protocol.OpAck, Inbox: owed}, &call{op: protocol.OpAck, inbox: owed, uid: uid, auto: true})
+			}
 			cn.shutdown()
 		}
 	})

@@ -143,13 +143,13 @@ func TestDirect(t *testing.T) {
 	b2 := dial(t, url, client.Options{Name: "b2", UID: "bob"})
 
 	t.Run("by uid reaches every connection", func(t *testing.T) {
-		n, err := a.SendToUID(ctx, "bob", map[string]string{"hi": "bob"})
-		if err != nil || n != 2 {
-			t.Fatalf("SendToUID = %d, %v; want 2 deliveries", n, err)
+		r, err := a.SendToUID(ctx, "bob", map[string]string{"hi": "bob"})
+		if err != nil || r.Delivered != 2 || r.Stored || r.Inbox != 0 {
+			t.Fatalf("SendToUID = %+v, %v; want 2 deliveries, not stored", r, err)
 		}
 		for _, c := range []*client.Client{b, b2} {
 			ev := expect(t, c, "direct", kind(client.KindDirect))
-			if ev.Wire.From == nil || ev.Wire.From.UID != "alice" || string(ev.Wire.Data) != `{"hi":"bob"}` {
+			if ev.Wire.From == nil || ev.Wire.From.UID != "alice" || string(ev.Wire.Data) != `{"hi":"bob"}` || ev.Offline != nil {
 				t.Errorf("direct = %+v from %+v; want data from alice", ev.Wire, ev.Wire.From)
 			}
 		}

@@ -10,12 +10,26 @@
 //
 // Dial connects, waits for the server's welcome and sends hello when
 // Options carry an identity. The methods Hello, Join, Leave, Publish,
-// SendToUID, SendToClient, Presence, History, Ping and RPC (a question for
-// the application behind the server) send one command each and wait for
-// its reply; a reply with an error returns it as a
-// *protocol.Error, so errors.As tells a not_joined from a bad_room. Room
-// messages, direct messages, presence changes and connection state arrive
-// as Events.
+// SendToUID, SendToClient, Presence, History, Ping, Ack and RPC (a
+// question for the application behind the server) send one command each
+// and wait for its reply; a reply with an error returns it as a
+// *protocol.Error, so errors.As tells a not_joined from a bad_room (or a
+// store_unavailable from a not_stored). Room messages, direct messages,
+// presence changes and connection state arrive as Events.
+//
+// # Offline direct messages
+//
+// A direct message sent to a user with no connection is kept in the
+// user's inbox on the server (SendToUID reports SendResult.Stored). When a
+// connection of the client takes that uid, the server hands the inbox
+// over as KindDirect events with Event.Offline set, oldest first, in pages
+// of at most 100; it sends the next page after an ack covering the last.
+// The client acks on its own: once the events of a burst were handed to
+// the application, one ack for the highest inbox id. A message handed out
+// before without an ack comes again marked Redelivered; one this client
+// already acked is dropped. With Options.NoAutoAck the application acks
+// with Ack after processing, and until then the server keeps the messages
+// and hands them out again on the next connection.
 //
 // # Reconnection and recovery
 //
@@ -24,9 +38,15 @@
 // was called, or the close code says not to (protocol.ShouldReconnect:
 // unauthorized, kicked). On the new connection it sends hello again and
 // re-joins every room with since = the last seq it delivered and that
-// room's epoch; the server replays what was missed before live messages,
-// and a KindRecovered event per room says whether the recovery was
-// complete. Messages the client already delivered are dropped by seq, so a
+// room's epoch; the server replays what was missed, however much its
+// history holds, before live messages, and a KindRecovered event per room
+// says whether the recovery was complete. The rooms re-joined are those
+// the client joined and those the server put it in: through its API (a
+// join event about the client itself; a leave event about itself takes
+// the room off) or its connect hook (the room's messages arrive though
+// the client never joined it). A recovery is incomplete only when the
+// room's history no longer reaches back to since, or its epoch changed
+// (the server's history of the room was lost or reset). Messages the client already delivered are dropped by seq, so a
 // consumer sees each seq of a room and epoch at most once, in order, and
 // with no gap when Recovered says so.
 //
@@ -41,7 +61,9 @@
 // socket's read side, decodes every frame, settles replies, keeps each
 // room's last seq and epoch, and emits every event, so events reach the
 // consumer in the order the server sent them. Between connections the same
-// goroutine waits out the backoff and makes the next connection.
+// goroutine waits out the backoff and makes the next connection. The one
+// other goroutine is a timer's: it sends the automatic ack of offline
+// direct messages a few milliseconds after the last of a burst.
 //
 // Requests run on the caller's goroutine: they write their command under a
 // per-connection mutex (gorilla/websocket allows one writer at a time) and
@@ -63,7 +85,8 @@
 //
 // The client drops no message on its own: a message that arrives is
 // delivered unless the same room, epoch and seq was delivered before, or it
-// is the client's own noecho message coming back in a recovery.
+// is the client's own noecho message coming back in a recovery, or it is
+// an offline direct message whose inbox id this client already acked.
 //
 // Close sends a normal close frame, stops reconnecting, fails requests in
 // flight with ErrConnLost, and closes the Events channel once the reader

@@ -17,7 +17,8 @@ const (
 	// epoch, seqs arrive strictly increasing and never twice, across
 	// reconnects too.
 	KindMessage Kind = iota + 1
-	// KindDirect is a direct message (wire type "direct").
+	// KindDirect is a direct message (wire type "direct"). One kept in
+	// the user's inbox while it had no connection carries Event.Offline.
 	KindDirect
 	// KindJoin is another client joining a room this client is in.
 	KindJoin
@@ -70,10 +71,35 @@ type Event struct {
 	// KindLeave and KindError.
 	Wire protocol.Event
 
+	// Offline is set on a KindDirect event for a message the server kept
+	// in this user's inbox while the user had no connection; nil for a
+	// message delivered live.
+	Offline *Offline
+
 	Connected    *Connected
 	Disconnected *Disconnected
 	Reconnecting *Reconnecting
 	Recovered    *Recovered
+}
+
+// Offline describes a direct message delivered from the user's inbox. The
+// server hands over the inbox when a connection takes the uid, oldest
+// first, a page at a time; the next page follows an ack that covers this
+// one. Unless Options.NoAutoAck is set the client acks by itself once the
+// event was handed to the application (pushed to the Events channel, or
+// OnEvent returned); with NoAutoAck the application calls Client.Ack.
+type Offline struct {
+	// Inbox is the message's id in the user's inbox; ids grow with every
+	// message kept for the user. Acking an id confirms it and every
+	// earlier one.
+	Inbox uint64
+	// Redelivered is set when the server handed the message out before
+	// (to this or another connection of the user) and no ack came back:
+	// the application may have it already. The client itself drops a
+	// message it already acked in this process, so a redelivered one
+	// reaches the application only when that earlier delivery did not
+	// (another process, or NoAutoAck without an Ack).
+	Redelivered bool
 }
 
 // Message returns the event's room message; meaningful for KindMessage.
@@ -85,6 +111,9 @@ func (e Event) String() string {
 	case KindMessage:
 		return fmt.Sprintf("message room=%s seq=%d epoch=%s", e.Wire.Room, e.Wire.Seq, e.Wire.Epoch)
 	case KindDirect:
+		if o := e.Offline; o != nil {
+			return fmt.Sprintf("direct from=%s offline inbox=%d redelivered=%t", from(e.Wire.From), o.Inbox, o.Redelivered)
+		}
 		return "direct from=" + from(e.Wire.From)
 	case KindJoin, KindLeave:
 		return fmt.Sprintf("%s room=%s client=%s", e.Kind, e.Wire.Room, e.Wire.Client)
@@ -104,8 +133,8 @@ func (e Event) String() string {
 		}
 	case KindRecovered:
 		if r := e.Recovered; r != nil {
-			if r.Truncated {
-				return fmt.Sprintf("recovered room=%s recovered=%t replayed=%d truncated missed=%d-%d", r.Room, r.Recovered, r.Replayed, r.MissedFrom, r.MissedTo)
+			if r.MissedTo > 0 {
+				return fmt.Sprintf("recovered room=%s recovered=%t replayed=%d missed=%d-%d", r.Room, r.Recovered, r.Replayed, r.MissedFrom, r.MissedTo)
 			}
 			return fmt.Sprintf("recovered room=%s recovered=%t replayed=%d", r.Room, r.Recovered, r.Replayed)
 		}
@@ -164,26 +193,30 @@ type Reconnecting struct {
 	Err error
 }
 
-// Recovered reports the re-join of one room after a reconnect. When
-// Recovered is true every message missed while disconnected is delivered
-// (as KindMessage events right after this one); when false the room's
-// history did not reach back or its epoch changed, and the consumer should
-// reload what it shows (e.g. with History).
+// Recovered reports the re-join of one room after a reconnect: a room the
+// client joined itself, or one the server put it in (through its API or
+// connect hook) that the client learned of from a join event about
+// itself or from the room's messages. When Recovered is true every
+// message missed while disconnected is delivered (as KindMessage events
+// right after this one, however many: the server streams them as the
+// connection drains); when false the room's history no longer reached
+// back or its epoch changed, and the consumer should reload what it shows
+// (e.g. with History).
 type Recovered struct {
 	Room      string
 	Recovered bool
 	// Replayed is how many missed messages the server resent.
 	Replayed int
-	// Truncated is set when the server held the missed messages but
-	// resent only the newest Replayed of them, because all would not fit
-	// its send queue. MissedFrom and MissedTo are then the seqs it did
-	// not resend (inclusive): the consumer can page them in with History
-	// (Since MissedFrom-1) if it needs them. Messages delivered after
-	// this event still run without a gap into live ones.
-	Truncated            bool
+	// MissedFrom and MissedTo are set (inclusive) when Recovered is false
+	// in the same epoch: the seqs that were missed for good, because the
+	// room's history no longer holds them. Messages after MissedTo follow
+	// this event without a gap. They are zero when the epoch changed (the
+	// old seqs mean nothing now) or the client did not know where it was
+	// in the room (it learned of the room but saw none of its messages).
 	MissedFrom, MissedTo uint64
 	// Epoch is the room's history generation now; EpochChanged is set when
-	// it differs from the one before the outage, so seqs restarted.
+	// it differs from the one before the outage, so seqs restarted: the
+	// server's history of the room was lost or reset (its data wiped).
 	Epoch        string
 	EpochChanged bool
 	// Err is set when the room could not be re-joined; the client is no

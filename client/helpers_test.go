@@ -22,6 +22,14 @@ const waitTimeout = 10 * time.Second
 // WebSocket URL and a function that shuts it down (also run at cleanup).
 func startServer(t *testing.T, mod func(*server.Config)) (string, func()) {
 	t.Helper()
+	_, url, stop := startServerWith(t, mod)
+	return url, stop
+}
+
+// startServerWith is startServer that also returns the server, for tests
+// that use its API or read its figures.
+func startServerWith(t *testing.T, mod func(*server.Config)) (*server.Server, string, func()) {
+	t.Helper()
 	cfg := server.Config{
 		Node:            "test-node",
 		PublishRate:     1e6,
@@ -57,7 +65,7 @@ func startServer(t *testing.T, mod func(*server.Config)) (string, func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return "ws://" + ln.Addr().String() + "/ws", stop
+	return srv, "ws://" + ln.Addr().String() + "/ws", stop
 }
 
 // dial connects a client that is closed at cleanup.

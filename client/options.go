@@ -34,6 +34,11 @@ const (
 	// nor a ping for that long is presumed gone, even if TCP has not
 	// noticed.
 	heartbeatSlack = 5 * time.Second
+	// ackDelay is how long the client waits after an offline direct
+	// message for another before it acks: a page of the inbox arrives in a
+	// burst and costs one ack, yet the server, which sends the next page
+	// only after that ack, is not kept waiting noticeably.
+	ackDelay = 5 * time.Millisecond
 )
 
 // Options configures a Client. The zero value is usable: it connects
@@ -72,6 +77,12 @@ type Options struct {
 	NoReconnect bool
 	// Backoff paces reconnection attempts; zero fields take defaults.
 	Backoff Backoff
+
+	// NoAutoAck turns off the automatic ack of offline direct messages
+	// (see Offline). The application then calls Client.Ack once it has
+	// processed them; until it does, the server keeps them and hands them
+	// out again on the next connection, and sends no further page.
+	NoAutoAck bool
 
 	// RequestTimeout bounds a request whose context has no deadline.
 	// Default DefaultRequestTimeout; negative means no bound.

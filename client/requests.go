@@ -99,14 +99,24 @@ func (c *Client) Join(ctx context.Context, room string, opts ...JoinOption) (Joi
 	return r, nil
 }
 
-// Leave leaves room and stops re-joining it. While disconnected it only
-// forgets the room (the server has already dropped the membership) and
-// returns nil.
+// Leave leaves room and stops re-joining it, whether the client joined it
+// or the server put it there. While disconnected it only forgets the room
+// (the server has already dropped the membership) and returns nil.
 func (c *Client) Leave(ctx context.Context, room string) error {
 	c.mu.Lock()
 	delete(c.rooms, room)
+	c.leaving[room]++
 	c.mu.Unlock()
 	_, err := c.request(ctx, &protocol.Command{Op: protocol.OpLeave, Room: room}, &call{op: protocol.OpLeave, room: room})
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		// The reply came, or never will: no message of the room follows.
+		// (Without the reply, the next connection's handshake clears it.)
+		c.mu.Lock()
+		if c.leaving[room]--; c.leaving[room] <= 0 {
+			delete(c.leaving, room)
+		}
+		c.mu.Unlock()
+	}
 	if errors.Is(err, ErrNotConnected) {
 		return nil
 	}
@@ -130,6 +140,14 @@ func NoEcho() PublishOption {
 // []byte, or any other value, which is encoded to JSON (a string becomes a
 // JSON string). The client's own copy arrives as a KindMessage event unless
 // NoEcho is given.
+//
+// The server replies once the message is durable in its store. A message
+// it delivered to the room's members but failed to store returns its seq
+// with a *NotStoredError (which errors.As also finds as a *protocol.Error
+// with code protocol.CodeNotStored): do not publish it again, but know
+// that history and recoveries will miss it. A message the store refused
+// outright was not sent: a *protocol.Error with code
+// protocol.CodeStoreUnavailable, and Publish may be retried.
 func (c *Client) Publish(ctx context.Context, room string, data any, opts ...PublishOption) (uint64, error) {
 	raw, err := encodeData(data)
 	if err != nil {
@@ -140,40 +158,85 @@ func (c *Client) Publish(ctx context.Context, room string, data any, opts ...Pub
 		o(cmd)
 	}
 	ev, err := c.request(ctx, cmd, &call{op: protocol.OpPub, room: room, noecho: cmd.NoEcho})
+	if pe := (*protocol.Error)(nil); errors.As(err, &pe) && pe.Code == protocol.CodeNotStored {
+		return ev.Seq, &NotStoredError{Room: room, Seq: ev.Seq, Epoch: ev.Epoch, Err: pe}
+	}
 	if err != nil {
 		return 0, fmt.Errorf("publish to %s: %w", room, err)
 	}
 	return ev.Seq, nil
 }
 
+// NotStoredError is Publish's error for a message the server delivered to
+// the room's members but could not store (its disk is full, say): it has
+// a seq, and live members got it, but history and recoveries will miss
+// it. It unwraps to the server's *protocol.Error (code
+// protocol.CodeNotStored).
+type NotStoredError struct {
+	Room  string
+	Seq   uint64
+	Epoch string
+	Err   *protocol.Error
+}
+
+func (e *NotStoredError) Error() string {
+	return fmt.Sprintf("publish to %s: message %d was delivered but not stored (history and recovery will miss it; do not send it again): %v", e.Room, e.Seq, e.Err)
+}
+
+// Unwrap returns the server's error.
+func (e *NotStoredError) Unwrap() error { return e.Err }
+
+// SendResult is the server's answer to SendToUID.
+type SendResult struct {
+	// Delivered counts the user's connections the message was queued for.
+	Delivered int
+	// Stored is set when the user had no live connection and the server
+	// kept the message in the user's inbox (durably) instead; Inbox is its
+	// id there. The user gets it, as an offline direct message, when one
+	// of its connections next takes the uid.
+	Stored bool
+	Inbox  uint64
+}
+
 // SendToUID sends data (see Publish) directly to every connection of a
-// user, and returns how many connections it reached. A user with no live
-// connection gives a *protocol.Error with code protocol.CodeOffline.
-func (c *Client) SendToUID(ctx context.Context, uid string, data any) (int, error) {
-	return c.direct(ctx, &protocol.Command{Op: protocol.OpSend, ToUID: uid}, data, "user "+uid)
+// user. When the user has none, the server keeps the message in the
+// user's inbox (SendResult.Stored). A server that keeps no inboxes, or
+// whose inbox would not take the message, answers with a *protocol.Error
+// with code protocol.CodeOffline.
+func (c *Client) SendToUID(ctx context.Context, uid string, data any) (SendResult, error) {
+	ev, err := c.sendDirect(ctx, &protocol.Command{Op: protocol.OpSend, ToUID: uid}, data, "user "+uid)
+	if err != nil {
+		return SendResult{}, err
+	}
+	r := SendResult{Stored: ev.Stored, Inbox: ev.Inbox}
+	if ev.Delivered != nil {
+		r.Delivered = *ev.Delivered
+	}
+	return r, nil
 }
 
 // SendToClient sends data (see Publish) directly to one connection, named
 // by its client id. An unknown id gives a *protocol.Error with code
 // protocol.CodeNotFound.
 func (c *Client) SendToClient(ctx context.Context, clientID string, data any) (int, error) {
-	return c.direct(ctx, &protocol.Command{Op: protocol.OpSend, ToClient: clientID}, data, "client "+clientID)
+	ev, err := c.sendDirect(ctx, &protocol.Command{Op: protocol.OpSend, ToClient: clientID}, data, "client "+clientID)
+	if err != nil || ev.Delivered == nil {
+		return 0, err
+	}
+	return *ev.Delivered, nil
 }
 
-func (c *Client) direct(ctx context.Context, cmd *protocol.Command, data any, to string) (int, error) {
+func (c *Client) sendDirect(ctx context.Context, cmd *protocol.Command, data any, to string) (protocol.Event, error) {
 	raw, err := encodeData(data)
 	if err != nil {
-		return 0, fmt.Errorf("send to %s: %w", to, err)
+		return protocol.Event{}, fmt.Errorf("send to %s: %w", to, err)
 	}
 	cmd.Data = raw
 	ev, err := c.request(ctx, cmd, &call{op: protocol.OpSend})
 	if err != nil {
-		return 0, fmt.Errorf("send to %s: %w", to, err)
+		return protocol.Event{}, fmt.Errorf("send to %s: %w", to, err)
 	}
-	if ev.Delivered == nil {
-		return 0, nil
-	}
-	return *ev.Delivered, nil
+	return ev, nil
 }
 
 // maxPages bounds the pages Presence and History follow for one call.

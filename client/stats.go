@@ -13,12 +13,15 @@ type Stats struct {
 	FramesIn uint64
 	BytesIn  uint64
 	EventsIn uint64
-	// Messages counts room messages delivered; Duplicates those dropped
-	// because recovery had already delivered them.
+	// Messages counts room messages delivered; Duplicates the room
+	// messages dropped because recovery had already delivered them, and
+	// the offline direct messages dropped because they were acked before.
 	Messages   uint64
 	Duplicates uint64
-	// Directs counts direct messages delivered.
+	// Directs counts direct messages delivered, live and offline; Offline
+	// those of them that came from the user's inbox.
 	Directs uint64
+	Offline uint64
 	// Commands counts commands sent, one frame each; BytesOut their size.
 	Commands uint64
 	BytesOut uint64
@@ -28,6 +31,7 @@ type counters struct {
 	connects, reconnects          atomic.Uint64
 	framesIn, bytesIn, events     atomic.Uint64
 	messages, duplicates, directs atomic.Uint64
+	offline                       atomic.Uint64
 	commands, bytesOut            atomic.Uint64
 }
 
@@ -44,6 +48,7 @@ func (c *Client) Stats() Stats {
 		Messages:   s.messages.Load(),
 		Duplicates: s.duplicates.Load(),
 		Directs:    s.directs.Load(),
+		Offline:    s.offline.Load(),
 		Commands:   s.commands.Load(),
 		BytesOut:   s.bytesOut.Load(),
 	}

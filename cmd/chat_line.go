@@ -68,9 +68,18 @@ func runChatLines(ctx context.Context, o *chatOptions) error {
 	events := make(chan struct{})
 	go func() {
 		defer close(events)
+		away := false // this connection's offline messages were announced
 		for ev := range c.Events() {
 			switch ev.Kind {
-			case client.KindMessage, client.KindDirect:
+			case client.KindConnected:
+				away = false
+			case client.KindMessage:
+				print(formatLine(o.Format, ev.Wire))
+			case client.KindDirect:
+				if ev.Offline != nil && !away {
+					away = true
+					fmt.Fprintln(o.IO.ErrOut, "chat: direct messages sent to you while you were away follow, marked offline")
+				}
 				print(formatLine(o.Format, ev.Wire))
 			case client.KindJoin, client.KindLeave:
 				if o.Format == "json" {
@@ -82,12 +91,7 @@ func runChatLines(ctx context.Context, o *chatOptions) error {
 			case client.KindReconnecting:
 				fmt.Fprintf(o.IO.ErrOut, "chat: reconnecting (attempt %d)…\n", ev.Reconnecting.Attempt)
 			case client.KindRecovered:
-				switch r := ev.Recovered; {
-				case r.Err != nil:
-					fmt.Fprintf(o.IO.ErrOut, "chat: %s: could not re-join: %s\n", termtext.Line(r.Room), errLine(r.Err))
-				case !r.Recovered:
-					fmt.Fprintf(o.IO.ErrOut, "chat: %s: history was reset on the server; messages sent while disconnected may be missing\n", termtext.Line(r.Room))
-				}
+				fmt.Fprintf(o.IO.ErrOut, "chat: %s: %s\n", termtext.Line(ev.Recovered.Room), recoveryLine(ev.Recovered))
 			}
 		}
 	}()
@@ -130,6 +134,27 @@ func runChatLines(ctx context.Context, o *chatOptions) error {
 	return sendErr
 }
 
+// recoveryLine says what a room's recovery after a reconnect brought.
+func recoveryLine(r *client.Recovered) string {
+	n := fmt.Sprintf("%d messages", r.Replayed)
+	if r.Replayed == 1 {
+		n = "1 message"
+	}
+	switch {
+	case r.Err != nil:
+		return "could not re-join: " + errLine(r.Err)
+	case r.Recovered && r.Replayed == 0:
+		return "reconnected; nothing was missed"
+	case r.Recovered:
+		return "reconnected; recovered " + n
+	case r.EpochChanged:
+		return "reconnected, but the server's history of the room was lost or reset (a new epoch); messages sent while disconnected may be missing"
+	case r.MissedTo > 0:
+		return fmt.Sprintf("reconnected, but the server's history no longer reaches back: seqs %d to %d were missed for good; recovered %s after them", r.MissedFrom, r.MissedTo, n)
+	}
+	return "reconnected; recovered " + n + ", but messages sent while disconnected may be missing"
+}
+
 // formatLine renders a msg or direct event as one line. Everything in it
 // that another member or the server chose is cleaned: the text form
 // replaces what could drive the terminal and shows the text's own line
@@ -157,7 +182,16 @@ func formatLine(format string, ev protocol.Event) string {
 	ts := time.UnixMilli(ev.TS).Format("15:04:05")
 	text := termtext.Clean(dataText(ev.Data), termtext.EscapedNewline)
 	if ev.Type == protocol.TypeDirect {
-		return fmt.Sprintf("%s [direct] %s: %s", ts, who, text)
+		tag := "direct"
+		switch {
+		case ev.Inbox > 0 && ev.Redelivered:
+			// Kept while we were offline, and handed out before: an
+			// earlier run may have printed it.
+			tag = "direct, offline, redelivered"
+		case ev.Inbox > 0:
+			tag = "direct, offline"
+		}
+		return fmt.Sprintf("%s [%s] %s: %s", ts, tag, who, text)
 	}
 	return fmt.Sprintf("%s [%s] %s: %s", ts, termtext.Line(ev.Room), who, text)
 }

@@ -162,13 +162,14 @@ func TestBrowserChat(t *testing.T) {
 	}
 	_ = gopher.Close()
 
-	// A server restart (in-memory history): the tabs come back to the new
-	// server and say the room's history was reset.
+	// A restart of a server that keeps history in memory (its data is
+	// gone: a new epoch): the tabs come back to the new server and say the
+	// room's history was lost or reset.
 	srv2 := startServer(t)
 	px.route(srv2.addr)
 	srv1.stop()
 	for _, tab := range []*tab{ada, bob} {
-		tab.waitFor("the reset line", `sysLines("#lobby").some((s) => s.includes("history was reset"))`)
+		tab.waitFor("the reset line", `sysLines("#lobby").some((s) => s.includes("history of this room was lost or reset"))`)
 		tab.waitFor("connected again", `state() === "connected"`)
 	}
 	ada.send("anyone still here?")
@@ -220,6 +221,7 @@ func bounded(t *testing.T) context.Context {
 type testServer struct {
 	addr string
 	stop func()
+	srv  *server.Server
 }
 
 func startServer(t *testing.T, opts ...func(*server.Config)) *testServer {
@@ -233,7 +235,7 @@ func startServer(t *testing.T, opts ...func(*server.Config)) *testServer {
 		o(&cfg)
 	}
 	s := testserver.Start(t, cfg)
-	return &testServer{addr: s.Addr, stop: s.Stop}
+	return &testServer{addr: s.Addr, stop: s.Stop, srv: s.Srv}
 }
 
 // proxy stands between the browser and the server, so the test can cut

@@ -414,7 +414,7 @@ func (r *run) onEvent(s *subscriber) func(client.Event) {
 		case client.KindRecovered:
 			// The client's own recovery after the server ended a
 			// connection.
-			if rec := e.Recovered; rec.Err != nil || !rec.Recovered || rec.Truncated {
+			if rec := e.Recovered; rec.Err != nil || !rec.Recovered {
 				r.incomplete.Add(1)
 			}
 		default:

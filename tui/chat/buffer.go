@@ -118,6 +118,12 @@ type room struct {
 	// answer, which may have been taken before or after them.
 	presenceWait int
 	presenceLog  []client.Event
+
+	// awaySub is the sub of the line that counts the direct messages kept
+	// for us while we were offline (awayN of them), in a direct buffer;
+	// 0 until the first arrives on a connection.
+	awaySub int
+	awayN   int
 }
 
 func newRoom(kind roomKind, name string) *room {
@@ -173,6 +179,16 @@ func (r *room) insert(l line) bool {
 func (r *room) system(kind lineKind, ts time.Time, text string) {
 	r.sub++
 	r.insert(line{gen: r.gen, seq: r.lastSeq, sub: r.sub, kind: kind, ts: ts, text: sanitize(text, true)})
+}
+
+// setText replaces the text of the line with sub, if it is still there.
+func (r *room) setText(sub int, text string) {
+	for i := range r.lines {
+		if l := &r.lines[i]; l.sub == sub && l.seq == 0 {
+			l.text, l.rows = sanitize(text, true), nil
+			return
+		}
+	}
 }
 
 // oldestSeq is the seq of the oldest message of the current generation

@@ -8,8 +8,11 @@
 // maps to one op of the wire protocol (docs/protocol.md). Reconnection and
 // recovery are the client library's work; this package only tells the user
 // what happened: "reconnecting…" while the connection is down, then per
-// room whether the missed messages were all recovered, or that the room's
-// history was reset and some may be missing.
+// room how many missed messages were recovered, or which were missed for
+// good (the server's history no longer held them), or that the room's
+// history was lost or reset on the server and some may be missing. Direct
+// messages the server kept while the user was offline are marked as such,
+// under a line that counts them; the client library acks them.
 //
 // Run is the entry point; cmd/chat.go parses flags into Options and calls
 // it with the terminal's streams. The UI depends on the Client interface,

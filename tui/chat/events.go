@@ -156,8 +156,25 @@ func (m *model) onDirect(ev client.Event) {
 	if ev.Wire.TS == 0 {
 		ts = ev.Received
 	}
+	mention := m.mentionsMe(text)
+	if o := ev.Offline; o != nil {
+		// Kept by the server while we were offline: one line above them
+		// counts them, and each says so; a redelivered one may have been
+		// shown by an earlier run of the chat.
+		if r.awaySub == 0 {
+			r.system(lineInfo, ev.Received, "")
+			r.awaySub = r.sub
+		}
+		r.awayN++
+		r.setText(r.awaySub, plural(r.awayN, "message", "messages")+" arrived while you were away")
+		tag := "[offline] "
+		if o.Redelivered {
+			tag = "[offline, redelivered] "
+		}
+		text = tag + text
+	}
 	r.sub++
-	l := line{sub: r.sub, kind: lineMessage, ts: ts, from: *from, text: text, mention: m.mentionsMe(text)}
+	l := line{sub: r.sub, kind: lineMessage, ts: ts, from: *from, text: text, mention: mention}
 	r.insert(l)
 	m.noteNew(r, &l)
 }
@@ -229,6 +246,10 @@ func (m *model) onConnected(c *client.Connected) {
 	m.stopErr = ""
 	m.me = client.Identity{Client: c.Client, UID: c.UID, Name: c.Name, Node: c.Node}
 	m.myIDs[c.Client] = true
+	// Offline messages of this connection are counted afresh.
+	for _, r := range m.rooms {
+		r.awaySub, r.awayN = 0, 0
+	}
 	if !c.Reconnect {
 		return
 	}
@@ -300,7 +321,7 @@ func (m *model) onRecovered(rec *client.Recovered) []tea.Cmd {
 	switch {
 	case rec.EpochChanged:
 		r.newEpoch(rec.Epoch)
-		r.system(lineError, now, "history was reset (server restarted); messages sent while you were away may be missing")
+		r.system(lineError, now, "reconnected, but the server's history of #"+rec.Room+" was lost or reset (a new epoch): messages sent while you were away may be missing")
 		if m.opts.History > 0 {
 			cmds = append(cmds, m.historyCmd(rec.Room, client.HistoryOptions{Limit: m.opts.History}, historyReset))
 		}
@@ -308,18 +329,20 @@ func (m *model) onRecovered(rec *client.Recovered) []tea.Cmd {
 		if r.epoch == "" {
 			r.epoch = rec.Epoch
 		}
-		switch rec.Replayed {
-		case 0:
+		if rec.Replayed == 0 {
 			r.system(lineInfo, now, "reconnected; nothing was missed")
-		case 1:
-			r.system(lineInfo, now, "reconnected; 1 missed message recovered")
-		default:
-			r.system(lineInfo, now, fmt.Sprintf("reconnected; %d missed messages recovered", rec.Replayed))
+		} else {
+			r.system(lineInfo, now, "reconnected; recovered "+plural(rec.Replayed, "message", "messages"))
 		}
-	case rec.Truncated:
-		r.system(lineError, now, fmt.Sprintf("reconnected; too much was missed to resend at once: the newest %d messages are shown, seqs %d to %d are in the room's history (/history)", rec.Replayed, rec.MissedFrom, rec.MissedTo))
+	case rec.MissedTo > 0:
+		missed := fmt.Sprintf("seq %d", rec.MissedFrom)
+		if rec.MissedTo > rec.MissedFrom {
+			missed = fmt.Sprintf("seqs %d to %d", rec.MissedFrom, rec.MissedTo)
+		}
+		r.system(lineError, now, fmt.Sprintf("reconnected, but the server's history no longer reaches back: %s missed for good; recovered %s after them",
+			missed, plural(rec.Replayed, "message", "messages")))
 	default:
-		r.system(lineError, now, fmt.Sprintf("reconnected, but the server's history no longer reaches back: some messages were missed (%d recovered)", rec.Replayed))
+		r.system(lineError, now, fmt.Sprintf("reconnected; recovered %s, but messages sent while you were away may be missing", plural(rec.Replayed, "message", "messages")))
 	}
 	// The member list is of the old connection; events were missed too.
 	cmds = append(cmds, m.presenceCmd(rec.Room, false))

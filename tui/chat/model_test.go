@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/rtsync/rtsync/client"
 	"github.com/rtsync/rtsync/protocol"
 )
 
@@ -179,12 +181,13 @@ func TestCommands(t *testing.T) {
 			h.waitFor("the second line", func(*model) bool { return lastLine(r) == "and again" })
 		}},
 		{"msg offline", func(t *testing.T, h *harness) {
+			// The server keeps it for when nobody connects.
 			h.enter("/msg nobody are you there")
-			h.waitFor("the error", func(m *model) bool {
-				return strings.Contains(lastLine(m.current()), "nobody is offline")
+			h.waitFor("the note", func(m *model) bool {
+				return lastLine(m.current()) == "nobody is offline: the server keeps the message and delivers it when they next connect"
 			})
-			if len(h.m.rooms) != 1 {
-				t.Errorf("rooms %q: an undelivered message opens no buffer", roomNames(h.m))
+			if r := h.m.current(); r.label() != "@nobody" || !hasLine(r, "are you there") {
+				t.Errorf("buffer %q lines %q; want @nobody with the message", r.label(), roomLines(r))
 			}
 		}},
 		{"who", func(t *testing.T, h *harness) {
@@ -449,7 +452,7 @@ func TestRecoveryAfterOutage(t *testing.T) {
 	if want := []string{"before", "missed 1", "missed 2"}; !slices.Equal(got, want) {
 		t.Errorf("messages %q, want %q (no gap, no duplicate)", got, want)
 	}
-	if !hasLine(r, "reconnected; 2 missed messages recovered") {
+	if !hasLine(r, "reconnected; recovered 2 messages") {
 		t.Errorf("lines %q", roomLines(r))
 	}
 	h.waitFor("the fresh member list", func(*model) bool { return r.presenceWait == 0 })
@@ -469,7 +472,7 @@ func TestServerRestartResetsHistory(t *testing.T) {
 
 	srv.restart()
 	h.waitFor("the reset", func(*model) bool {
-		return hasLine(r, "history was reset (server restarted); messages sent while you were away may be missing")
+		return hasLine(r, "reconnected, but the server's history of #lobby was lost or reset (a new epoch): messages sent while you were away may be missing")
 	})
 	if !hasLine(r, "connection lost: server going away, reconnect (close 4012); reconnecting…") {
 		t.Errorf("lines %q", roomLines(r))
@@ -532,5 +535,47 @@ func TestServerAPIActions(t *testing.T) {
 	}
 	if !hasLine(h.m.current(), "disconnected for good: enough for today (close 4010); /quit to leave") {
 		t.Errorf("lines %q", roomLines(h.m.current()))
+	}
+}
+
+// TestOfflineDirects: direct messages sent while ann was offline arrive
+// when she connects, under a line that counts them, each marked, and one
+// the server hands out again says so.
+func TestOfflineDirects(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	bob := dialPeer(t, srv.url(), "bob")
+	for _, s := range []string{"are you there?", "ping me when back", "\x1b[31mred alert\x1b[0m"} {
+		r, err := bob.SendToUID(context.Background(), "ann", text(s))
+		if err != nil || !r.Stored {
+			t.Fatalf("SendToUID(ann) = %+v, %v; want stored", r, err)
+		}
+	}
+	h := newHarness(t, testOptions(srv.url(), "ann", "lobby"))
+	h.waitFor("the three offline messages", func(m *model) bool {
+		r := m.findDirect("u:bob")
+		return r != nil && len(roomLines(r)) == 4
+	})
+	dm := h.m.findDirect("u:bob")
+	want := []string{
+		"3 messages arrived while you were away",
+		"[offline] are you there?",
+		"[offline] ping me when back",
+		"[offline] \ufffd[31mred alert\ufffd[0m",
+	}
+	if got := roomLines(dm); !slices.Equal(got, want) {
+		t.Errorf("@bob lines %q; want %q", got, want)
+	}
+	if dm.unread != 3 {
+		t.Errorf("@bob unread %d; want 3", dm.unread)
+	}
+	from := protocol.From{Client: "c-carol", UID: "carol", Name: "carol"}
+	h.apply(eventsMsg{events: []client.Event{{
+		Kind: client.KindDirect, Received: time.Now(),
+		Wire:    protocol.Event{Type: protocol.TypeDirect, From: &from, TS: 1, Data: json.RawMessage(`{"text":"again"}`), Inbox: 9, Redelivered: true},
+		Offline: &client.Offline{Inbox: 9, Redelivered: true},
+	}}})
+	if got := roomLines(h.m.findDirect("u:carol")); !slices.Equal(got, []string{"1 message arrived while you were away", "[offline, redelivered] again"}) {
+		t.Errorf("@carol lines %q", got)
 	}
 }

@@ -68,7 +68,10 @@ type directSentMsg struct {
 	peer     protocol.From
 	text     string
 	switchTo bool
-	err      error
+	// stored: the peer was offline and the server kept the message for
+	// it.
+	stored bool
+	err    error
 }
 
 type helloMsg struct {
@@ -161,12 +164,13 @@ func (m *model) directCmd(peer protocol.From, text string, switchTo bool) tea.Cm
 	ctx, c := m.ctx, m.conn
 	return func() tea.Msg {
 		var err error
+		var res client.SendResult
 		if peer.UID != "" {
-			_, err = c.SendToUID(ctx, peer.UID, textData{Text: text})
+			res, err = c.SendToUID(ctx, peer.UID, textData{Text: text})
 		} else {
 			_, err = c.SendToClient(ctx, peer.Client, textData{Text: text})
 		}
-		return directSentMsg{key: directKey(peer), peer: peer, text: text, switchTo: switchTo, err: err}
+		return directSentMsg{key: directKey(peer), peer: peer, text: text, switchTo: switchTo, stored: res.Stored, err: err}
 	}
 }
 
@@ -392,7 +396,9 @@ func (m *model) onDirectSent(msg directSentMsg) {
 		if errors.As(msg.err, &pe) {
 			switch pe.Code {
 			case protocol.CodeOffline:
-				text = who + " is offline: no connection has uid " + msg.peer.UID + "; the message was not delivered"
+				text = who + " is offline and the server could not keep the message for them: " + pe.Message
+			case protocol.CodeStoreUnavailable:
+				text = "not sent to " + who + ": the server cannot store messages now; try again"
 			case protocol.CodeNotFound:
 				text = who + " is gone (that connection closed); the message was not delivered"
 			}
@@ -408,6 +414,9 @@ func (m *model) onDirectSent(msg directSentMsg) {
 	r.sub++
 	r.insert(line{sub: r.sub, kind: lineMessage, ts: now, own: true, text: sanitize(msg.text, true),
 		from: protocol.From{Client: m.me.Client, UID: m.me.UID, Name: m.me.Name}})
+	if msg.stored {
+		r.system(lineInfo, now, displayName(msg.peer)+" is offline: the server keeps the message and delivers it when they next connect")
+	}
 	if msg.switchTo {
 		m.switchTo(slices.Index(m.rooms, r))
 	}

@@ -46,7 +46,7 @@ type Client interface {
 	Join(ctx context.Context, room string, opts ...client.JoinOption) (client.JoinResult, error)
 	Leave(ctx context.Context, room string) error
 	Publish(ctx context.Context, room string, data any, opts ...client.PublishOption) (uint64, error)
-	SendToUID(ctx context.Context, uid string, data any) (int, error)
+	SendToUID(ctx context.Context, uid string, data any) (client.SendResult, error)
 	SendToClient(ctx context.Context, clientID string, data any) (int, error)
 	Presence(ctx context.Context, room string) ([]protocol.Member, error)
 	History(ctx context.Context, room string, o client.HistoryOptions) (client.HistoryResult, error)

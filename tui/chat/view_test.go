@@ -116,6 +116,26 @@ func TestViewUnread(t *testing.T) {
 	teatest.RequireEqualOutput(t, frame(finish(t, tm)))
 }
 
+// TestViewOffline: direct messages kept while ann was offline, as the
+// @bob buffer shows them once she is back.
+func TestViewOffline(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	bob := dialPeer(t, srv.url(), "bob")
+	for _, s := range []string{"are you around later?", "the release notes need your eyes"} {
+		if r, err := bob.SendToUID(context.Background(), "ann", text(s)); err != nil || !r.Stored {
+			t.Fatalf("SendToUID(ann) = %+v, %v; want stored", r, err)
+		}
+	}
+	p, tm := startView(t, testOptions(srv.url(), "ann", "lobby"), 80, 24)
+	p.waitScreen(t, "you joined #lobby")
+	p.waitScreen(t, "@bob")
+	tm.Send(altDigit('2'))
+	p.waitScreen(t, "2 messages arrived while you were away")
+	p.waitScreen(t, "[offline] the release notes need your eyes")
+	teatest.RequireEqualOutput(t, frame(finish(t, tm)))
+}
+
 func TestViewHelp(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
@@ -134,9 +154,9 @@ func TestViewCommandError(t *testing.T) {
 	tm.Type("/jion dev")
 	tm.Send(tea.KeyPressMsg{Code: tea.KeyEnter})
 	p.waitScreen(t, "did you mean /join?")
-	tm.Type("/msg nobody hi")
+	tm.Type("/msg nobody")
 	tm.Send(tea.KeyPressMsg{Code: tea.KeyEnter})
-	p.waitScreen(t, "nobody is offline")
+	p.waitScreen(t, "usage: /msg")
 	teatest.RequireEqualOutput(t, frame(finish(t, tm)))
 }
 

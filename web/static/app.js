@@ -19,6 +19,10 @@ let me = { uid: "", name: "" };
 const mine = new Set(); // every client id this page has had: marks own messages, also replayed ones
 let dmPeer = ""; // the uid plain text goes to in the direct view
 let online = false;
+// The line that counts the direct messages kept for us while we were
+// offline, and how many; a lost connection starts a new count.
+let away = null;
+let awayCount = 0;
 
 // --- helpers ---------------------------------------------------------------
 
@@ -163,6 +167,26 @@ function addDirect(from, ts, data, to) {
   const li = line(ts, from, textOf(data), to ? "msg direct own" : "msg direct");
   if (to) li.querySelector(".who").textContent = `you → ${to}`;
   append(view, li, !to);
+  return li;
+}
+
+// addOffline shows a direct message the server kept while we were
+// offline: marked, under a line that counts them. A redelivered one was
+// handed out before (another tab, or a connection lost before the ack),
+// so it may be on screen already.
+function addOffline(d) {
+  const view = views.get(DIRECT);
+  if (!away) {
+    sys(view, "");
+    away = view.log.lastElementChild.querySelector(".text");
+  }
+  awayCount++;
+  away.textContent = `${awayCount} message${awayCount === 1 ? "" : "s"} arrived while you were away`;
+  const li = addDirect(d.from ?? {}, d.ts, d.data);
+  li.classList.add("offline");
+  const tag = el("span", "tag", d.redelivered ? "offline, redelivered" : "offline");
+  tag.title = d.redelivered ? "sent while you were away; shown before, maybe in another tab" : "sent while you were away";
+  li.querySelector(".text").prepend(tag, " ");
 }
 
 function renderMembers() {
@@ -237,9 +261,9 @@ async function loadHistory(view) {
 function joined({ room, reply, resumed, reset }) {
   const view = views.get(room);
   if (!view) return;
-  if (reset) sys(view, "back online, but the room's history was reset (the server restarted); showing what it holds now");
+  if (reset) sys(view, "back online, but the server's history of this room was lost or reset (a new epoch); showing what it holds now");
   else if (resumed && reply.recovered) sys(view, reply.replayed ? `back online; ${reply.replayed} missed message(s) recovered` : "back online; nothing missed");
-  else if (resumed && reply.replayed > 0) sys(view, `back online; the server replayed only the last ${reply.replayed} missed message(s); the older ones are looked up in the room's history`);
+  else if (resumed && reply.replayed > 0) sys(view, `back online; ${reply.replayed} missed message(s) recovered, but older ones are no longer in the room's history`);
   else if (resumed) sys(view, "back online, but the missed messages are no longer in the room's history");
   if (!resumed || reset || view.needHistory) loadHistory(view);
   client.presence(room).then((p) => {
@@ -281,12 +305,14 @@ const HELP = [
 async function sendDirect(uid, text) {
   dmPeer = uid;
   show(views.get(DIRECT));
+  let r;
   try {
-    await client.sendToUID(uid, { text });
+    r = await client.sendToUID(uid, { text });
   } catch (err) {
-    throw err.code === "offline" ? new Error(`${uid} is not online`) : err;
+    throw err.code === "offline" ? new Error(`${uid} is not online, and the server could not keep the message for them`) : err;
   }
   addDirect({ uid: me.uid, name: me.name }, Date.now(), { text }, uid);
+  if (r.stored) sys(views.get(DIRECT), `${uid} is offline: the server keeps the message and delivers it when they next connect`);
 }
 
 async function run(input) {
@@ -355,6 +381,7 @@ function status({ state, delay, code, reason }) {
     $("text").disabled = true;
   }
   online = state === "connected";
+  if (state === "reconnecting") { away = null; awayCount = 0; }
 }
 
 function start(name) {
@@ -378,7 +405,8 @@ function start(name) {
     })
     .on("direct", (d) => {
       if (d.from?.uid) dmPeer = d.from.uid;
-      addDirect(d.from ?? {}, d.ts, d.data);
+      if (d.inbox !== undefined) addOffline(d);
+      else addDirect(d.from ?? {}, d.ts, d.data);
       if (current.key === DIRECT) placeholder();
     })
     .on("join", (ev) => presenceEvent(ev, true))

@@ -4,15 +4,21 @@
 // It holds one WebSocket at a time. When that ends it reconnects with
 // exponential backoff and jitter, says hello again and re-joins every room
 // with `since` and `epoch`, so the server replays what was missed before
-// live messages. `since` is the seq of the last message of the room this
-// client handed to the page, never a join reply's seq: a reply announces
-// messages that follow it, and the connection may end before they come.
+// live messages (all that history holds: the server streams the replay as
+// the connection drains). `since` is the seq of the last message of the
+// room this client handed to the page, never a join reply's seq: a reply
+// announces messages that follow it, and the connection may end before
+// they come.
 // Room messages reach the page once each and in seq order: duplicates (a
 // recovery overlapping what was delivered) are dropped, and a gap (a seq
 // that skips, after a recovery the server could not complete) is filled
 // from the room's history, or reported as a "gap" event when history no
-// longer holds it. The page never touches the socket: it calls the methods
-// below and handles the events it subscribed to with on().
+// longer holds it. Direct messages the server kept while this user had no
+// connection come when the uid is bound, marked with their inbox id; each
+// reaches the page once, and one ack after each burst confirms them to the
+// server, which then drops them (and sends the next page). The page never
+// touches the socket: it calls the methods below and handles the events it
+// subscribed to with on().
 //
 // Events (handler argument in parentheses):
 //   status   ({state, delay?, code?, reason?}) state is "connecting",
@@ -31,7 +37,11 @@
 //   refused  ({room, code, message}) a join the server refused; the room
 //            is forgotten
 //   msg      a room message: each once, in seq order within an epoch
-//   direct, join, leave, error: the server's events as they arrive
+//   direct   a direct message. One kept while this user was offline has
+//            inbox (its id in the user's inbox) and, if the server handed
+//            it out before without an ack (another tab, or a connection
+//            lost first), redelivered: the page may have shown it already
+//   join, leave, error: the server's events as they arrive
 
 // Close codes after which reconnecting cannot help, and what to tell the
 // user (docs/protocol.md, "Close codes").
@@ -52,6 +62,10 @@ const HEARTBEAT_MIN = 1_000;
 const HEARTBEAT_MAX = 300_000;
 const FILL_LIMIT = 100; // messages asked for per history page when filling a gap
 const FILL_PAGES = 20; // history pages one gap may take; the rest is reported
+// The one ack for a burst of offline direct messages goes this long after
+// the last of them: a page of the inbox costs one ack, and the server,
+// which sends the next page after it, waits no longer than this.
+const ACK_DELAY = 5;
 
 // seqOf reads a seq as the protocol writes it: omitted means 0; anything
 // but a whole number is not a seq.
@@ -76,6 +90,9 @@ export class Client {
     this.ws = null;
     this.attempt = 0;
     this.stopped = false;
+    // The user's offline inbox: whose it is, the highest id handed to the
+    // page (acked, or about to be), and the highest id owed an ack.
+    this.inbox = { uid: "", handed: 0, owed: 0, timer: null };
   }
 
   on(type, fn) { this.handlers.set(type, fn); return this; }
@@ -131,6 +148,7 @@ export class Client {
       case "welcome":
         if (ev.protocol !== 1) console.warn("rtsync: server speaks protocol", ev.protocol, "this page speaks 1");
         this.heartbeat = Math.min(HEARTBEAT_MAX, Math.max(HEARTBEAT_MIN, Number(ev.heartbeat) || 25_000));
+        if (ev.uid) this.inboxOf(ev.uid); // a uid from a token: its inbox may come before hello's reply
         // A refusal is news; a connection lost meanwhile is reported by
         // the status event and retried.
         this.start(ev).catch((err) => err.code && this.emit("error", { code: err.code, message: err.message }));
@@ -150,8 +168,51 @@ export class Client {
       case "msg":
         this.received(ev);
         return;
+      case "direct":
+        if (ev.inbox !== undefined) return this.offline(ev);
+        break;
     }
     this.emit(ev.type, ev); // direct, join, leave, error; unknown types too
+  }
+
+  // inboxOf starts counting inbox ids afresh when the uid changes: the ids
+  // of one user's inbox mean nothing in another's.
+  inboxOf(uid) {
+    if (uid === this.inbox.uid) return;
+    clearTimeout(this.inbox.timer);
+    this.inbox = { uid, handed: 0, owed: 0, timer: null };
+  }
+
+  // offline takes a direct message from the user's inbox: to the page
+  // once, then acked with the rest of its burst.
+  offline(ev) {
+    const id = seqOf(ev.inbox);
+    if (!id) {
+      console.warn("rtsync: a direct message with a bad inbox id, dropped:", ev.inbox);
+      return;
+    }
+    // At or below handed: shown and acked before, but the connection
+    // ended before the server recorded the ack. Ack it again, or the
+    // server sends no further page.
+    if (id > this.inbox.handed) {
+      this.inbox.handed = id;
+      this.emit("direct", ev);
+    }
+    const box = this.inbox;
+    box.owed = Math.max(box.owed, id);
+    clearTimeout(box.timer);
+    box.timer = setTimeout(() => this.ack(box), ACK_DELAY);
+  }
+
+  // ack confirms box's messages up to the highest owed. Without a
+  // connection it waits: the next one hands them out again, and they are
+  // acked then. A refused ack (store_unavailable) leaves them for the next
+  // connection too.
+  ack(box) {
+    if (box !== this.inbox || !box.owed || !this.connected) return;
+    const inbox = box.owed;
+    box.owed = 0;
+    this.request("ack", { inbox }).catch(() => {});
   }
 
   // received takes a room message off the wire.
@@ -240,8 +301,11 @@ export class Client {
   // start runs on every new connection: hello, then re-join each room,
   // recovering from where its last message left off.
   async start(welcome) {
-    const me = await this.request("hello", { name: this.name, ...(this.uid && { uid: this.uid }) });
+    // The inbox of the uid comes right after the reply, in the same frame
+    // maybe: settle sees the uid before those messages are dispatched.
+    const me = await this.request("hello", { name: this.name, ...(this.uid && { uid: this.uid }) }, (r) => this.inboxOf(r.uid ?? ""));
     this.ready = true;
+    this.ack(this.inbox); // what an earlier connection could not ack
     // Send the joins before telling the page, so that a join the page asks
     // for in its handlers is not sent twice.
     const joins = [...this.rooms.keys()].map((room) => this.sendJoin(room));
@@ -336,7 +400,7 @@ export class Client {
 
   hello(name, uid) {
     Object.assign(this, { name, uid });
-    return this.request("hello", { name, ...(uid && { uid }) });
+    return this.request("hello", { name, ...(uid && { uid }) }, (r) => this.inboxOf(r.uid ?? ""));
   }
 
   publish(room, data) { return this.request("pub", { room, data }); }
