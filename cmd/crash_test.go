@@ -320,7 +320,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	srv = startCrashServer(t, addr, dir)
+	startCrashServer(t, addr, dir)
 	lost := dialWS(t, addr)
 	_ = lost.send(map[string]any{"op": "join", "room": "crash", "id": 1, "since": subSeen, "epoch": subEpoch})
 	_ = lost.events(func(e protocol.Event) bool {

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"strconv"
 	"sync"
@@ -178,7 +179,7 @@ func (s *Server) sendToUID(uid string, from, data []byte) (directResult, error) 
 	}
 	if err != nil {
 		s.hub.logLim.note(s.log, "inbox", "store: an offline direct message could not be stored", "uid", uid, "err", err)
-		return directResult{}, errors.Join(errNoInbox, err)
+		return directResult{}, fmt.Errorf("%w: %w", errNoInbox, err)
 	}
 	s.metrics.inboxStored.Add(1)
 	return directResult{inbox: id}, nil

@@ -35,13 +35,6 @@ func (c *conn) roomForReply() int {
 	return budget
 }
 
-// queuedBytes returns how many bytes are queued for c.
-func (c *conn) queuedBytes() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.queued
-}
-
 // appendReplyHead starts a reply object: type, id and ok.
 func appendReplyHead(b, id []byte) []byte {
 	b = append(b, `{"type":"reply"`...)

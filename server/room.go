@@ -408,11 +408,3 @@ func (r *room) size() int {
 	defer r.mu.Unlock()
 	return len(r.members)
 }
-
-// head returns the last seq delivered here and the epoch.
-func (r *room) head(s *Server) (uint64, string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.loadLocked(s)
-	return r.seq, r.epoch
-}
