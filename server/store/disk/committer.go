@@ -2,9 +2,7 @@ package disk
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -293,10 +291,11 @@ func (s *Store) fail(g *group, err error) {
 		}
 	}
 	s.q.finished(g.bytes)
-	if s.logf != nil {
-		s.logf("store: %d appends failed: %v", len(g.ops), err)
+	hint := "free disk space; writes resume by themselves"
+	if s.broken.Load() != nil {
+		hint = "the store stopped writing; fix the disk and restart rtsync serve, acknowledged messages are safe"
 	}
-	g.c.Finish(fmt.Errorf("write to data directory %s: %v; free disk space or fix the disk, writes resume by themselves once it can write again: %w", s.dir, err, store.ErrUnavailable))
+	g.c.Finish(fmt.Errorf("write to data directory %s: %v; %s: %w", s.dir, err, hint, store.ErrUnavailable))
 }
 
 // markBroken records that the engine cannot go on writing.
@@ -306,58 +305,43 @@ func (s *Store) markBroken(why string) {
 	}
 }
 
-// ensureEngine returns nil when the engine can write, reopening a broken
-// one once the directory takes writes again.
+// ensureEngine returns nil when the engine can take the next write: it
+// has not stopped on a failed write, and the disk holds more than the
+// free-space floor.
+//
+// The engine cannot be trusted after a write it could not finish (it
+// would end the process there; see engineLogger): the store then keeps
+// serving reads from it and fails every write until the process restarts,
+// when the engine recovers from its log as after a crash. The floor keeps
+// an ordinary full disk from getting that far: past it writes fail, and
+// resume by themselves once space is freed.
 func (s *Store) ensureEngine() error {
-	why := s.broken.Load()
-	if why == nil {
-		return nil
+	if why := s.broken.Load(); why != nil {
+		return fmt.Errorf("an earlier write failed (%s)", *why)
 	}
-	if time.Since(s.lastReopen) < reopenEvery {
-		return errors.New(*why)
-	}
-	s.lastReopen = time.Now()
-	if err := probe(s.dir); err != nil {
-		return fmt.Errorf("%s (still: %v)", *why, err)
-	}
-	s.dbMu.Lock()
-	defer s.dbMu.Unlock()
-	if s.db != nil {
-		old := s.db
-		closed := make(chan struct{})
-		go func() { defer close(closed); defer guard()(); _ = safely("close", old.Close) }()
-		select {
-		case <-closed:
-		case <-time.After(5 * time.Second):
-			return fmt.Errorf("%s (the engine does not close)", *why)
-		}
-		s.db = nil
-	}
-	db, err := openEngine(s.dir, false, s, s.opts.Fsync == FsyncOff)
-	if err != nil {
-		return fmt.Errorf("%s (reopen: %v)", *why, err)
-	}
-	s.db = db
-	s.broken.Store(nil)
-	if s.logf != nil {
-		s.logf("store: data directory %s takes writes again", s.dir)
-	}
-	return nil
+	return s.checkFree()
 }
 
-// probe writes and syncs a small file in dir to learn whether it takes
-// writes.
-func probe(dir string) error {
-	f, err := os.CreateTemp(dir, ".rtsync-probe-")
-	if err != nil {
-		return err
+// checkFree fails when the disk holding the store has less free space
+// than the floor. It asks the system at most every freeCheckEvery.
+func (s *Store) checkFree() error {
+	minFree := s.minFree.Load()
+	if minFree <= 0 {
+		return nil
 	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(make([]byte, 64<<10))
-	if err == nil {
-		err = f.Sync()
+	now := time.Now()
+	if now.Sub(s.freeAt) >= freeCheckEvery {
+		s.freeAt = now
+		free, err := freeBytes(s.dir)
+		if err != nil {
+			free = -1 // unknown: do not hold writes back
+		}
+		s.free = free
 	}
-	return errors.Join(err, f.Close())
+	if s.free >= 0 && s.free < minFree {
+		return fmt.Errorf("the disk holding it has %d MiB free, under the %d MiB rtsync keeps free", s.free>>20, minFree>>20)
+	}
+	return nil
 }
 
 // guarded are the goroutines where the engine's fatal errors panic, to be

@@ -52,7 +52,11 @@ func safely(what string, f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if e, ok := r.(engineFatal); ok {
-				err = fmt.Errorf("%s: %s", what, e.msg)
+				if strings.Contains(e.msg, "corrupt") {
+					err = fmt.Errorf("%s: %s: %w", what, e.msg, store.ErrCorrupt)
+				} else {
+					err = fmt.Errorf("%s: %s", what, e.msg)
+				}
 				return
 			}
 			err = fmt.Errorf("%s: engine failure: %v: %w", what, r, store.ErrCorrupt)

@@ -89,3 +89,7 @@ func (e *entries) pageBefore(before uint64, limit, maxBytes int) (start, end int
 	}
 	return start, end, start > 0, start > max(0, end-limit)
 }
+
+func sortRooms(rs []RoomReport) {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Name < rs[j].Name })
+}

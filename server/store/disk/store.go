@@ -24,9 +24,13 @@ const DefaultMaxPending = 64 << 20
 // and inboxes nobody touches.
 const sweepEvery = 5 * time.Second
 
-// reopenEvery spaces the attempts to reopen the engine after a write it
-// could not survive.
-const reopenEvery = 200 * time.Millisecond
+// DefaultMinFree is the free space a store leaves on its disk when
+// Options.MinFree is 0: past it writes fail (store.ErrUnavailable) rather
+// than fill the disk, and resume once space is freed.
+const DefaultMinFree = 128 << 20
+
+// freeCheckEvery spaces the looks at the disk's free space.
+const freeCheckEvery = 100 * time.Millisecond
 
 // Fsync modes.
 const (
@@ -50,7 +54,10 @@ type Options struct {
 	// MaxPending bounds the bytes of appends waiting to be committed;
 	// 0: DefaultMaxPending.
 	MaxPending int64
-	// Logf, when set, is told of write failures and recoveries.
+	// MinFree is the free space, in bytes, writes leave on the disk;
+	// 0: DefaultMinFree; negative: none.
+	MinFree int64
+	// Logf, when set, is told of write failures.
 	Logf func(format string, args ...any)
 }
 
@@ -69,9 +76,12 @@ type Store struct {
 	dbMu sync.RWMutex
 	db   *pebble.DB
 	// broken holds why the engine cannot write, until it is reopened.
-	broken     atomic.Pointer[string]
-	committerG atomic.Uint64 // the committer's goroutine id
-	lastReopen time.Time
+	broken atomic.Pointer[string]
+	// minFree is the free-space floor; free, looked at freeAt, what the
+	// disk had. The committer owns free and freeAt.
+	minFree atomic.Int64
+	free    int64
+	freeAt  time.Time
 
 	mu    sync.RWMutex
 	rooms map[string]*room
@@ -144,6 +154,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if s.maxPending <= 0 {
 		s.maxPending = DefaultMaxPending
+	}
+	switch {
+	case opts.MinFree == 0:
+		s.minFree.Store(DefaultMinFree)
+	case opts.MinFree > 0:
+		s.minFree.Store(opts.MinFree)
 	}
 	s.q.init()
 	db, err := openEngine(dir, false, s, opts.Fsync == FsyncOff)
@@ -343,17 +359,20 @@ func (s *Store) Close() error {
 		<-s.done
 		s.dbMu.Lock()
 		defer s.dbMu.Unlock()
-		if s.db != nil {
-			if s.broken.Load() == nil {
-				// Flushing now makes the next Open read tables rather
-				// than replay the log.
-				_ = safely("flush", s.db.Flush)
-			}
-			if err := safely("close "+s.dir, s.db.Close); err != nil && s.broken.Load() == nil {
-				s.closeErr = err
-			}
-			s.db = nil
+		switch {
+		case s.db == nil:
+		case s.broken.Load() != nil:
+			// An engine stopped by a failed write is left as a crash
+			// would leave it: its next Open recovers from the log, while
+			// closing it could write from a state it no longer trusts.
+			s.closeErr = fmt.Errorf("close %s: the store had stopped writing: %w", s.dir, store.ErrUnavailable)
+		default:
+			// Flushing now makes the next Open read tables rather than
+			// replay the log.
+			_ = safely("flush", s.db.Flush)
+			s.closeErr = safely("close "+s.dir, s.db.Close)
 		}
+		s.db = nil
 		unlockDir(s.lock)
 	})
 	return s.closeErr
