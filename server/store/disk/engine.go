@@ -33,7 +33,8 @@ func (l engineLogger) Errorf(format string, args ...any) {
 	}
 }
 func (l engineLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	// The engine's reports carry stack traces after their first line.
+	msg, _, _ := strings.Cut(fmt.Sprintf(format, args...), "\n")
 	if l.s != nil {
 		l.s.markBroken(msg)
 	}
