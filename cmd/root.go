@@ -132,6 +132,7 @@ name, e.g. RTSYNC_ADDR) or a config file; see 'rtsync serve --help'.`,
 		newChatCmd(ios),
 		newTopCmd(ios),
 		newBenchCmd(ios),
+		newStoreCmd(ios),
 		newVersionCmd(ios),
 	)
 	return root
