@@ -31,9 +31,9 @@ const MessageOverhead = 96
 type Head struct {
 	// Epoch names the generation of the room's history: seqs compare
 	// only within one epoch. It changes when the history is lost (a data
-	// directory wiped, a room forgotten) and seqs start again. Head gives
-	// a room it has never seen an epoch (kept in memory until the room's
-	// first message makes it durable); Read leaves it "" for such a room.
+	// directory wiped, a room forgotten) and seqs start again. "" for a
+	// room the store has never seen (or forgot): its first message gives
+	// it one.
 	Epoch string
 	// Seq is the last seq assigned, 0 for none.
 	Seq uint64
@@ -145,7 +145,7 @@ type Store interface {
 	// must not run concurrently. An error from c (wrapping ErrUnavailable)
 	// means the message is not stored; its seq is not given again.
 	Append(room string, ts int64, from, data []byte) (seq uint64, epoch string, c *Commit, err error)
-	// Head sums up room's history; a room never seen gets its epoch.
+	// Head sums up room's history; it does not make a room.
 	Head(room string) (Head, error)
 	// Read returns a page of room's history.
 	Read(room string, q Query) (Page, error)

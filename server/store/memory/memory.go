@@ -199,15 +199,11 @@ func headLocked(r *room) store.Head {
 
 // Head sums up room's history.
 func (s *Store) Head(name string) (store.Head, error) {
-	var r *room
-	for r == nil {
-		r = s.room(name, true)
-		r.mu.Lock()
-		if r.gone {
-			r.mu.Unlock()
-			r = nil
-		}
+	r := s.room(name, false)
+	if r == nil {
+		return store.Head{}, nil
 	}
+	r.mu.Lock()
 	defer r.mu.Unlock()
 	s.trimLocked(r, time.Now().UnixMilli())
 	return headLocked(r), nil
