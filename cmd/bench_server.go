@@ -57,11 +57,13 @@ func childEnv() []string {
 }
 
 type childServer struct {
-	cmd    *exec.Cmd
-	url    string
-	health string
-	stderr *syncbuf.Buffer
-	done   <-chan error
+	cmd *exec.Cmd
+	// dataDir is the child's own store, removed when it stops.
+	dataDir string
+	url     string
+	health  string
+	stderr  *syncbuf.Buffer
+	done    <-chan error
 }
 
 // startChildren starts n servers and waits until each answers /healthz.
@@ -87,8 +89,15 @@ func startChild(ctx context.Context, exe string, conns int) (*childServer, error
 	if err != nil {
 		return nil, err
 	}
-	c := &childServer{url: "ws://" + addr + "/ws", health: "http://" + addr + "/healthz", stderr: &syncbuf.Buffer{Limit: 64 << 10}}
+	// The child keeps history on disk, as serve does by default, in a
+	// folder of its own that goes with it.
+	dataDir, err := os.MkdirTemp("", "rtsync-bench-data-")
+	if err != nil {
+		return nil, fmt.Errorf("make the bench server's data directory: %w", err)
+	}
+	c := &childServer{url: "ws://" + addr + "/ws", health: "http://" + addr + "/healthz", stderr: &syncbuf.Buffer{Limit: 64 << 10}, dataDir: dataDir}
 	c.cmd = exec.Command(exe, "serve",
+		"--data-dir", dataDir,
 		"--addr", addr,
 		"--max-conns", strconv.Itoa(conns+100),
 		// The bench sets the pace; the server's per-connection limits
@@ -107,6 +116,7 @@ func startChild(ctx context.Context, exe string, conns int) (*childServer, error
 	// childproc starts it so that the parent-death signal comes only when
 	// the bench dies.
 	if c.done, err = childproc.Start(c.cmd); err != nil {
+		_ = os.RemoveAll(dataDir)
 		return nil, fmt.Errorf("start rtsync serve: %w", err)
 	}
 	deadline := time.Now().Add(childReadyTimeout)
@@ -121,6 +131,7 @@ func startChild(ctx context.Context, exe string, conns int) (*childServer, error
 		}
 		select {
 		case err := <-c.done:
+			_ = os.RemoveAll(dataDir)
 			return nil, fmt.Errorf("the bench's own rtsync serve on %s exited (%v): %s", addr, err, strings.TrimSpace(c.stderr.String()))
 		case <-ctx.Done():
 			c.stop()
@@ -148,6 +159,7 @@ func freeLoopback() (string, error) {
 
 // stop ends the server gracefully, then forcibly.
 func (c *childServer) stop() {
+	defer os.RemoveAll(c.dataDir)
 	if c.cmd.Process == nil {
 		return
 	}

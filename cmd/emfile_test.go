@@ -38,7 +38,7 @@ func TestServeLogsOutOfFiles(t *testing.T) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	var stderr syncbuf.Buffer
-	cmd := exec.Command("sh", "-c", `ulimit -n 100 && exec "$0" serve --addr "$1" --max-conns 1000 --api-key k --web=false`, bin, addr)
+	cmd := exec.Command("sh", "-c", `ulimit -n 100 && exec "$0" serve --addr "$1" --max-conns 1000 --api-key k --web=false --store memory`, bin, addr)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+dir)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

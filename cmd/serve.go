@@ -40,6 +40,8 @@ type serveOptions struct {
 	APIKeyFile string
 	// Web serves the browser chat page at / (sets Server.Page).
 	Web bool
+	// Store is where history and offline messages live (serve_store.go).
+	Store serveStoreFlags
 	// Server is handed to server.New; runServe sets Logger and Version.
 	Server server.Config
 
@@ -214,8 +216,9 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.DurationVar(&s.WriteCoalesce, "write-coalesce", d.WriteCoalesce, "shortest gap between two writes to one client; faster traffic is batched into one write, 0 writes each message at once")
 	fs.IntVar(&s.HistorySize, "history-size", d.HistorySize, "messages each room keeps for recovery and the history op; 0 turns history off")
 	fs.DurationVar(&s.HistoryTTL, "history-ttl", d.HistoryTTL, "how long a room keeps a message")
-	cliconf.ByteSizeVar(fs, &s.MaxHistoryBytes, "max-history-bytes", d.MaxHistoryBytes, "history of all rooms together; past it the oldest messages go first, whichever room holds them; 0 for no bound")
-	fs.IntVar(&s.MaxRooms, "max-rooms-total", d.MaxRooms, "most rooms the server holds; at the limit, rooms without members make way (oldest first), else joins that would make a room get server_limit; 0 for no bound")
+	cliconf.ByteSizeVar(fs, &s.MaxHistoryBytes, "max-history-bytes", d.MaxHistoryBytes, "history of all rooms together, in memory or on disk; past it the oldest messages go first, whichever room holds them; 0 for no bound")
+	opts.Store.register(fs, s, d)
+	fs.IntVar(&s.MaxRooms, "max-rooms-total", d.MaxRooms, "most rooms the server holds members of, and keeps history for; past it the store forgets the rooms idle longest, and joins that would make a room when all have members get server_limit; 0 for no bound")
 	fs.IntVar(&s.MaxRoomsCreatedPerConn, "max-rooms-created", d.MaxRoomsCreatedPerConn, "most rooms one connection may make by joining rooms that did not exist; 0 for no bound")
 	cliconf.ByteSizeVar(fs, &s.MaxMemory, "max-memory", d.MaxMemory, "Go heap size past which new connections are refused (close 4011) and the oldest half of the history goes; 0 for no bound")
 	fs.IntVar(&s.PresenceMaxMembers, "presence-max", d.PresenceMaxMembers, "rooms with more members than this send no join/leave events")
@@ -265,7 +268,7 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 // ends, then drains and returns nil.
 func runServe(ctx context.Context, opts *serveOptions) error {
 	cfg := opts.Server
-	if err := checkServeSettings(cfg); err != nil {
+	if err := errors.Join(checkServeSettings(cfg), opts.Store.check(cfg)); err != nil {
 		return &usageError{err: err}
 	}
 	// server.Config reads zero as "default"; on the command line 0 means
@@ -298,6 +301,9 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	cfg.Logger = log
 	cfg.Version = buildinfo.Get().Version
 	cfg.MaxConnections = fitOpenFiles(log, cfg.MaxConnections, opts.maxConnsSet)
+	if err := opts.Store.apply(&cfg, log); err != nil {
+		return &usageError{err: err}
+	}
 	if countKeys(cfg.APIKeys) == 0 {
 		if err := opts.loadLocalKey(); err != nil {
 			return err
@@ -305,16 +311,23 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		cfg.APIKeys = []string{opts.localKey}
 	}
 
-	srv, err := server.New(cfg)
-	if err != nil {
-		return fmt.Errorf("%w; check the serve flags", err)
-	}
+	// Listen first: a bad address should not leave a data directory
+	// behind.
 	ln, err := listen(ctx, opts.Addr)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it started
 		}
 		return err
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		_ = ln.Close()
+		if errors.Is(err, server.ErrOpenStore) {
+			// The store's error names the directory and what to do.
+			return err
+		}
+		return fmt.Errorf("%w; check the serve flags", err)
 	}
 	if opts.onListen != nil {
 		opts.onListen(ln.Addr())

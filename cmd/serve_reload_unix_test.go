@@ -28,7 +28,7 @@ func TestServeSIGHUPReloadsAPIKeys(t *testing.T) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	config := filepath.Join(t.TempDir(), "rtsync.yaml")
 	writeFile(t, config, "api-key: [first-key]\n")
-	cmd := exec.Command("rtsync", "serve", "--addr", addr, "--config", config, "--shutdown-timeout", "5s")
+	cmd := exec.Command("rtsync", "serve", "--addr", addr, "--config", config, "--shutdown-timeout", "5s", "--store", "memory")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

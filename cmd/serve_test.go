@@ -154,7 +154,7 @@ func writeFile(t *testing.T, name, content string) {
 }
 
 func testServeOptions(ios *iostreams.IOStreams) *serveOptions {
-	return &serveOptions{IO: ios, Addr: "127.0.0.1:0", LogFormat: "text", LogLevel: "info", Server: server.DefaultConfig()}
+	return &serveOptions{IO: ios, Addr: "127.0.0.1:0", LogFormat: "text", LogLevel: "info", Server: server.DefaultConfig(), Store: serveStoreFlags{Kind: "memory"}}
 }
 
 // startServe runs runServe in the background until it listens, and returns
@@ -374,6 +374,11 @@ func TestServeFlagsCoverConfig(t *testing.T) {
 		"Events":                 "", // in-process handler, for programs embedding the server
 		"Pprof":                  "pprof",
 		"Page":                   "web",
+		"RoomHistory":            "room-history",
+		"OpenStore":              "store", // with --data-dir and --fsync
+		"Broker":                 "",      // in-process; clustering brings its flags
+		"InboxMax":               "inbox-max",
+		"InboxTTL":               "inbox-ttl",
 	}
 	ios, _, _, _ := iostreams.Test()
 	flags := newServeCmd(ios, nil).Flags()

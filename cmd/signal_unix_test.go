@@ -25,7 +25,7 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command("rtsync", "serve", "--addr", addr, "--shutdown-timeout", "5s")
+	cmd := exec.Command("rtsync", "serve", "--addr", addr, "--shutdown-timeout", "5s", "--store", "memory")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -83,6 +83,7 @@ func startServer(t *testing.T, bin string, c config) *serverProc {
 		"--addr", addr,
 		"--api-key", hex.EncodeToString(key),
 		"--api-key-file", filepath.Join(dir, "api-key"),
+		"--data-dir", filepath.Join(dir, "data"),
 		"--max-conns", strconv.Itoa(c.Conns + c.publishers() + 1000),
 		"--history-size", strconv.Itoa(c.History),
 		"--web=false",
