@@ -20,6 +20,7 @@ import (
 	"github.com/rtsync/rtsync/internal/procstat"
 	"github.com/rtsync/rtsync/internal/syncbuf"
 	"github.com/rtsync/rtsync/loadtest"
+	"github.com/rtsync/rtsync/server/store/disk"
 )
 
 // Child servers: `rtsync bench` without --url runs `rtsync serve` itself,
@@ -91,7 +92,8 @@ func startChild(ctx context.Context, exe string, conns int) (*childServer, error
 	}
 	// The child keeps history on disk, as serve does by default, in a
 	// folder of its own that goes with it.
-	dataDir, err := os.MkdirTemp("", "rtsync-bench-data-")
+	clearStaleData()
+	dataDir, err := os.MkdirTemp("", benchDataPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("make the bench server's data directory: %w", err)
 	}
@@ -141,6 +143,21 @@ func startChild(ctx context.Context, exe string, conns int) (*childServer, error
 		if time.Now().After(deadline) {
 			c.stop()
 			return nil, fmt.Errorf("the bench's own rtsync serve on %s did not answer %s within %s", addr, c.health, childReadyTimeout)
+		}
+	}
+}
+
+// benchDataPrefix names the data directories of the bench's servers.
+const benchDataPrefix = "rtsync-bench-data-"
+
+// clearStaleData removes the data directories of bench servers that were
+// killed with their bench (a SIGKILL leaves no time to clean up): those
+// whose store no process holds.
+func clearStaleData() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), benchDataPrefix+"*"))
+	for _, d := range dirs {
+		if disk.Unused(d) {
+			_ = os.RemoveAll(d)
 		}
 	}
 }

@@ -20,7 +20,8 @@ import (
 // a copy named "rtsync" on PATH, and when run under that name it does what
 // main.go does. Scripts therefore run the real CLI in a real subprocess,
 // signals and exit codes included.
-func TestMain(m *testing.M) {
+func TestMain(tm *testing.M) {
+	var m testscript.TestingM = tm
 	if name := strings.TrimSuffix(filepath.Base(os.Args[0]), ".exe"); name != "rtsync" {
 		// Running as the test binary: keep a developer's own RTSYNC_*
 		// settings out of tests that expect defaults. (As rtsync, the
@@ -37,12 +38,25 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		defer os.RemoveAll(dir)
 		os.Setenv("XDG_CONFIG_HOME", dir)
+		// testscript.Main exits the process: the folder goes when the
+		// tests are done, not in a defer.
+		m = cleanupM{m, dir}
 	}
 	testscript.Main(m, map[string]func(){
 		"rtsync": func() { os.Exit(ExitCode(Execute(iostreams.System(), os.Args[1:]))) },
 	})
+}
+
+// cleanupM removes a folder after the tests ran.
+type cleanupM struct {
+	testscript.TestingM
+	dir string
+}
+
+func (m cleanupM) Run() int {
+	defer os.RemoveAll(m.dir)
+	return m.TestingM.Run()
 }
 
 // TestScripts runs the whole-CLI scripts in testdata/script.

@@ -47,3 +47,19 @@ func unlockDir(f *os.File) {
 		f.Close()
 	}
 }
+
+// Unused reports whether dir holds a store no process has open: its lock
+// can be taken (and is given back at once). Callers that make throwaway
+// stores use it to clear those a killed process left behind.
+func Unused(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, lockName))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return false
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return true
+}
