@@ -80,6 +80,14 @@ are messages to room lobby and it reads "[room] name: text" lines, so
 'nc 127.0.0.1 7001' is a chat client (type /help there). docs/protocol.md,
 "TCP transport", has the details.
 
+History, each room's epoch and the direct messages waiting for offline
+users are kept on disk under --data-dir (default ./rtsync-data; one server
+per directory), so a restart loses nothing: clients that reconnect with since
+get exactly what they missed. A publish is acknowledged once its message is
+on disk (--fsync batch: publishes that arrive together share one sync).
+--store memory keeps nothing past the process. 'rtsync store check' and
+'rtsync store compact' look after the directory while no server uses it.
+
 Without --jwt-secret, --jwt-public-key or --jwks the server is open: anyone
 who can reach ADDR can connect, pick a uid and publish (the first log lines
 say so). With one of them, clients need a JWT whose sub becomes their uid and
@@ -151,8 +159,15 @@ const serveExample = `  # a local server on 127.0.0.1:7000
   # also the line-based TCP transport; then chat from a shell: nc 127.0.0.1 7001
   rtsync serve --tcp-addr 127.0.0.1:7001
 
-  # bigger frames, longer history
-  rtsync serve --max-message-size 1MiB --history-size 5000 --history-ttl 72h
+  # bigger frames, longer history, more of it for news rooms, none for tmp ones
+  rtsync serve --max-message-size 1MiB --history-size 5000 --history-ttl 72h \
+    --room-history 'news.*=20000/168h,tmp.*=0'
+
+  # history somewhere that lasts, every publish synced on its own
+  rtsync serve --data-dir /var/lib/rtsync --fsync always
+
+  # nothing on disk (tests, demos): history and offline messages in memory
+  rtsync serve --store memory
 
   # without --api-key the API takes serve's own key, made on first start
   curl -H "Authorization: Bearer $(cat ~/.config/rtsync/api-key)" http://127.0.0.1:7000/api/v1/stats
