@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -148,11 +147,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 		t.Skip("slow: runs the binary; runs without -short")
 	}
 	t.Parallel()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	addr := freeAddr(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	srv := startCrashServer(t, addr, dir)
 

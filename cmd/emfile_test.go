@@ -3,7 +3,6 @@
 package cmd
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -32,11 +31,7 @@ func TestServeLogsOutOfFiles(t *testing.T) {
 	if err := os.Symlink(exe, bin); err != nil {
 		t.Fatal(err)
 	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := freeAddr(t)
 	var stderr syncbuf.Buffer
 	cmd := exec.Command("sh", "-c", `ulimit -n 100 && exec "$0" serve --addr "$1" --max-conns 1000 --api-key k --web=false --store memory`, bin, addr)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+dir)

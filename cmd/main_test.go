@@ -83,6 +83,16 @@ func TestScripts(t *testing.T) {
 	})
 }
 
+// freeAddr returns host:port of a TCP port free on 127.0.0.1.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(port)
+}
+
 // cmdFreeport sets each named variable to a TCP port free on 127.0.0.1.
 func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,11 +20,7 @@ func TestServeSIGHUPReloadsAPIKeys(t *testing.T) {
 		t.Skip("slow: runs the binary; runs without -short")
 	}
 	t.Parallel()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	addr := freeAddr(t)
 	config := filepath.Join(t.TempDir(), "rtsync.yaml")
 	writeFile(t, config, "api-key: [first-key]\n")
 	cmd := exec.Command("rtsync", "serve", "--addr", addr, "--config", config, "--shutdown-timeout", "5s", "--store", "memory")

@@ -64,18 +64,10 @@ func TestServeStoreErrors(t *testing.T) {
 	}
 	t.Parallel()
 	dir := t.TempDir()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	addr := freeAddr(t)
 	data := filepath.Join(dir, "data")
 	startCrashServer(t, addr, data)
-	other, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherAddr := "127.0.0.1:" + strconv.Itoa(other)
+	otherAddr := freeAddr(t)
 	file := filepath.Join(dir, "file")
 	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
@@ -112,11 +104,7 @@ func TestServeDiskFull(t *testing.T) {
 		t.Skip("slow: runs the binary; runs without -short")
 	}
 	t.Parallel()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	addr := freeAddr(t)
 	dir := t.TempDir()
 	// ulimit -f counts 512-byte blocks; SIGXFSZ is ignored so that the
 	// write fails with EFBIG instead of killing the process.

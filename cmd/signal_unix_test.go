@@ -5,7 +5,6 @@ package cmd
 import (
 	"bytes"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,11 +19,7 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 		t.Skip("slow: runs the binary; runs without -short")
 	}
 	t.Parallel()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	addr := freeAddr(t)
 	cmd := exec.Command("rtsync", "serve", "--addr", addr, "--shutdown-timeout", "5s", "--store", "memory")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -90,6 +90,8 @@ func (s *Server) rebind(c *conn, ch identityChange) (uid, name string) {
 	c.stateMu.Unlock()
 	if uid != old {
 		s.hub.setUID(c, old, uid)
+		// What the old uid's inbox handed over says nothing of the new's.
+		c.inboxSent.Store(0)
 		if c.welcomed.Load() {
 			s.deliverInbox(c, uid, 0)
 		}

@@ -1,11 +1,8 @@
 package disk
 
 import (
-	"cmp"
-	"container/heap"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -43,25 +40,20 @@ func (s *Store) room(name string, create bool) *room {
 // whose newest message is the oldest, to make way for a new room. s.mu is
 // held.
 func (s *Store) forgetOldestLocked() {
-	type cand struct {
-		r    *room
-		last int64
-	}
-	cands := make([]cand, 0, len(s.rooms))
+	rooms := make([]*room, 0, len(s.rooms))
 	for _, r := range s.rooms {
-		r.mu.Lock()
-		var last int64
-		if !r.hist.empty() {
-			last = r.hist.newest().ts
-		}
-		cands = append(cands, cand{r, last})
-		r.mu.Unlock()
+		rooms = append(rooms, r)
 	}
-	k := max(1, len(cands)/100)
-	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.last, b.last) })
+	idle := store.IdlestRooms(rooms, func(r *room) int64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.hist.empty() {
+			return 0
+		}
+		return r.hist.newest().ts
+	}, max(1, len(rooms)/100))
 	n := 0
-	for _, c := range cands[:k] {
-		r := c.r
+	for _, r := range idle {
 		r.mu.Lock()
 		n += r.hist.len()
 		s.bytes.Add(-r.hist.bytes)
@@ -80,7 +72,7 @@ func (s *Store) forgetOldestLocked() {
 	}
 	s.evicted.Add(uint64(n))
 	if s.opts.OnTrim != nil {
-		s.opts.OnTrim("rooms", k)
+		s.opts.OnTrim("rooms", len(idle))
 	}
 }
 
@@ -256,34 +248,22 @@ func (s *Store) readErr(err error) error {
 
 // Rooms lists the rooms with history, sorted.
 func (s *Store) Rooms(after string, limit int) ([]string, error) {
-	s.mu.RLock()
-	names := make([]string, 0, len(s.rooms))
-	for name, r := range s.rooms {
+	var names []string
+	for _, r := range s.roomList() {
 		r.mu.Lock()
-		if !r.hist.empty() && name > after {
-			names = append(names, name)
+		if !r.hist.empty() {
+			names = append(names, r.name)
 		}
 		r.mu.Unlock()
 	}
-	s.mu.RUnlock()
-	slices.Sort(names)
-	if limit > 0 && len(names) > limit {
-		names = names[:limit]
-	}
-	return names, nil
+	return store.NamesPage(names, after, limit), nil
 }
 
 // Sweep trims the messages past their room's or inbox's age. The store
 // runs it every few seconds; tests call it to move time on.
 func (s *Store) Sweep(now time.Time) {
 	ms := now.UnixMilli()
-	s.mu.RLock()
-	rooms := make([]*room, 0, len(s.rooms))
-	for _, r := range s.rooms {
-		rooms = append(rooms, r)
-	}
-	s.mu.RUnlock()
-	for _, r := range rooms {
+	for _, r := range s.roomList() {
 		r.mu.Lock()
 		s.trimRoomLocked(r, ms)
 		r.mu.Unlock()
@@ -302,61 +282,41 @@ func (s *Store) evictOver() {
 	}
 }
 
-type roomAge struct {
-	r      *room
-	oldest int64
-}
-
-type ageHeap []roomAge
-
-func (h ageHeap) Len() int           { return len(h) }
-func (h ageHeap) Less(i, j int) bool { return h[i].oldest < h[j].oldest }
-func (h ageHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *ageHeap) Push(x any)        { *h = append(*h, x.(roomAge)) }
-func (h *ageHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
 // evict drops the oldest messages across all rooms until at most target
 // bytes remain, one range delete per room, and returns how many went.
 func (s *Store) evict(target int64) int {
-	s.mu.RLock()
-	ages := make(ageHeap, 0, len(s.rooms))
-	for _, r := range s.rooms {
+	n := store.EvictOldest(s.roomList(), func(r *room) (int64, bool) {
 		r.mu.Lock()
-		if !r.hist.empty() {
-			ages = append(ages, roomAge{r, r.hist.oldest().ts})
+		defer r.mu.Unlock()
+		if r.hist.empty() {
+			return 0, false
 		}
-		r.mu.Unlock()
-	}
-	s.mu.RUnlock()
-	heap.Init(&ages)
-	n := 0
-	for s.bytes.Load() > target && ages.Len() > 0 {
-		a := heap.Pop(&ages).(roomAge)
-		next := int64(1<<63 - 1)
-		if ages.Len() > 0 {
-			next = ages[0].oldest
-		}
-		r := a.r
+		return r.hist.oldest().ts, true
+	}, func(r *room, next int64) (int, bool) {
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		k, freed := 0, int64(0)
 		for k < r.hist.len() && r.hist.at(k).ts <= next && s.bytes.Load()-freed > target {
 			freed += int64(r.hist.at(k).size)
 			k++
 		}
-		if k > 0 && !r.gone {
-			s.dropLocked(r, k)
-			n += k
+		if k == 0 || r.gone {
+			return 0, s.bytes.Load() <= target
 		}
-		if !r.hist.empty() {
-			heap.Push(&ages, roomAge{r, r.hist.oldest().ts})
-		}
-		r.mu.Unlock()
-	}
+		s.dropLocked(r, k)
+		return k, s.bytes.Load() <= target
+	})
 	s.evicted.Add(uint64(n))
 	return n
+}
+
+// roomList returns the rooms, for work that takes their locks one by one.
+func (s *Store) roomList() []*room {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	rooms := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	return rooms
 }

@@ -1,8 +1,6 @@
 package memory
 
 import (
-	"cmp"
-	"container/heap"
 	"fmt"
 	"slices"
 	"sync"
@@ -104,31 +102,28 @@ func (s *Store) room(name string, create bool) *room {
 // whose newest message is the oldest, to make way for a new room. s.mu is
 // held.
 func (s *Store) forgetOldestLocked() {
-	type cand struct {
-		r    *room
-		last int64
-	}
-	cands := make([]cand, 0, len(s.rooms))
+	rooms := make([]*room, 0, len(s.rooms))
 	for _, r := range s.rooms {
-		r.mu.Lock()
-		cands = append(cands, cand{r, r.hist.newestTS()})
-		r.mu.Unlock()
+		rooms = append(rooms, r)
 	}
-	k := max(1, len(cands)/100)
-	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.last, b.last) })
+	idle := store.IdlestRooms(rooms, func(r *room) int64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.hist.newestTS()
+	}, max(1, len(rooms)/100))
 	n := 0
-	for _, c := range cands[:k] {
-		c.r.mu.Lock()
-		n += c.r.hist.n
-		s.dropAllLocked(c.r)
-		c.r.gone = true
-		c.r.mu.Unlock()
-		delete(s.rooms, c.r.name)
-		s.fast.Delete(c.r.name)
+	for _, r := range idle {
+		r.mu.Lock()
+		n += r.hist.n
+		s.dropAllLocked(r)
+		r.gone = true
+		r.mu.Unlock()
+		delete(s.rooms, r.name)
+		s.fast.Delete(r.name)
 	}
 	s.evicted.Add(uint64(n))
 	if s.opts.OnTrim != nil {
-		s.opts.OnTrim("rooms", k)
+		s.opts.OnTrim("rooms", len(idle))
 	}
 }
 
@@ -232,21 +227,15 @@ func (s *Store) Read(name string, q store.Query) (store.Page, error) {
 
 // Rooms lists the rooms with history, sorted.
 func (s *Store) Rooms(after string, limit int) ([]string, error) {
-	s.mu.RLock()
-	names := make([]string, 0, len(s.rooms))
-	for name, r := range s.rooms {
+	var names []string
+	for _, r := range s.roomList() {
 		r.mu.Lock()
-		if r.hist.n > 0 && name > after {
-			names = append(names, name)
+		if r.hist.n > 0 {
+			names = append(names, r.name)
 		}
 		r.mu.Unlock()
 	}
-	s.mu.RUnlock()
-	slices.Sort(names)
-	if limit > 0 && len(names) > limit {
-		names = names[:limit]
-	}
-	return names, nil
+	return store.NamesPage(names, after, limit), nil
 }
 
 // Sweep trims the messages past their room's age and forgets rooms left
@@ -255,37 +244,12 @@ func (s *Store) Rooms(after string, limit int) ([]string, error) {
 // recovering across the trim.
 func (s *Store) Sweep(now time.Time) {
 	ms := now.UnixMilli()
-	s.mu.RLock()
-	rooms := make([]*room, 0, len(s.rooms))
-	for _, r := range s.rooms {
-		rooms = append(rooms, r)
-	}
-	s.mu.RUnlock()
-	for _, r := range rooms {
+	for _, r := range s.roomList() {
 		r.mu.Lock()
 		s.trimLocked(r, ms)
 		r.mu.Unlock()
 	}
 	s.sweepInboxes(ms)
-}
-
-// roomAge is a room in the eviction heap, by its oldest message.
-type roomAge struct {
-	r      *room
-	oldest int64
-}
-
-type ageHeap []roomAge
-
-func (h ageHeap) Len() int           { return len(h) }
-func (h ageHeap) Less(i, j int) bool { return cmp.Less(h[i].oldest, h[j].oldest) }
-func (h ageHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *ageHeap) Push(x any)        { *h = append(*h, x.(roomAge)) }
-func (h *ageHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
 
 // Evict drops the oldest messages across all rooms, whichever room holds
@@ -297,38 +261,34 @@ func (s *Store) Evict(target int64) int {
 		return 0
 	}
 	defer s.evictMu.Unlock()
-	s.mu.RLock()
-	ages := make(ageHeap, 0, len(s.rooms))
-	for _, r := range s.rooms {
+	n := store.EvictOldest(s.roomList(), func(r *room) (int64, bool) {
 		r.mu.Lock()
-		if r.hist.n > 0 {
-			ages = append(ages, roomAge{r, r.hist.oldestTS()})
-		}
-		r.mu.Unlock()
-	}
-	s.mu.RUnlock()
-	heap.Init(&ages)
-	n := 0
-	for s.bytes.Load() > target && ages.Len() > 0 {
-		a := heap.Pop(&ages).(roomAge)
-		next := int64(1<<63 - 1)
-		if ages.Len() > 0 {
-			next = ages[0].oldest
-		}
-		r := a.r
+		defer r.mu.Unlock()
+		return r.hist.oldestTS(), r.hist.n > 0
+	}, func(r *room, next int64) (int, bool) {
 		r.mu.Lock()
+		defer r.mu.Unlock()
+		k := 0
 		for r.hist.n > 0 && r.hist.oldestTS() <= next && s.bytes.Load() > target {
 			s.bytes.Add(-r.hist.dropOldest())
 			s.messages.Add(-1)
-			n++
+			k++
 		}
-		if r.hist.n > 0 {
-			heap.Push(&ages, roomAge{r, r.hist.oldestTS()})
-		}
-		r.mu.Unlock()
-	}
+		return k, s.bytes.Load() <= target
+	})
 	s.evicted.Add(uint64(n))
 	return n
+}
+
+// roomList returns the rooms, for work that takes their locks one by one.
+func (s *Store) roomList() []*room {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	rooms := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	return rooms
 }
 
 // Stats returns the store's figures.
