@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/rtsync/rtsync/internal/syncbuf"
 	"github.com/rtsync/rtsync/protocol"
 )
 
@@ -27,7 +28,7 @@ type crashServer struct {
 	addr   string
 	dir    string
 	cmd    *exec.Cmd
-	stderr bytes.Buffer
+	stderr *syncbuf.Buffer
 	done   chan error
 }
 
@@ -38,14 +39,15 @@ func startCrashServer(t *testing.T, addr, dir string, extra ...string) *crashSer
 	args := append([]string{"serve", "--addr", addr, "--data-dir", dir, "--api-key", crashKey,
 		"--publish-rate", "1000000", "--publish-burst", "1000000", "--history-size", "100000"}, extra...)
 	s := &crashServer{t: t, addr: addr, dir: dir, cmd: exec.Command("rtsync", args...), done: make(chan error, 1)}
-	s.cmd.Stderr = &s.stderr
+	s.stderr = &syncbuf.Buffer{Limit: 64 << 10}
+	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { s.done <- s.cmd.Wait() }()
 	t.Cleanup(s.kill)
 	if err := waitHTTP("http://"+addr+"/healthz", 20*time.Second); err != nil {
-		t.Fatalf("%v\nstderr:\n%s", err, &s.stderr)
+		t.Fatalf("%v\nstderr:\n%s", err, s.stderr)
 	}
 	return s
 }
@@ -232,7 +234,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d publishes acknowledged in 30 s\nstderr:\n%s", n, &srv.stderr)
+			t.Fatalf("only %d publishes acknowledged in 30 s\nstderr:\n%s", n, srv.stderr)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -3,7 +3,6 @@
 package cmd
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtsync/rtsync/internal/syncbuf"
 	"github.com/rtsync/rtsync/protocol"
 	"github.com/rtsync/rtsync/server"
 )
@@ -38,8 +38,8 @@ func runRtsync(t *testing.T, dir string, args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.Command("rtsync", args...)
 	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncbuf.Buffer{Limit: 64 << 10}
+	cmd.Stderr = stderr
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func runRtsync(t *testing.T, dir string, args ...string) (int, string) {
 	case <-time.After(20 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
-		t.Fatalf("rtsync %v still running after 20 s\nstderr:\n%s", args, &stderr)
+		t.Fatalf("rtsync %v still running after 20 s\nstderr:\n%s", args, stderr)
 	}
 	return cmd.ProcessState.ExitCode(), stderr.String()
 }
@@ -110,8 +110,8 @@ func TestServeDiskFull(t *testing.T) {
 	// write fails with EFBIG instead of killing the process.
 	cmd := exec.Command("sh", "-c", `trap '' XFSZ; ulimit -f 1024 && exec rtsync serve --addr "$0" --data-dir "$1" --api-key `+crashKey+
 		` --publish-rate 1000000 --publish-burst 1000000 --max-message-size 64KiB`, addr, filepath.Join(dir, "data"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncbuf.Buffer{Limit: 64 << 10}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestServeDiskFull(t *testing.T) {
 		}
 	})
 	if err := waitHTTP("http://"+addr+"/healthz", 20*time.Second); err != nil {
-		t.Fatalf("%v\nstderr:\n%s", err, &stderr)
+		t.Fatalf("%v\nstderr:\n%s", err, stderr)
 	}
 	sub := dialWS(t, addr)
 	_ = sub.send(map[string]any{"op": "join", "room": "full", "id": 1})
@@ -153,7 +153,7 @@ func TestServeDiskFull(t *testing.T) {
 		})
 	}
 	if len(notStored) < 3 {
-		t.Fatalf("no not_stored reply in 1000 pubs of 32 KiB with the files bound to 512 KiB\nstderr:\n%s", &stderr)
+		t.Fatalf("no not_stored reply in 1000 pubs of 32 KiB with the files bound to 512 KiB\nstderr:\n%s", stderr)
 	}
 	// The member got every message, the failed ones included.
 	want := uint64(1)
@@ -167,7 +167,7 @@ func TestServeDiskFull(t *testing.T) {
 		return want <= lastSeq
 	})
 	if err := waitHTTP("http://"+addr+"/healthz", 5*time.Second); err != nil {
-		t.Fatalf("server stopped answering after the store failed: %v\nstderr:\n%s", err, &stderr)
+		t.Fatalf("server stopped answering after the store failed: %v\nstderr:\n%s", err, stderr)
 	}
 	req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/stats", nil)
 	req.Header.Set("Authorization", "Bearer "+crashKey)
@@ -182,6 +182,6 @@ func TestServeDiskFull(t *testing.T) {
 		t.Fatalf("stats store %+v (%v), want disk with at least 3 failed", st.Store, err)
 	}
 	if !strings.Contains(stderr.String(), "could not be stored") {
-		t.Errorf("the log does not say messages could not be stored:\n%s", &stderr)
+		t.Errorf("the log does not say messages could not be stored:\n%s", stderr)
 	}
 }

@@ -42,6 +42,17 @@ func TestBrowserOffline(t *testing.T) {
 		t.Fatal("the phone got nothing")
 	}
 	_ = phone.Close()
+	// The server learns of the close when it reads the close frame; a
+	// message sent before that goes to the closing connection.
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for srv.srv.IsUIDOnline("Ada") {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the server still has Ada online after her phone closed")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	send("and the release notes are up")
 
 	ada := openTab(t, startBrowser(t), "Ada", "http://"+srv.addr+"/")
