@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	bolt "go.etcd.io/bbolt"
@@ -132,49 +130,18 @@ func benchEngine(b *testing.B, open func(dir string) (engine, error)) {
 		b.Fatal(err)
 	}
 	g := newGroupCommitter(e)
-	const writers = 50
 	val := make([]byte, 100)
-	var next atomic.Int64
-	waits := make([][]time.Duration, writers)
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				n := next.Add(1)
-				if n > int64(b.N) {
-					return
-				}
-				k := make([]byte, 0, 16)
-				k = fmt.Appendf(k, "r%02d", w)
-				k = binary.BigEndian.AppendUint64(k, uint64(n))
-				t0 := time.Now()
-				if err := <-g.add(k, val); err != nil {
-					b.Error(err)
-					return
-				}
-				waits[w] = append(waits[w], time.Since(t0))
-			}
-		}()
-	}
-	wg.Wait()
-	el := time.Since(start)
-	b.StopTimer()
+	closedLoop(b, 50, func(w int, n int64) error {
+		k := make([]byte, 0, 16)
+		k = fmt.Appendf(k, "r%02d", w)
+		k = binary.BigEndian.AppendUint64(k, uint64(n))
+		return <-g.add(k, val)
+	})
 	g.stop()
 	if err := e.close(); err != nil {
 		b.Fatal(err)
 	}
-	all := slices.Concat(waits...)
-	slices.Sort(all)
-	if len(all) > 0 {
-		b.ReportMetric(float64(b.N)/el.Seconds(), "appends/s")
-		b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
-		b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
-		b.ReportMetric(float64(b.N)/float64(g.groups.Load()), "group")
-	}
+	b.ReportMetric(float64(b.N)/float64(max(1, g.groups.Load())), "group")
 }
 
 func BenchmarkEnginePebble(b *testing.B) {
