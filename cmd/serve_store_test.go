@@ -3,16 +3,19 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rtsync/rtsync/internal/iostreams"
 	"github.com/rtsync/rtsync/internal/syncbuf"
 	"github.com/rtsync/rtsync/protocol"
 	"github.com/rtsync/rtsync/server"
@@ -183,5 +186,32 @@ func TestServeDiskFull(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "could not be stored") {
 		t.Errorf("the log does not say messages could not be stored:\n%s", stderr)
+	}
+}
+
+// TestServeStoreSettings: the storage settings come from flags, the
+// environment and the config file like every other, room-history as a
+// YAML list included.
+func TestServeStoreSettings(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "rtsync.yaml")
+	writeFile(t, cfgFile, "room-history:\n  - news.*=5000/72h\n  - tmp.*=0\nstore: memory\nfsync: always\ninbox-max: 50\n")
+	t.Setenv("RTSYNC_DATA_DIR", "/var/lib/rtsync")
+	ios, _, _, _ := iostreams.Test()
+	var got *serveOptions
+	c := newServeCmd(ios, func(_ context.Context, o *serveOptions) error {
+		got = o
+		return nil
+	})
+	c.SetArgs([]string{"--config", cfgFile, "--inbox-ttl", "1h"})
+	if err := c.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	want := serveStoreFlags{Kind: "memory", DataDir: "/var/lib/rtsync", Fsync: "always", RoomHistory: []string{"news.*=5000/72h", "tmp.*=0"}}
+	if !reflect.DeepEqual(got.Store, want) || got.Server.InboxMax != 50 || got.Server.InboxTTL != time.Hour {
+		t.Fatalf("store settings %+v, inbox %d %s; want %+v, 50, 1h", got.Store, got.Server.InboxMax, got.Server.InboxTTL, want)
+	}
+	rh, err := parseRoomHistory(got.Store.RoomHistory)
+	if err != nil || len(rh) != 2 || rh[0].TTL != 72*time.Hour || rh[1].Size != 0 {
+		t.Fatalf("room history %+v, %v", rh, err)
 	}
 }
