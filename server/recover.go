@@ -87,6 +87,11 @@ func (c *conn) recoverJoin(r *room, cmd *protocol.Command) bool {
 	case since == 0 && head == 0:
 		// Nothing seen, nothing ever published here: nothing missed.
 		recovered = true
+	case since > head && (cmd.Epoch == "" || cmd.Epoch == epoch) && s.assigned(r.name) >= since:
+		// The client read a seq (in a history reply) of a message still
+		// on its way to the disk: nothing is missed, and the messages up
+		// to since come live, which the client drops as seen.
+		recovered = true
 	case cmd.Epoch != "" && cmd.Epoch != epoch, since > head:
 		// Another generation of history: seqs do not compare.
 	case since == head:
@@ -206,4 +211,14 @@ func (c *conn) streamRange(r *room, epoch string, from, to uint64) {
 			return
 		}
 	}
+}
+
+// assigned returns the last seq the store gave room, durable or not (0
+// when it cannot say).
+func (s *Server) assigned(room string) uint64 {
+	h, err := s.store.Head(room)
+	if err != nil {
+		return 0
+	}
+	return h.Seq
 }
