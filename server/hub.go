@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rtsync/rtsync/protocol"
+	"github.com/rtsync/rtsync/server/broker"
 	"github.com/rtsync/rtsync/server/store"
 )
 
@@ -91,6 +92,7 @@ func (h *hub) register(c *conn) bool {
 		return false
 	}
 	h.conns[c.id] = c
+	h.subscribe(broker.TopicClient, c.id)
 	h.bindLocked(c, uid)
 	return true
 }
@@ -152,6 +154,7 @@ func (h *hub) remove(c *conn) {
 	h.mu.Lock()
 	if _, ok := h.conns[c.id]; ok {
 		delete(h.conns, c.id)
+		h.unsubscribe(broker.TopicClient, c.id)
 		h.countDown()
 		h.transportCount(c.t.Kind()).Add(-1)
 	}
@@ -172,6 +175,7 @@ func (h *hub) bindLocked(c *conn, uid string) {
 	if set == nil {
 		set = make(map[*conn]struct{}, 1)
 		h.uids[uid] = set
+		h.subscribe(broker.TopicUser, uid)
 	}
 	set[c] = struct{}{}
 }
@@ -181,7 +185,23 @@ func (h *hub) unbindLocked(c *conn, uid string) {
 		delete(set, c)
 		if len(set) == 0 {
 			delete(h.uids, uid)
+			h.unsubscribe(broker.TopicUser, uid)
 		}
+	}
+}
+
+// subscribe and unsubscribe tell the broker what this node now has (or
+// no longer has). They run under h.mu, so that the broker hears of each
+// topic's first and last in order; the in-process broker does nothing.
+func (h *hub) subscribe(kind broker.TopicKind, name string) {
+	if err := h.srv.broker.Subscribe(broker.Topic{Kind: kind, Name: name}); err != nil {
+		h.logLim.note(h.srv.log, "broker", "broker: cannot subscribe", "topic", name, "err", err)
+	}
+}
+
+func (h *hub) unsubscribe(kind broker.TopicKind, name string) {
+	if err := h.srv.broker.Unsubscribe(broker.Topic{Kind: kind, Name: name}); err != nil {
+		h.logLim.note(h.srv.log, "broker", "broker: cannot unsubscribe", "topic", name, "err", err)
 	}
 }
 
@@ -230,9 +250,7 @@ func (h *hub) room(name string, create bool) *room {
 		}
 		r = newRoom(name)
 		h.rooms[name] = r
-		if err := h.srv.broker.Subscribe(name); err != nil {
-			h.logLim.note(h.srv.log, "broker", "broker: cannot subscribe to a room", "room", name, "err", err)
-		}
+		h.subscribe(broker.TopicRoom, name)
 	}
 	return r
 }
@@ -281,9 +299,7 @@ func (h *hub) dropLocked(r *room) bool {
 	}
 	r.dead = true
 	delete(h.rooms, r.name)
-	if err := h.srv.broker.Unsubscribe(r.name); err != nil {
-		h.logLim.note(h.srv.log, "broker", "broker: cannot unsubscribe from a room", "room", r.name, "err", err)
-	}
+	h.unsubscribe(broker.TopicRoom, r.name)
 	return true
 }
 

@@ -43,6 +43,22 @@ type Control struct {
 	Value []byte
 }
 
+// TopicKind says what a Topic names.
+type TopicKind uint8
+
+// Kinds of topic.
+const (
+	TopicRoom TopicKind = iota
+	TopicUser
+	TopicClient
+)
+
+// Topic is what a node subscribes to: a room, a uid or a client id.
+type Topic struct {
+	Kind TopicKind
+	Name string
+}
+
 // Handler is the node's side of a broker: what it does with what
 // reaches it. The hub implements it.
 type Handler interface {
@@ -85,9 +101,12 @@ type Broker interface {
 	// reports whether any did.
 	PublishControl(c Control) (bool, error)
 	// Subscribe and Unsubscribe tell the broker this node has (or no
-	// longer has) members in room, so that room's messages reach it.
-	Subscribe(room string) error
-	Unsubscribe(room string) error
+	// longer has) a room with members, a connection bound to a uid, or a
+	// connection with a client id, so that what is published to it
+	// reaches this node. The hub calls them as the first one comes and
+	// the last one goes.
+	Subscribe(t Topic) error
+	Unsubscribe(t Topic) error
 	// Close stops the broker.
 	Close() error
 }

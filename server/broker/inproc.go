@@ -55,10 +55,10 @@ func (b *InProcess) PublishControl(c Control) (bool, error) {
 }
 
 // Subscribe does nothing: the one node gets everything.
-func (b *InProcess) Subscribe(string) error { return nil }
+func (b *InProcess) Subscribe(Topic) error { return nil }
 
 // Unsubscribe does nothing.
-func (b *InProcess) Unsubscribe(string) error { return nil }
+func (b *InProcess) Unsubscribe(Topic) error { return nil }
 
 // Close does nothing.
 func (b *InProcess) Close() error { return nil }
