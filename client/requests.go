@@ -92,7 +92,10 @@ func (c *Client) Join(ctx context.Context, room string, opts ...JoinOption) (Joi
 	if err != nil {
 		return JoinResult{}, fmt.Errorf("join %s: %w", room, err)
 	}
-	r := JoinResult{Room: ev.Room, Seq: ev.Seq, Epoch: ev.Epoch, Recovered: ev.Recovered}
+	if ev.Room != "" && ev.Room != room {
+		return JoinResult{}, fmt.Errorf("join %s: the server answered for room %q; is it an rtsync server?", room, ev.Room)
+	}
+	r := JoinResult{Room: room, Seq: ev.Seq, Epoch: ev.Epoch, Recovered: ev.Recovered}
 	if ev.Replayed != nil {
 		r.Replayed = *ev.Replayed
 	}
