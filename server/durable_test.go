@@ -38,20 +38,28 @@ func (g *gatedStore) open() {
 	}
 }
 
+// gatedRoom starts a server on a gated store (no presence events) with a
+// publisher and a subscriber in room.
+func gatedRoom(t *testing.T, room string) (g *gatedStore, s *Server, url string, pub, sub *wsClient) {
+	t.Helper()
+	g = &gatedStore{}
+	s, url = startServer(t, Config{PresenceMaxMembers: 1, OpenStore: func(o store.Options) (store.Store, error) {
+		g.Store = memory.New(o)
+		return g, nil
+	}})
+	pub, sub = dial(t, url), dial(t, url)
+	mustOK(t, pub.cmd(map[string]any{"op": "join", "room": room}))
+	mustOK(t, sub.cmd(map[string]any{"op": "join", "room": room}))
+	return g, s, url, pub, sub
+}
+
 // TestAckAfterDurable: a pub is answered, and its message reaches the
 // members, only once the store says it is durable; the publisher's reader
 // goes on meanwhile. A client that joins with the seq of a message still
 // on its way is told nothing is missed and gets it live.
 func TestAckAfterDurable(t *testing.T) {
 	t.Parallel()
-	g := &gatedStore{}
-	s, url := startServer(t, Config{PresenceMaxMembers: 1, OpenStore: func(o store.Options) (store.Store, error) {
-		g.Store = memory.New(o)
-		return g, nil
-	}})
-	pub, sub := dial(t, url), dial(t, url)
-	mustOK(t, pub.cmd(map[string]any{"op": "join", "room": "d"}))
-	mustOK(t, sub.cmd(map[string]any{"op": "join", "room": "d"}))
+	g, s, url, pub, sub := gatedRoom(t, "d")
 
 	pub.sendRaw(`{"op":"pub","room":"d","data":1,"noecho":true,"id":"p1"}`)
 	// The reader is free: a ping is answered while the pub waits.
@@ -88,14 +96,7 @@ func TestAckAfterDurable(t *testing.T) {
 // and answers its publisher not_stored with the seq.
 func TestNotStored(t *testing.T) {
 	t.Parallel()
-	g := &gatedStore{}
-	s, url := startServer(t, Config{PresenceMaxMembers: 1, OpenStore: func(o store.Options) (store.Store, error) {
-		g.Store = memory.New(o)
-		return g, nil
-	}})
-	pub, sub := dial(t, url), dial(t, url)
-	mustOK(t, pub.cmd(map[string]any{"op": "join", "room": "f"}))
-	mustOK(t, sub.cmd(map[string]any{"op": "join", "room": "f"}))
+	g, s, _, pub, sub := gatedRoom(t, "f")
 	pub.sendRaw(`{"op":"pub","room":"f","data":1,"noecho":true,"id":1}`)
 	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.pending) == 1 })
 	g.mu.Lock()
