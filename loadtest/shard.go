@@ -538,8 +538,9 @@ func replyID(line []byte) int {
 	if i < 0 {
 		return -1
 	}
+	rest := bytes.TrimLeft(line[i+len(idKey):], " \t\r\n") // JSON may space the value
 	n, digits := 0, 0
-	for _, b := range line[i+len(idKey):] {
+	for _, b := range rest {
 		if b == '.' || b == 'e' || b == 'E' {
 			return -1 // 1.5 or 1e3: not a message number either
 		}
