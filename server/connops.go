@@ -11,7 +11,6 @@ import (
 
 	"github.com/rtsync/rtsync/protocol"
 	"github.com/rtsync/rtsync/server/broker"
-	"github.com/rtsync/rtsync/server/store"
 )
 
 // The one set of connection operations: join, leave, identity (uid
@@ -316,9 +315,8 @@ func (h *hub) HandleControl(ctl broker.Control) bool {
 
 func nowMS() int64 { return time.Now().UnixMilli() }
 
-// storeKnows reports whether the store holds messages of room (reading
-// does not make the room, as Head would).
+// storeKnows reports whether the store has seen messages of room.
 func (s *Server) storeKnows(room string) bool {
-	p, err := s.store.Read(room, store.Query{Limit: 1})
-	return err == nil && p.Seq > 0
+	h, err := s.store.Head(room)
+	return err == nil && h.Seq > 0
 }

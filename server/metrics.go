@@ -345,8 +345,8 @@ func (s *Server) roomStats(top int) (int, []RoomStats) {
 	}
 	// The history of the busiest only: a read of the store each.
 	for i := range best {
-		if p, err := s.store.Read(best[i].Room, store.Query{Limit: 1}); err == nil {
-			best[i].History = p.Count
+		if h, err := s.store.Head(best[i].Room); err == nil {
+			best[i].History = h.Count
 		}
 	}
 	return len(rooms), best

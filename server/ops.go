@@ -561,13 +561,11 @@ func (s *Server) Room(room string) (RoomInfo, error) {
 		return RoomInfo{}, err
 	}
 	info := RoomInfo{Room: room}
-	// Read, not Head: looking must not give a room that does not exist
-	// an epoch.
-	p, err := s.store.Read(room, store.Query{Limit: 1})
+	h, err := s.store.Head(room)
 	if err != nil {
 		return info, opErrorf(ErrUnavailable, protocol.CodeStoreUnavailable, "cannot read room %q from the store: %v", room, err)
 	}
-	info.Seq, info.Epoch, info.Stored = p.Seq, p.Epoch, p.Count
+	info.Seq, info.Epoch, info.Stored = h.Seq, h.Epoch, h.Count
 	uids := make(map[string]struct{})
 	for _, m := range s.roomMembers(room) {
 		if !m.welcomed.Load() {
