@@ -22,7 +22,7 @@ import (
 // persistence, in a temporary directory, and kills it when the test ends.
 // It fails the test (never skips) when the server cannot start: make deps
 // installs redis-server.
-func startRedis(t *testing.T) string {
+func startRedis(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {

@@ -213,7 +213,15 @@ func (s *Store) Read(room string, q store.Query) (store.Page, error) {
 	if q.After != nil {
 		dir, bound = "after", *q.After
 	}
-	v, err := s.run(readScript, room, cutoff(s.opts.RetentionOf(room).Age), dir, bound, q.Limit+1)
+	// One more than the page can hold tells whether more exist. A
+	// message counts at least MessageOverhead bytes, so no more than
+	// MaxBytes/MessageOverhead fit; fetching two more than that is enough
+	// to see where the byte bound ends the page.
+	fetch := q.Limit + 1
+	if q.MaxBytes > 0 {
+		fetch = min(fetch, q.MaxBytes/store.MessageOverhead+2)
+	}
+	v, err := s.run(readScript, room, cutoff(s.opts.RetentionOf(room).Age), dir, bound, fetch)
 	if err != nil {
 		if errors.Is(err, store.ErrClosed) {
 			return store.Page{}, err
