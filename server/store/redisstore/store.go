@@ -105,6 +105,9 @@ func (s *Store) run(script *redis.Script, args ...any) ([]any, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	v, err := script.Run(ctx, s.rdb, nil, append([]any{s.opts.Prefix}, args...)...).Slice()
+	if errors.Is(err, redis.ErrClosed) {
+		return nil, store.ErrClosed // Close ran during the call
+	}
 	if err != nil {
 		return nil, err
 	}
