@@ -25,8 +25,9 @@ all: build
 ## test: what the tests need, vet, format check, staticcheck, race tests, a short fuzz run, then the release cross-compile
 test: deps vet fmt-check staticcheck unit fuzz-ci release-check
 
-# The browser test of the web chat page drives Debian's chromium; install it
-# when it is missing (as root, or through sudo).
+# The browser test of the web chat page drives Debian's chromium, and the
+# Redis store's tests start Debian's redis-server; install them when they
+# are missing (as root, or through sudo).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 ## deps: install what the tests need and this machine lacks
@@ -36,6 +37,11 @@ deps:
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 	@command -v chromium >/dev/null 2>&1 || { echo "deps: chromium is still missing; install it (apt-get install chromium)"; exit 1; }
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+		echo "deps: installing redis-server (for the Redis store's tests)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	fi
+	@command -v redis-server >/dev/null 2>&1 || { echo "deps: redis-server is still missing; install it (apt-get install redis-server)"; exit 1; }
 	@if [ ! -x "$(STATICCHECK)" ]; then \
 		echo "deps: installing staticcheck into $(TOOLBIN)"; \
 		GOBIN="$(TOOLBIN)" $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); \
