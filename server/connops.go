@@ -320,3 +320,10 @@ func (s *Server) storeKnows(room string) bool {
 	h, err := s.store.Head(room)
 	return err == nil && h.Seq > 0
 }
+
+// HandleResync reads what the members of rooms here may have missed
+// (cluster.go).
+func (h *hub) HandleResync(rooms []string) { h.srv.resync(rooms) }
+
+// HandleQuery answers another node's query (cluster.go).
+func (h *hub) HandleQuery(kind string, args []byte) []byte { return h.srv.answerQuery(kind, args) }

@@ -1,5 +1,12 @@
 package broker
 
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
 // RoomMessage is a room message on its way to every node's members.
 type RoomMessage struct {
 	Room  string
@@ -19,6 +26,19 @@ type RoomMessage struct {
 	// the origin without looking it up; brokers pass it on untouched to
 	// the local handler and never send it to other nodes.
 	Local any
+
+	// TS (unix milliseconds), From (the encoded sender) and Data are the
+	// message's parts. A Sequencer carries them between nodes instead of
+	// Event, and hands the handler a message with Event nil: the handler
+	// encodes it, once per node.
+	TS   int64
+	From []byte
+	Data []byte
+	// Presence marks a join or leave event about a member (Event set, no
+	// seq, not in history). Handlers deliver it to their members without
+	// touching the room's seq. The publishing node's members got it
+	// directly, so a broker delivers presence to the other nodes only.
+	Presence bool
 }
 
 // Control kinds: operations the HTTP API or a hook asks of a client that
@@ -75,6 +95,17 @@ type Handler interface {
 	// HandleControl runs c on this node's clients it names and reports
 	// whether any was here.
 	HandleControl(c Control) bool
+	// HandleResync tells the node that messages published to rooms may
+	// not all have reached it: a room subscription has just taken effect,
+	// or taken effect again after the broker's connection came back. The
+	// node reads what its members missed from the store. For each room it
+	// is called on the goroutine that delivers the room's messages,
+	// before any message that follows the subscription; it must not
+	// block.
+	HandleResync(rooms []string)
+	// HandleQuery answers a query from another node (Querier.Query); the
+	// answer goes back to the asker as is.
+	HandleQuery(kind string, args []byte) []byte
 }
 
 // Broker carries messages between the nodes of a cluster: room messages,
@@ -109,4 +140,76 @@ type Broker interface {
 	Unsubscribe(t Topic) error
 	// Close stops the broker.
 	Close() error
+}
+
+// Sequencer is a broker that keeps room history itself and assigns each
+// message its seq as it appends it, publishing it in the same atomic
+// step (the Redis broker: a script appends and publishes). Every node,
+// the publishing one included, then receives a room's messages in seq
+// order whoever published them. With a Sequencer the server calls
+// AppendRoom instead of Store.Append and PublishRoom for room messages,
+// and its own members get each message through HandleRoom like every
+// other node's.
+type Sequencer interface {
+	// AppendRoom appends m (Room, TS, From, Data; Origin, Exclude and At
+	// travel with it) to the room's history, sets m.Seq and m.Epoch, and
+	// publishes it to every node subscribed to m.Room. When it returns
+	// nil the message is stored and on its way; an error means it was
+	// neither stored nor published.
+	AppendRoom(m *RoomMessage) error
+}
+
+// Querier is a broker that can ask every node of the cluster and gather
+// their answers: what the server API needs to list and count clients
+// everywhere and to act on a client wherever it is.
+type Querier interface {
+	// Query sends (kind, args) to every other live node and returns the
+	// answers that came before ctx was done. Nodes that did not answer in
+	// time are named by a *PartialError (with the answers that came).
+	Query(ctx context.Context, kind string, args []byte) ([]Answer, error)
+	// Node is this node's id in the cluster.
+	Node() string
+	// Nodes lists the live nodes, this one included, sorted by id.
+	Nodes() ([]Node, error)
+}
+
+// Answer is one node's answer to a query.
+type Answer struct {
+	Node string
+	Body []byte
+}
+
+// Node is a live node of the cluster.
+type Node struct {
+	ID string
+	// Seen is the node's last heartbeat.
+	Seen time.Time
+}
+
+// PartialError reports the nodes that did not answer a query in time.
+type PartialError struct {
+	Missing []string
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("no answer in time from %d node(s): %s", len(e.Missing), strings.Join(e.Missing, ", "))
+}
+
+// Membership is a broker that records which of this node's clients are
+// in which rooms, so that when the node dies (no heartbeat for the node
+// TTL) another node publishes their leave events to the rooms. Calls
+// never block: the broker writes in batches, and writes everything again
+// after its connection comes back.
+type Membership interface {
+	// Joined records that client is a member of room here; leave is the
+	// encoded leave event to publish (as Presence) if this node dies.
+	Joined(room, client string, leave []byte)
+	// Left forgets it.
+	Left(room, client string)
+}
+
+// Health is a broker that can lose its connection: /readyz reports the
+// node not ready while Healthy returns an error.
+type Health interface {
+	Healthy() error
 }
