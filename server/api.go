@@ -787,10 +787,6 @@ func apiList[T any](r *http.Request, name string, get func(ListOptions) (Page[T]
 	return apiListBody(name, p, countOnly), nil
 }
 
-func apiNoErr[T any](f func(ListOptions) Page[T]) func(ListOptions) (Page[T], error) {
-	return func(o ListOptions) (Page[T], error) { return f(o), nil }
-}
-
 func apiInRoom[T any](r *http.Request, f func(string, ListOptions) (Page[T], error)) func(ListOptions) (Page[T], error) {
 	room := r.PathValue("room")
 	return func(o ListOptions) (Page[T], error) { return f(room, o) }
@@ -826,12 +822,12 @@ func (a *api) clients(r *http.Request) (any, error) {
 	return out, nil
 }
 
-func (a *api) uids(r *http.Request) (any, error) { return apiList(r, "uids", apiNoErr(a.srv.UIDs)) }
+func (a *api) uids(r *http.Request) (any, error) { return apiList(r, "uids", a.srv.UIDs) }
 
-func (a *api) rooms(r *http.Request) (any, error) { return apiList(r, "rooms", apiNoErr(a.srv.Rooms)) }
+func (a *api) rooms(r *http.Request) (any, error) { return apiList(r, "rooms", a.srv.Rooms) }
 
 func (a *api) sessions(r *http.Request) (any, error) {
-	return apiList(r, "sessions", apiNoErr(a.srv.Sessions))
+	return apiList(r, "sessions", a.srv.Sessions)
 }
 
 func (a *api) roomClients(r *http.Request) (any, error) {

@@ -1022,7 +1022,7 @@ func TestAPIGoErrors(t *testing.T) {
 	if s.IsOnline("nobody") || s.IsUIDOnline("nobody") || len(s.ClientIDsByUID("nobody")) != 0 {
 		t.Fatal("nobody is online")
 	}
-	if p := s.ClientIDs(ListOptions{}); p.Total != 0 || len(p.Items) != 0 || p.Next != "" {
+	if p, _ := s.ClientIDs(ListOptions{}); p.Total != 0 || len(p.Items) != 0 || p.Next != "" {
 		t.Fatalf("ClientIDs = %+v", p)
 	}
 }

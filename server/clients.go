@@ -92,6 +92,13 @@ func (s *Server) Clients(f ClientFilter, opts ListOptions) (Page[ClientSummary],
 			return Page[ClientSummary]{}, err
 		}
 	}
+	return mergePages(s, listClients, opArgs{Filter: &f, After: opts.After, Limit: opts.Limit}, s.clientsHere(f, opts), summaryKey)
+}
+
+func summaryKey(cs ClientSummary) string { return cs.Client }
+
+// clientsHere is Clients for the connections here.
+func (s *Server) clientsHere(f ClientFilter, opts ListOptions) Page[ClientSummary] {
 	var conns []*conn
 	switch {
 	case f.Room != "":
@@ -109,7 +116,7 @@ func (s *Server) Clients(f ClientFilter, opts ListOptions) (Page[ClientSummary],
 	for i, c := range items {
 		out[i] = c.summary()
 	}
-	return Page[ClientSummary]{Items: out, Total: total, Next: next}, nil
+	return Page[ClientSummary]{Items: out, Total: total, Next: next}
 }
 
 // matches reports whether c passes the uid and remote filters (the room

@@ -257,7 +257,12 @@ func (c *conn) ack(cmd *protocol.Command) {
 
 // HandleRoom delivers a room message to the members here.
 func (h *hub) HandleRoom(m *broker.RoomMessage) {
-	if r := h.room(m.Room, false); r != nil {
+	r := h.room(m.Room, false)
+	switch {
+	case r == nil:
+	case h.srv.clustered():
+		h.srv.deliverSequenced(r, m)
+	default:
 		r.deliver(h.srv, m)
 	}
 }

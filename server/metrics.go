@@ -252,7 +252,9 @@ func (s *Server) StatsWith(opts StatsOptions) Stats {
 	own.Hooks.Calls = maps.Clone(node.Hooks.Calls)
 	own.Hooks.Failures = maps.Clone(node.Hooks.Failures)
 	own.Hooks.OpenBreakers = slices.Clone(node.Hooks.OpenBreakers)
-	return Stats{NodeStats: node, Nodes: []NodeStats{own}}
+	st := Stats{NodeStats: node, Nodes: []NodeStats{own}}
+	s.clusterStats(&st, min(top, maxTopRooms))
+	return st
 }
 
 // nodeStats takes this node's snapshot with its top busiest rooms.

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -203,21 +203,8 @@ func (s *Server) Broadcast(data json.RawMessage, exclude []string) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	ex := excludeSet(exclude)
-	b := serverDirect(data)
-	n := 0
-	for _, c := range s.hub.snapshot() {
-		if !c.welcomed.Load() {
-			continue
-		}
-		if _, skip := ex[c.id]; skip {
-			continue
-		}
-		c.enqueue(b)
-		n++
-	}
-	s.metrics.directs.Add(uint64(n))
-	return n, nil
+	n := s.broadcastHere(data, exclude)
+	return s.sumHere(queryBroadcast, "broadcast", opArgs{Value: data, Exclude: exclude}, n)
 }
 
 // SendToClient sends data to one connection as a direct event from
@@ -296,6 +283,14 @@ func (s *Server) Publish(room string, data json.RawMessage, opts PublishOptions)
 	if err != nil {
 		return 0, "", fmt.Errorf("encode from: %w", err)
 	}
+	if s.clustered() {
+		// The broker delivers it to every node's members; no room here.
+		seq, epoch, err := s.publishSequenced(room, "", opts.Exclude, from, data)
+		if err != nil {
+			return 0, "", opErrorf(ErrUnavailable, protocol.CodeStoreUnavailable, "the message was not sent: the cluster's store refused it: %v", err)
+		}
+		return seq, epoch, nil
+	}
 	for {
 		// A room with no members may be dropped between lookup and
 		// publish; then look again.
@@ -336,12 +331,8 @@ func (s *Server) Kick(client, reason string) error {
 	if err := checkKickReason(reason); err != nil {
 		return err
 	}
-	c, err := s.live(client)
-	if err != nil {
-		return err
-	}
-	c.kick(reason)
-	return nil
+	_, err := onClient[any](s, opArgs{Op: "kick", Client: client, Reason: reason})
+	return err
 }
 
 // KickUID kicks every connection of uid, as Kick does, and returns how
@@ -353,13 +344,8 @@ func (s *Server) KickUID(uid, reason string) (int, error) {
 	if err := checkKickReason(reason); err != nil {
 		return 0, err
 	}
-	conns := s.liveByUID(uid)
-	var wg sync.WaitGroup
-	for _, c := range conns {
-		wg.Go(func() { c.kick(reason) })
-	}
-	wg.Wait()
-	return len(conns), nil
+	ids, err := s.onUID(opArgs{Op: "kick", UID: uid, Reason: reason})
+	return len(ids), err
 }
 
 // kick lets the writer flush what is queued (bounded by kickDrainWait),
@@ -386,35 +372,28 @@ func (c *conn) kick(reason string) {
 // IsOnline reports whether a connection with id client is connected
 // (isOnline).
 func (s *Server) IsOnline(client string) bool {
-	_, err := s.live(client)
+	_, err := onClient[string](s, opArgs{Op: "uid", Client: client})
 	return err == nil
 }
 
 // IsUIDOnline reports whether uid has at least one connection
 // (isUidOnline).
-func (s *Server) IsUIDOnline(uid string) bool { return len(s.liveByUID(uid)) > 0 }
+func (s *Server) IsUIDOnline(uid string) bool { return len(s.ClientIDsByUID(uid)) > 0 }
 
 // ClientIDsByUID returns the ids of uid's connections, sorted
 // (getClientIdByUid). It is empty when the user is offline.
 func (s *Server) ClientIDsByUID(uid string) []string {
-	conns := s.liveByUID(uid)
-	ids := make([]string, len(conns))
-	for i, c := range conns {
-		ids[i] = c.id
+	ids, err := s.onUID(opArgs{Op: "clients", UID: uid})
+	if err != nil {
+		s.hub.logLim.note(s.log, "cluster-query", "cluster: some nodes did not answer; a uid's clients are listed without theirs", "err", err)
 	}
-	slices.Sort(ids)
 	return ids
 }
 
 // UIDByClientID returns the uid bound to a connection, "" when none
 // (getUidByClientId).
 func (s *Server) UIDByClientID(client string) (string, error) {
-	c, err := s.live(client)
-	if err != nil {
-		return "", err
-	}
-	_, uid, _ := c.identity()
-	return uid, nil
+	return onClient[string](s, opArgs{Op: "uid", Client: client})
 }
 
 // ClientInfo describes one connection.
@@ -438,10 +417,11 @@ type ClientInfo struct {
 
 // Client describes a connected client.
 func (s *Server) Client(client string) (ClientInfo, error) {
-	c, err := s.live(client)
-	if err != nil {
-		return ClientInfo{}, err
-	}
+	return onClient[ClientInfo](s, opArgs{Op: "info", Client: client})
+}
+
+// info describes c.
+func (c *conn) info() ClientInfo {
 	info := ClientInfo{Client: c.id, Transport: c.t.Kind(), RemoteAddr: c.t.RemoteAddr()}
 	c.stateMu.Lock()
 	info.UID, info.Name, info.Meta, info.Session = c.uid, c.name, c.meta, c.session
@@ -455,7 +435,7 @@ func (s *Server) Client(client string) (ClientInfo, error) {
 	}
 	slices.Sort(info.Rooms)
 	info.ClientCounters = c.counters()
-	return info, nil
+	return info
 }
 
 // BindUID binds a connection to uid, replacing any uid it had (bindUid).
@@ -465,23 +445,14 @@ func (s *Server) BindUID(client, uid string) error {
 	if err := checkAPIUID(uid); err != nil {
 		return err
 	}
-	c, err := s.live(client)
-	if err != nil {
-		return err
-	}
-	s.rebind(c, identityChange{uid: &uid})
-	return nil
+	_, err := onClient[any](s, opArgs{Op: "bind_uid", Client: client, UID: uid})
+	return err
 }
 
 // UnbindUID removes a connection's uid, if it has one (unbindUid).
 func (s *Server) UnbindUID(client string) error {
-	c, err := s.live(client)
-	if err != nil {
-		return err
-	}
-	none := ""
-	s.rebind(c, identityChange{uid: &none})
-	return nil
+	_, err := onClient[any](s, opArgs{Op: "bind_uid", Client: client})
+	return err
 }
 
 // JoinRoom puts a connection in the room roomName (joinGroup). The client
@@ -492,17 +463,8 @@ func (s *Server) JoinRoom(client, roomName string) error {
 	if err := checkAPIRoom(roomName); err != nil {
 		return err
 	}
-	c, err := s.live(client)
-	if err != nil {
-		return err
-	}
-	if e := c.enterRoom(&protocol.Command{Op: protocol.OpJoin, Room: roomName}, joinNotify, false); e != nil {
-		if e.Code == protocol.CodeTooManyRooms {
-			return opErrorf(ErrConflict, protocol.CodeTooManyRooms, "client %s is already in %d rooms, the server's limit (--max-rooms); take it out of one first", client, s.cfg.MaxRoomsPerConn)
-		}
-		return fromWire(e)
-	}
-	return nil
+	_, err := onClient[any](s, opArgs{Op: "join", Client: client, Room: roomName})
+	return err
 }
 
 // LeaveRoom takes a connection out of room (leaveGroup). The client is
@@ -513,14 +475,8 @@ func (s *Server) LeaveRoom(client, room string) error {
 	if err := checkAPIRoom(room); err != nil {
 		return err
 	}
-	c, err := s.live(client)
-	if err != nil {
-		return err
-	}
-	if !c.exitRoom(room, true) {
-		return opErrorf(ErrNotFound, protocol.CodeNotJoined, "client %s is not in room %q", client, room)
-	}
-	return nil
+	_, err := onClient[any](s, opArgs{Op: "leave", Client: client, Room: room})
+	return err
 }
 
 // Ungroup takes every member out of room and returns how many there were
@@ -530,13 +486,7 @@ func (s *Server) Ungroup(room string) (int, error) {
 	if err := checkAPIRoom(room); err != nil {
 		return 0, err
 	}
-	r := s.hub.room(room, false)
-	if r == nil {
-		return 0, nil
-	}
-	n := r.dissolve()
-	s.hub.dropIfUnused(r)
-	return n, nil
+	return s.sumHere(queryUngroup, "ungroup", opArgs{Room: room}, s.ungroupHere(room))
 }
 
 // RoomInfo sums up a room. A room exists while it has members or the
@@ -566,17 +516,22 @@ func (s *Server) Room(room string) (RoomInfo, error) {
 		return info, opErrorf(ErrUnavailable, protocol.CodeStoreUnavailable, "cannot read room %q from the store: %v", room, err)
 	}
 	info.Seq, info.Epoch, info.Stored = h.Seq, h.Epoch, h.Count
-	uids := make(map[string]struct{})
-	for _, m := range s.roomMembers(room) {
-		if !m.welcomed.Load() {
-			continue
-		}
-		info.Clients++
-		if _, uid, _ := m.identity(); uid != "" {
-			uids[uid] = struct{}{}
+	here := s.roomHere(room)
+	info.Clients = here.Clients
+	uids := here.UIDs
+	answers, err := s.ask(queryRoom, &opArgs{Room: room})
+	if err != nil {
+		return info, errCluster("room "+room, err)
+	}
+	for _, b := range answers {
+		var ans roomAnswer
+		if json.Unmarshal(b, &ans) == nil {
+			info.Clients += ans.Clients
+			uids = append(uids, ans.UIDs...)
 		}
 	}
-	info.UIDs = len(uids)
+	slices.Sort(uids)
+	info.UIDs = len(slices.Compact(uids))
 	return info, nil
 }
 
@@ -690,21 +645,31 @@ func (s *Server) roomMembers(room string) []*conn {
 
 // ClientCount returns how many connections are connected
 // (getAllClientCount).
-func (s *Server) ClientCount() int { return len(s.liveConns()) }
+func (s *Server) ClientCount() int {
+	p, err := s.ClientIDs(ListOptions{Limit: 1})
+	if err != nil {
+		s.hub.logLim.note(s.log, "cluster-query", "cluster: some nodes did not answer; the client count leaves theirs out", "err", err)
+	}
+	return p.Total
+}
 
 // ClientIDs lists the ids of every connection (getAllClientIdList).
-func (s *Server) ClientIDs(opts ListOptions) Page[string] {
-	conns := s.liveConns()
-	ids := make([]string, len(conns))
-	for i, c := range conns {
-		ids[i] = c.id
-	}
-	return stringPage(ids, opts)
+func (s *Server) ClientIDs(opts ListOptions) (Page[string], error) {
+	return mergePages(s, listClientIDs, opArgs{After: opts.After, Limit: opts.Limit}, s.clientIDsHere(opts), sameKey)
+}
+
+func (s *Server) clientIDsHere(opts ListOptions) Page[string] {
+	return stringPage(memberIDs(s.liveConns()), opts)
 }
 
 // UIDs lists the uids with at least one connection (getAllUidList).
-func (s *Server) UIDs(opts ListOptions) Page[string] {
+func (s *Server) UIDs(opts ListOptions) (Page[string], error) {
+	return s.mergeKeys(listUIDs, opArgs{}, s.uidsHere(), opts)
+}
+
+func (s *Server) uidsHere() []string {
 	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
 	uids := make([]string, 0, len(s.hub.uids))
 	for uid, set := range s.hub.uids {
 		for c := range set {
@@ -714,36 +679,30 @@ func (s *Server) UIDs(opts ListOptions) Page[string] {
 			}
 		}
 	}
-	s.hub.mu.RUnlock()
-	return stringPage(uids, opts)
+	return uids
 }
 
 // Rooms lists the rooms that exist: those with members or stored messages
 // (getAllGroupIdList).
-func (s *Server) Rooms(opts ListOptions) Page[string] {
-	s.hub.mu.RLock()
-	set := make(map[string]struct{}, len(s.hub.rooms))
-	for name := range s.hub.rooms {
-		set[name] = struct{}{}
-	}
-	s.hub.mu.RUnlock()
+func (s *Server) Rooms(opts ListOptions) (Page[string], error) {
+	names := s.roomsHere()
 	stored, err := s.store.Rooms("", 0)
 	if err != nil {
 		s.hub.logLim.note(s.log, "store-read", "store: cannot list rooms", "err", err)
 	}
-	for _, name := range stored {
-		set[name] = struct{}{}
-	}
-	names := make([]string, 0, len(set))
-	for name := range set {
-		names = append(names, name)
-	}
-	return stringPage(names, opts)
+	return s.mergeKeys(listRooms, opArgs{}, append(names, stored...), opts)
+}
+
+// roomsHere lists the rooms with members or activity here.
+func (s *Server) roomsHere() []string {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	return slices.Collect(maps.Keys(s.hub.rooms))
 }
 
 // Sessions lists every connection with its session (getAllClientSessions).
-func (s *Server) Sessions(opts ListOptions) Page[ClientSession] {
-	return sessionPage(s.liveConns(), opts)
+func (s *Server) Sessions(opts ListOptions) (Page[ClientSession], error) {
+	return mergePages(s, listSessions, opArgs{After: opts.After, Limit: opts.Limit}, sessionPage(s.liveConns(), opts), sessionKey)
 }
 
 // RoomClientIDs lists the ids of room's members (getClientIdListByGroup).
@@ -752,12 +711,8 @@ func (s *Server) RoomClientIDs(room string, opts ListOptions) (Page[string], err
 	if err := checkAPIRoom(room); err != nil {
 		return Page[string]{}, err
 	}
-	members := s.roomMembers(room)
-	ids := make([]string, len(members))
-	for i, m := range members {
-		ids[i] = m.id
-	}
-	return stringPage(ids, opts), nil
+	here := stringPage(memberIDs(s.roomMembers(room)), opts)
+	return mergePages(s, listRoomClients, opArgs{Room: room, After: opts.After, Limit: opts.Limit}, here, sameKey)
 }
 
 // RoomUIDs lists the distinct uids of room's members (getUidListByGroup).
@@ -765,8 +720,13 @@ func (s *Server) RoomUIDs(room string, opts ListOptions) (Page[string], error) {
 	if err := checkAPIRoom(room); err != nil {
 		return Page[string]{}, err
 	}
+	return s.mergeKeys(listRoomUIDs, opArgs{Room: room}, s.roomUIDsHere(room), opts)
+}
+
+// roomUIDsHere lists the distinct uids of room's members here.
+func (s *Server) roomUIDsHere(room string) []string {
 	seen := make(map[string]struct{})
-	var uids []string
+	uids := []string{}
 	for _, m := range s.roomMembers(room) {
 		if _, uid, _ := m.identity(); uid != "" {
 			if _, dup := seen[uid]; !dup {
@@ -775,7 +735,7 @@ func (s *Server) RoomUIDs(room string, opts ListOptions) (Page[string], error) {
 			}
 		}
 	}
-	return stringPage(uids, opts), nil
+	return uids
 }
 
 // RoomSessions lists room's members with their sessions
@@ -784,23 +744,16 @@ func (s *Server) RoomSessions(room string, opts ListOptions) (Page[ClientSession
 	if err := checkAPIRoom(room); err != nil {
 		return Page[ClientSession]{}, err
 	}
-	return sessionPage(s.roomMembers(room), opts), nil
+	here := sessionPage(s.roomMembers(room), opts)
+	return mergePages(s, listRoomSessions, opArgs{Room: room, After: opts.After, Limit: opts.Limit}, here, sessionKey)
 }
+
+func sessionKey(cs ClientSession) string { return cs.Client }
 
 // Session returns a connection's session object, {} when it has none
 // (getSession).
 func (s *Server) Session(client string) (json.RawMessage, error) {
-	c, err := s.live(client)
-	if err != nil {
-		return nil, err
-	}
-	c.stateMu.Lock()
-	v := c.session
-	c.stateMu.Unlock()
-	if len(v) == 0 {
-		return emptySession(), nil
-	}
-	return v, nil
+	return onClient[json.RawMessage](s, opArgs{Op: "session", Client: client})
 }
 
 // SetSession replaces a connection's session with a JSON object
@@ -812,12 +765,8 @@ func (s *Server) SetSession(client string, session json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.live(client)
-	if err != nil {
-		return err
-	}
-	c.setSession(session)
-	return nil
+	_, err = onClient[any](s, opArgs{Op: "set_session", Client: client, Value: session})
+	return err
 }
 
 // UpdateSession merges the top-level keys of patch, a JSON object, into a
@@ -832,9 +781,14 @@ func (s *Server) UpdateSession(client string, patch json.RawMessage) (json.RawMe
 	if err := json.Unmarshal(patch, &keys); err != nil {
 		return nil, opErrorf(ErrInvalid, protocol.CodeBadRequest, "session patch: %v", err)
 	}
-	c, err := s.live(client)
-	if err != nil {
-		return nil, err
+	return onClient[json.RawMessage](s, opArgs{Op: "update_session", Client: client, Value: patch})
+}
+
+// updateSession merges patch, a checked JSON object, into c's session.
+func (s *Server) updateSession(c *conn, patch json.RawMessage) (json.RawMessage, error) {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(patch, &keys); err != nil {
+		return nil, opErrorf(ErrInvalid, protocol.CodeBadRequest, "session patch: %v", err)
 	}
 	// The read-modify-write holds stateMu so concurrent updates of
 	// different keys all land.

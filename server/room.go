@@ -42,6 +42,13 @@ type room struct {
 	// dead is set, with pubMu and mu held, when the hub dropped the room;
 	// a holder of a stale pointer must look it up again.
 	dead bool
+	// syncing is set while the room reads from the store what its
+	// members here may have missed (cluster.go: after a subscription
+	// took effect, or a gap in seqs); messages arriving meanwhile wait
+	// in backlog, which lost marks as overflowed.
+	syncing bool
+	lost    bool
+	backlog []*broker.RoomMessage
 	// pubs counts the messages delivered here, for stats; rate, its
 	// moving rate, is fed by the server's rate sampler (metrics.go).
 	// Neither needs mu.
@@ -126,6 +133,17 @@ func encodeMsg(room, epoch string, m store.Message) []byte {
 // it up again. An error means the store refused the message: it was
 // neither stored nor delivered.
 func (r *room) publish(s *Server, p pendingPub, origin *conn, noecho bool, exclude []string, from, data []byte) (seq uint64, epoch string, commit *store.Commit, ok bool, err error) {
+	if s.seq != nil {
+		var originID string
+		if noecho && origin != nil {
+			originID = origin.id
+		}
+		seq, epoch, err = s.publishSequenced(r.name, originID, exclude, from, data)
+		if err == nil {
+			s.answerPub(p.replyTo, p.replyID, &broker.RoomMessage{Room: r.name, Seq: seq, Epoch: epoch}, nil)
+		}
+		return seq, epoch, nil, true, err
+	}
 	now := time.Now()
 	r.pubMu.Lock()
 	if r.dead {
@@ -232,6 +250,15 @@ func (s *Server) answerPub(c *conn, id json.RawMessage, m *broker.RoomMessage, e
 // deliver fans m out to the members here: the broker's delivery to this
 // node, in seq order.
 func (r *room) deliver(s *Server, m *broker.RoomMessage) {
+	r.mu.Lock()
+	delivered := r.deliverLocked(m)
+	r.mu.Unlock()
+	s.metrics.deliveries.Add(uint64(delivered))
+}
+
+// deliverLocked is deliver with r.mu held; it returns the members it
+// queued m for.
+func (r *room) deliverLocked(m *broker.RoomMessage) int {
 	origin, _ := m.Local.(*conn)
 	exclude := excludeSet(m.Exclude)
 	if m.Origin != "" && origin == nil {
@@ -242,7 +269,6 @@ func (r *room) deliver(s *Server, m *broker.RoomMessage) {
 		exclude[m.Origin] = struct{}{}
 	}
 	skipOrigin := m.Origin != "" && origin != nil
-	r.mu.Lock()
 	if m.Seq > r.seq || m.Epoch != r.epoch {
 		r.seq, r.epoch = m.Seq, m.Epoch
 	}
@@ -272,8 +298,7 @@ func (r *room) deliver(s *Server, m *broker.RoomMessage) {
 			delivered++
 		}
 	}
-	r.mu.Unlock()
-	s.metrics.deliveries.Add(uint64(delivered))
+	return delivered
 }
 
 // presenceLocked sends a join or leave event about c to the other members,
@@ -292,6 +317,7 @@ func (r *room) presenceLocked(s *Server, typ string, c *conn) {
 			m.enqueue(b)
 		}
 	}
+	s.publishPresence(r.name, b)
 }
 
 // joinMode says how a client learns of a join.
@@ -343,6 +369,7 @@ func (r *room) addLocked(s *Server, c *conn) {
 	r.members[c] = struct{}{}
 	r.snap = nil
 	r.presenceLocked(s, protocol.TypeJoin, c)
+	s.memberJoined(r.name, c)
 }
 
 // leave removes c; with self it also sends c its own leave event, after
@@ -360,6 +387,7 @@ func (r *room) leave(s *Server, c *conn, self bool) bool {
 	delete(r.members, c)
 	r.snap = nil
 	r.presenceLocked(s, protocol.TypeLeave, c)
+	s.memberLeft(r.name, c)
 	if self {
 		r.notifySelfLocked(protocol.TypeLeave, c)
 	}
@@ -377,11 +405,12 @@ func (r *room) notifySelfLocked(typ string, c *conn) {
 // dissolve takes every member out of the room (ungroup). Each member gets
 // its own leave event and no other: they all leave, so events about one
 // another would be n² noise. It returns how many members there were.
-func (r *room) dissolve() int {
+func (r *room) dissolve(s *Server) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := len(r.members)
 	for m := range r.members {
+		s.memberLeft(r.name, m)
 		// room.mu before conn.stateMu, as in presenceLocked.
 		m.stateMu.Lock()
 		if m.rooms[r.name] == r {

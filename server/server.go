@@ -65,6 +65,9 @@ type Server struct {
 	store    store.Store
 	broker   broker.Broker
 	uidLocks uidLocks
+	// cluster is what the broker offers beyond the Broker interface
+	// (cluster.go); its fields are nil for the in-process broker.
+	cluster
 	up       *websocket.Upgrader
 	metrics  metrics
 	writers  *writerPool
@@ -147,6 +150,10 @@ func New(cfg Config) (*Server, error) {
 	if s.broker == nil {
 		s.broker = broker.NewInProcess()
 	}
+	s.cluster = clusterOf(s.broker)
+	if s.presence != nil {
+		go s.sendPresence()
+	}
 	if err := s.broker.Start(s.hub); err != nil {
 		_ = s.store.Close()
 		return nil, fmt.Errorf("start the broker: %w", err)
@@ -182,6 +189,12 @@ func New(cfg Config) (*Server, error) {
 		if s.draining.Load() {
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 			return
+		}
+		if s.health != nil {
+			if err := s.health.Healthy(); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
