@@ -68,10 +68,10 @@ type Server struct {
 	// cluster is what the broker offers beyond the Broker interface
 	// (cluster.go); its fields are nil for the in-process broker.
 	cluster
-	up       *websocket.Upgrader
-	metrics  metrics
-	writers  *writerPool
-	started  time.Time
+	up      *websocket.Upgrader
+	metrics metrics
+	writers *writerPool
+	started time.Time
 
 	draining atomic.Bool
 	mux      *http.ServeMux
