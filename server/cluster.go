@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"sync"
 	"time"
 
 	"github.com/rtsync/rtsync/protocol"
@@ -29,8 +31,13 @@ type cluster struct {
 	members broker.Membership
 	health  broker.Health
 	// presence carries join and leave events to the broker in order,
-	// off the room locks (presenceQueue).
-	presence chan presenceEvent
+	// off the room locks; presenceMu guards its closing at shutdown,
+	// after which sendPresence, having sent what was left, closes
+	// presenceDone.
+	presence       chan presenceEvent
+	presenceMu     sync.RWMutex
+	presenceClosed bool
+	presenceDone   chan struct{}
 }
 
 type presenceEvent struct {
@@ -43,16 +50,15 @@ type presenceEvent struct {
 // room past the presence limit are.
 const presenceQueueLen = 4096
 
-func clusterOf(b broker.Broker) cluster {
-	var c cluster
+func (c *cluster) init(b broker.Broker) {
 	c.seq, _ = b.(broker.Sequencer)
 	c.querier, _ = b.(broker.Querier)
 	c.members, _ = b.(broker.Membership)
 	c.health, _ = b.(broker.Health)
 	if c.seq != nil {
 		c.presence = make(chan presenceEvent, presenceQueueLen)
+		c.presenceDone = make(chan struct{})
 	}
-	return c
 }
 
 // clustered reports whether this node is one of several.
@@ -79,6 +85,11 @@ func (s *Server) publishPresence(room string, event []byte) {
 	if s.presence == nil {
 		return
 	}
+	s.presenceMu.RLock()
+	defer s.presenceMu.RUnlock()
+	if s.presenceClosed {
+		return
+	}
 	select {
 	case s.presence <- presenceEvent{room: room, event: event}:
 	default:
@@ -87,17 +98,31 @@ func (s *Server) publishPresence(room string, event []byte) {
 }
 
 // sendPresence is the goroutine that hands presence events to the
-// broker in the order they came.
+// broker in the order they came, until stopPresence.
 func (s *Server) sendPresence() {
-	for {
-		select {
-		case <-s.life.Done():
-			return
-		case e := <-s.presence:
-			if err := s.broker.PublishRoom(&broker.RoomMessage{Room: e.room, Event: e.event, Presence: true}); err != nil {
-				s.hub.logLim.note(s.log, "broker", "broker: cannot send a presence event to the other nodes", "room", e.room, "err", err)
-			}
+	defer close(s.presenceDone)
+	for e := range s.presence {
+		if err := s.broker.PublishRoom(&broker.RoomMessage{Room: e.room, Event: e.event, Presence: true}); err != nil {
+			s.hub.logLim.note(s.log, "broker", "broker: cannot send a presence event to the other nodes", "room", e.room, "err", err)
 		}
+	}
+}
+
+// stopPresence, at shutdown once the clients are gone, lets sendPresence
+// send the leave events still queued (until ctx ends) and stop.
+func (s *Server) stopPresence(ctx context.Context) {
+	if s.presence == nil {
+		return
+	}
+	s.presenceMu.Lock()
+	if !s.presenceClosed {
+		s.presenceClosed = true
+		close(s.presence)
+	}
+	s.presenceMu.Unlock()
+	select {
+	case <-s.presenceDone:
+	case <-ctx.Done():
 	}
 }
 
@@ -315,4 +340,23 @@ func (s *Server) endSync(r *room, err error) {
 	}
 	r.backlog, r.lost, r.syncing = nil, false, false
 	r.mu.Unlock()
+}
+
+// inboxRecheck is how long after a uid is bound here its inbox is read
+// again. Until the broker's subscription to the uid takes effect, another
+// node sending to the uid sees it offline and stores the message in its
+// inbox, possibly after the first read: the second read hands it over.
+const inboxRecheck = 2 * time.Second
+
+// recheckInbox reads uid's inbox for c again after inboxRecheck, in a
+// cluster, if c is still bound to uid then.
+func (s *Server) recheckInbox(c *conn, uid string) {
+	if !s.clustered() || uid == "" {
+		return
+	}
+	time.AfterFunc(inboxRecheck, func() {
+		if _, now, _ := c.identity(); now == uid && !c.isClosed() {
+			s.deliverInbox(c, uid, c.inboxSent.Load())
+		}
+	})
 }

@@ -297,6 +297,7 @@ const (
 	listRoomClients  = "room_clients"
 	listRoomUIDs     = "room_uids"
 	listRoomSessions = "room_sessions"
+	listRoomMembers  = "room_members"
 )
 
 // listHere is this node's part of a listing.
@@ -323,6 +324,12 @@ func (s *Server) listHere(a *opArgs) any {
 		return s.roomUIDsHere(a.Room)
 	case listRoomSessions:
 		return sessionPage(s.roomMembers(a.Room), opts)
+	case listRoomMembers:
+		var ans roomMembersAnswer
+		if r := s.hub.room(a.Room, false); r != nil {
+			ans.Members, ans.Total = r.memberEntries(a.After, a.Limit)
+		}
+		return ans
 	}
 	return nil
 }

@@ -93,6 +93,7 @@ func (s *Server) rebind(c *conn, ch identityChange) (uid, name string) {
 		c.inboxSent.Store(0)
 		if c.welcomed.Load() {
 			s.deliverInbox(c, uid, 0)
+			s.recheckInbox(c, uid)
 		}
 	}
 	return uid, name

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,41 +92,77 @@ type presencePage struct {
 	next      string
 }
 
-// presencePage lists the members whose client id sorts after after, at
-// most limit of them (0: no limit) and at most maxBytes encoded, but
-// always one when any is left.
-func (r *room) presencePage(after string, limit, maxBytes int) presencePage {
+// memberEntry is a member, encoded, with its client id.
+type memberEntry struct {
+	ID     string          `json:"id"`
+	Member json.RawMessage `json:"member"`
+}
+
+// memberEntries lists r's members here whose client id sorts after
+// after, sorted, at most limit of them (0: no limit), with the count of
+// all its members here.
+func (r *room) memberEntries(after string, limit int) (entries []memberEntry, total int) {
 	r.mu.Lock()
 	snap := r.snapshotLocked()
 	r.mu.Unlock()
 	conns := slices.Clone(snap)
 	slices.SortFunc(conns, func(a, b *conn) int { return strings.Compare(a.id, b.id) })
-	p := presencePage{total: len(conns)}
 	start, _ := slices.BinarySearchFunc(conns, after, func(c *conn, id string) int { return strings.Compare(c.id, id) })
 	for start < len(conns) && after != "" && conns[start].id <= after {
 		start++
 	}
+	for i := start; i < len(conns) && (limit <= 0 || len(entries) <= limit); i++ {
+		if b, err := protocol.Marshal(conns[i].member()); err == nil {
+			entries = append(entries, memberEntry{ID: conns[i].id, Member: b})
+		}
+	}
+	return entries, len(conns)
+}
+
+// presencePage lists the members of room r whose client id sorts after
+// after, at most limit of them (0: no limit) and at most maxBytes
+// encoded, but always one when any is left. In a cluster it lists the
+// members on every node.
+func (s *Server) presencePage(r *room, after string, limit, maxBytes int) presencePage {
+	entries, total := r.memberEntries(after, limit)
+	if s.querier != nil {
+		answers, err := s.ask(queryList, &opArgs{What: listRoomMembers, Room: r.name, After: after, Limit: limit})
+		if err != nil {
+			s.hub.logLim.note(s.log, "cluster-query", "cluster: some nodes did not answer; presence lists the members of those that did", "err", err)
+		}
+		for _, b := range answers {
+			var ans roomMembersAnswer
+			if json.Unmarshal(b, &ans) == nil {
+				entries = append(entries, ans.Members...)
+				total += ans.Total
+			}
+		}
+		slices.SortFunc(entries, func(a, b memberEntry) int { return strings.Compare(a.ID, b.ID) })
+	}
+	p := presencePage{total: total}
 	size := 0
-	for i := start; i < len(conns); i++ {
+	for _, e := range entries {
 		if limit > 0 && len(p.members) == limit {
 			p.more = true
 			break
 		}
-		b, err := protocol.Marshal(conns[i].member())
-		if err != nil {
-			continue
-		}
-		if size += len(b) + 1; size > maxBytes && len(p.members) > 0 {
+		if size += len(e.Member) + 1; size > maxBytes && len(p.members) > 0 {
 			p.more, p.truncated = true, true
 			break
 		}
-		p.members = append(p.members, b)
-		p.next = conns[i].id
+		p.members = append(p.members, e.Member)
+		p.next = e.ID
 	}
 	if !p.more {
 		p.next = ""
 	}
 	return p
+}
+
+// roomMembersAnswer is a node's part of a presence listing.
+type roomMembersAnswer struct {
+	Members []memberEntry `json:"members"`
+	Total   int           `json:"total"`
 }
 
 // encodePresenceReply encodes the presence op's reply around the members
@@ -182,5 +219,5 @@ func (c *conn) presence(cmd *protocol.Command) {
 		return
 	}
 	budget := c.roomForReply()
-	c.push(encodePresenceReply(cmd.ID, r.name, r.presencePage(cmd.After, cmd.Limit, budget)), true)
+	c.push(encodePresenceReply(cmd.ID, r.name, c.srv.presencePage(r, cmd.After, cmd.Limit, budget)), true)
 }

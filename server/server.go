@@ -150,7 +150,7 @@ func New(cfg Config) (*Server, error) {
 	if s.broker == nil {
 		s.broker = broker.NewInProcess()
 	}
-	s.cluster = clusterOf(s.broker)
+	s.cluster.init(s.broker)
 	if s.presence != nil {
 		go s.sendPresence()
 	}
@@ -308,6 +308,7 @@ func (s *Server) open(c *conn, info *connInfo) bool {
 	// What was sent to the uid while it was offline, after the welcome
 	// and the rooms (connops.go).
 	s.deliverInbox(c, uid, 0)
+	s.recheckInbox(c, uid)
 	if s.draining.Load() {
 		// Shutdown began while the hook ran, and its sweep may have
 		// missed this connection.
@@ -395,6 +396,7 @@ func (s *Server) shutdown(hs *http.Server) error {
 		s.log.Warn("shutdown timed out; close events not sent to the application", "events", n)
 	}
 	s.writers.stop()
+	s.stopPresence(deadline)
 	if berr := s.broker.Close(); berr != nil {
 		s.log.Warn("broker close", "err", berr)
 	}
