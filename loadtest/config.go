@@ -35,7 +35,7 @@ type Config struct {
 	// URLs are the servers' WebSocket URLs. Connections are spread over
 	// them evenly; each URL is treated as an independent server with its
 	// own rooms and publishers, unless Cluster is set.
-	URLs     []string `json:"urls"`
+	URLs []string `json:"urls"`
 	// Cluster treats the URLs as the nodes of one cluster (rtsync serve
 	// --redis): rooms are cluster-wide, each room's subscribers are dealt
 	// round-robin over every node, direct-message pairs sit on different
@@ -46,8 +46,8 @@ type Config struct {
 	// PublishFirst puts Publishers per room on the first URL only. Empty
 	// means PublishAll with Cluster.
 	PublishOn string `json:"publish_on,omitempty"`
-	Scenario string   `json:"scenario"`
-	Protocol string   `json:"protocol"`
+	Scenario  string `json:"scenario"`
+	Protocol  string `json:"protocol"`
 	// Conns is the number of receiving connections (subscribers in
 	// broadcast, peers in direct, all connections in connect and idle).
 	Conns int `json:"conns"`

@@ -208,9 +208,9 @@ type coord struct {
 	nodeRoomSubs []int
 	nodeNames    []string
 	phaseNow     string
-	phaseAt0 time.Time
-	warnings []string
-	rate     rateMeter
+	phaseAt0     time.Time
+	warnings     []string
+	rate         rateMeter
 }
 
 type indexed struct {
