@@ -34,6 +34,7 @@ func TestCompareGolden(t *testing.T) {
 	}{
 		{"compare.golden", broadcastResult(), fasterRun()},
 		{"compare_kinds.golden", broadcastResult(), connectResult()},
+		{"compare_cluster.golden", broadcastResult(), clusterResult()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
