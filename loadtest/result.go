@@ -181,8 +181,9 @@ type NodeStats struct {
 	URL string `json:"url"`
 	// Node is the node's name from its welcome (rtsync protocol).
 	Node string `json:"node,omitempty"`
-	// Subscribers and Publishers are the connections the layout put on
-	// the node (receivers and senders; a direct peer is both).
+	// Subscribers and Publishers are the connections the run put on the
+	// node: receivers (subscribers, direct peers, every connection of the
+	// connect and idle scenarios) and broadcast publishers.
 	Subscribers int   `json:"subscribers"`
 	Publishers  int   `json:"publishers"`
 	Attempted   int64 `json:"attempted"`
@@ -191,19 +192,20 @@ type NodeStats struct {
 	Dropped     int64 `json:"dropped"`
 	// Expected, Delivered, Lost, Duplicated and OutOfOrder count the
 	// deliveries owed to and made to the node's receivers in the
-	// measuring window, as Messages does for the whole run.
-	Expected    int64   `json:"expected,omitempty"`
-	Delivered   int64   `json:"delivered,omitempty"`
-	Lost        int64   `json:"lost,omitempty"`
-	LossPercent float64 `json:"loss_percent,omitempty"`
-	Duplicated  int64   `json:"duplicated,omitempty"`
-	OutOfOrder  int64   `json:"out_of_order,omitempty"`
+	// measuring window, as Messages does for the whole run (all 0 in the
+	// connect and idle scenarios).
+	Expected    int64   `json:"expected"`
+	Delivered   int64   `json:"delivered"`
+	Lost        int64   `json:"lost"`
+	LossPercent float64 `json:"loss_percent"`
+	Duplicated  int64   `json:"duplicated"`
+	OutOfOrder  int64   `json:"out_of_order"`
 	// CrossExpected and CrossDelivered are the part of Expected and
 	// Delivered whose sender was on another node: what the cluster
 	// carried between nodes.
-	CrossExpected    int64   `json:"cross_expected,omitempty"`
-	CrossDelivered   int64   `json:"cross_delivered,omitempty"`
-	DeliveriesPerSec float64 `json:"deliveries_per_sec,omitempty"`
+	CrossExpected    int64   `json:"cross_expected"`
+	CrossDelivered   int64   `json:"cross_delivered"`
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
 	// Latency is per delivery to the node's receivers.
 	Latency *Latency `json:"latency,omitempty"`
 }
