@@ -26,6 +26,8 @@ type benchOptions struct {
 	IO *iostreams.IOStreams
 
 	URLs       []string
+	Cluster    bool
+	PublishOn  string
 	Scenario   string
 	Protocol   string
 	Conns      int
@@ -66,6 +68,15 @@ Without --url the bench starts its own 'rtsync serve' on a free loopback
 port (one per 18,000 connections), measures it and stops it: one command
 gives a first figure. With --url it loads that server; several --url are
 independent servers that share the load, each with its own rooms.
+
+--cluster treats several --url as the nodes of one cluster (rtsync serve
+--redis on one Redis): rooms are cluster-wide and each room's subscribers
+are dealt round-robin over the nodes, so a message published on one node
+must reach subscribers on all of them; direct-message partners sit on two
+different nodes. --publish-on all (the default) puts --publishers
+publishers of every room on each node, --publish-on first only on the first
+--url. The report adds each node's connections, deliveries, loss and
+latency, and how many deliveries crossed from one node to another.
 
 Scenarios:
   broadcast  --conns subscribers spread over --rooms rooms; --publishers
@@ -113,6 +124,10 @@ const benchExample = `  # a first figure: its own server, 1,000 subscribers, 100
   rtsync bench --url ws://127.0.0.1:7000/ws --url ws://127.0.0.1:7001/ws \
     --url ws://127.0.0.1:7002/ws --conns 50000 --source-ips 127.0.0.1-127.0.0.4
 
+  # one room spread over a three-node cluster, published to from the first node
+  rtsync bench --cluster --publish-on first --url ws://127.0.0.1:7000/ws \
+    --url ws://127.0.0.1:7001/ws --url ws://127.0.0.1:7002/ws --conns 3000
+
   # two saved runs side by side
   rtsync bench compare before.json after.json`
 
@@ -135,11 +150,13 @@ func newBenchCmd(ios *iostreams.IOStreams) *cobra.Command {
 	f := c.Flags()
 	f.SortFlags = false
 	f.StringArrayVar(&opts.URLs, "url", nil, "server WebSocket `URL` (repeat for several servers); none: start a local rtsync serve")
+	f.BoolVar(&opts.Cluster, "cluster", false, "the --url are nodes of one cluster: rooms span them, and the report has per-node figures")
+	f.StringVar(&opts.PublishOn, "publish-on", "", "with --cluster: all (--publishers per room on every node) or first (on the first --url only) (default all)")
 	f.StringVar(&opts.Scenario, "scenario", d.Scenario, "broadcast, direct, connect or idle")
 	f.StringVar(&opts.Protocol, "protocol", d.Protocol, "rtsync, or raw for a server that broadcasts bare text frames")
 	f.IntVar(&opts.Conns, "conns", d.Conns, "receiving connections (subscribers; peers; all connections for connect and idle)")
-	f.IntVar(&opts.Rooms, "rooms", d.Rooms, "rooms per server (broadcast); subscribers are spread over them")
-	f.IntVar(&opts.Publishers, "publishers", d.Publishers, "publishing connections per room (broadcast)")
+	f.IntVar(&opts.Rooms, "rooms", d.Rooms, "rooms per server, or in the whole --cluster (broadcast); subscribers are spread over them")
+	f.IntVar(&opts.Publishers, "publishers", d.Publishers, "publishing connections per room and server, or per room and node with --cluster (broadcast)")
 	f.Float64Var(&opts.Rate, "rate", d.Rate, "messages per second in total, over every publisher")
 	f.IntVar(&opts.Payload, "payload", d.Payload, "message size in bytes (at least 64: the marker)")
 	f.DurationVar(&opts.Ramp, "ramp", time.Duration(d.Ramp), "spread the connects over this long")
@@ -169,7 +186,7 @@ func newBenchCmd(ios *iostreams.IOStreams) *cobra.Command {
 
 func (o *benchOptions) config() loadtest.Config {
 	return loadtest.Config{
-		URLs: append([]string(nil), o.URLs...), Scenario: o.Scenario, Protocol: o.Protocol,
+		URLs: append([]string(nil), o.URLs...), Cluster: o.Cluster, PublishOn: o.PublishOn, Scenario: o.Scenario, Protocol: o.Protocol,
 		Conns: o.Conns, Rooms: o.Rooms, Publishers: o.Publishers, Rate: o.Rate, Payload: o.Payload,
 		Ramp: loadtest.Duration(o.Ramp), Warmup: loadtest.Duration(o.Warmup), Duration: loadtest.Duration(o.Duration),
 		Drain: loadtest.Duration(o.Drain), Timeout: loadtest.Duration(o.Timeout),
@@ -222,10 +239,14 @@ func runBench(ctx context.Context, o *benchOptions) error {
 	if o.Payload > 0 && o.Payload < loadtest.MinPayload {
 		return flagError("--payload %d is below the %d-byte minimum: every message carries the bench's marker", o.Payload, loadtest.MinPayload)
 	}
+	if o.Cluster && len(o.URLs) == 0 {
+		return flagError("--cluster needs the URL of every node of the cluster (--url, at least two): the servers the bench starts without --url are not a cluster")
+	}
 	cfg := o.config()
 	// Check the parameters before starting anything; the servers' URLs
 	// stand in until they exist.
 	check := cfg
+	check.URLs = append([]string(nil), cfg.URLs...)
 	if len(check.URLs) == 0 {
 		check.URLs = []string{"ws://127.0.0.1:1/ws"}
 	}

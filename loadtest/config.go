@@ -34,14 +34,25 @@ const (
 type Config struct {
 	// URLs are the servers' WebSocket URLs. Connections are spread over
 	// them evenly; each URL is treated as an independent server with its
-	// own rooms and publishers.
-	URLs     []string `json:"urls"`
-	Scenario string   `json:"scenario"`
-	Protocol string   `json:"protocol"`
+	// own rooms and publishers, unless Cluster is set.
+	URLs []string `json:"urls"`
+	// Cluster treats the URLs as the nodes of one cluster (rtsync serve
+	// --redis): rooms are cluster-wide, each room's subscribers are dealt
+	// round-robin over every node, direct-message pairs sit on different
+	// nodes, and the result has per-node figures (Result.Nodes).
+	Cluster bool `json:"cluster,omitempty"`
+	// PublishOn (Cluster, broadcast) says where the publishers are:
+	// PublishAll puts Publishers publishers of every room on each node,
+	// PublishFirst puts Publishers per room on the first URL only. Empty
+	// means PublishAll with Cluster.
+	PublishOn string `json:"publish_on,omitempty"`
+	Scenario  string `json:"scenario"`
+	Protocol  string `json:"protocol"`
 	// Conns is the number of receiving connections (subscribers in
 	// broadcast, peers in direct, all connections in connect and idle).
 	Conns int `json:"conns"`
-	// Rooms are per URL, Publishers per room (broadcast). Publishers are
+	// Rooms are per URL (in all, with Cluster), Publishers per room and
+	// per URL (see PublishOn for Cluster) in broadcast. Publishers are
 	// extra connections that join the room they publish to and do not
 	// count as subscribers.
 	Rooms      int `json:"rooms"`
@@ -74,6 +85,12 @@ type Config struct {
 	// AllowRemote lets the bench load a non-loopback address.
 	AllowRemote bool `json:"allow_remote,omitempty"`
 }
+
+// Where a cluster's publishers are (Config.PublishOn).
+const (
+	PublishAll   = "all"
+	PublishFirst = "first"
+)
 
 // Limits the bench keeps to.
 const (
@@ -192,6 +209,20 @@ func (c *Config) Normalize() error {
 	if len(c.URLs) == 0 {
 		return errors.New("no server URL")
 	}
+	if c.Cluster {
+		if len(c.URLs) < 2 {
+			return fmt.Errorf("--cluster needs the URL of every node of the cluster (at least two --url), got %d: one URL is one server, which the bench loads without --cluster", len(c.URLs))
+		}
+		switch c.PublishOn {
+		case "":
+			c.PublishOn = PublishAll
+		case PublishAll, PublishFirst:
+		default:
+			return fmt.Errorf("unknown --publish-on %q: use all (publishers on every node) or first (on the first --url only)", c.PublishOn)
+		}
+	} else if c.PublishOn != "" {
+		return fmt.Errorf("--publish-on %s applies to a cluster only: add --cluster (the --url are then nodes of one cluster), or drop --publish-on", c.PublishOn)
+	}
 	for i, raw := range c.URLs {
 		u, err := checkURL(raw, c.AllowRemote)
 		if err != nil {
@@ -207,7 +238,7 @@ func (c *Config) Normalize() error {
 	for _, ip := range ips {
 		c.SourceIPs = append(c.SourceIPs, ip.String())
 	}
-	perTarget := (c.totalConns() + len(c.URLs) - 1) / len(c.URLs)
+	perTarget := c.maxPerTarget()
 	if sources := max(len(ips), 1); perTarget > sources*portsPerSource {
 		return fmt.Errorf("%d connections to one address need more than %d source addresses' worth of ephemeral ports; add --source-ips 127.0.0.1-127.0.0.%d", perTarget, sources, perTarget/portsPerSource+1)
 	}
@@ -233,9 +264,27 @@ func (c *Config) Normalize() error {
 // totalConns counts every connection the run opens, publishers included.
 func (c *Config) totalConns() int {
 	if c.Scenario == ScenarioBroadcast {
-		return c.Conns + c.Rooms*c.Publishers*max(len(c.URLs), 1)
+		return c.Conns + c.Rooms*c.Publishers*c.pubTargets()
 	}
 	return c.Conns
+}
+
+// pubTargets is how many URLs have publishers (broadcast): every one,
+// or only the first for a cluster with PublishFirst.
+func (c *Config) pubTargets() int {
+	if c.Cluster && c.PublishOn == PublishFirst {
+		return 1
+	}
+	return max(len(c.URLs), 1)
+}
+
+// maxPerTarget is the most connections the run opens to one URL.
+func (c *Config) maxPerTarget() int {
+	t := max(len(c.URLs), 1)
+	if c.Scenario != ScenarioBroadcast {
+		return (c.Conns + t - 1) / t
+	}
+	return (c.Conns+t-1)/t + c.Rooms*c.Publishers
 }
 
 // checkURL accepts ws:// and wss:// URLs (http and https are rewritten,

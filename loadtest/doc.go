@@ -17,6 +17,16 @@
 // classified as new, duplicate or out of order, and loss is what the
 // published messages owed their receivers minus what arrived.
 //
+// # Clusters
+//
+// With Config.Cluster the URLs are the nodes of one cluster: a room is one
+// room across them, and its subscribers are dealt round-robin over the
+// nodes, so one message owes deliveries on every node. Each shard counts
+// its connections and its receivers' deliveries per node (and how many of
+// those came from a sender on another node); the coordinator works out
+// what each node's receivers were owed from the room's subscribers there,
+// so the per-node figures in Result.Nodes add up exactly to the totals.
+//
 // # Shards and processes
 //
 // Connections are dealt round-robin over shards. A shard runs in this

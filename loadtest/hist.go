@@ -154,15 +154,21 @@ func (h *Hist) UnmarshalJSON(b []byte) error {
 // into the shard its id picks, so locks are rarely contended. Snapshot
 // merges the shards.
 type shardedHist struct {
-	shards [64]struct {
-		sync.Mutex
-		h *Hist
-		_ [40]byte // keep shards on separate cache lines
-	}
+	shards []histShard
 }
 
-func newShardedHist() *shardedHist {
-	s := &shardedHist{}
+type histShard struct {
+	sync.Mutex
+	h *Hist
+	_ [40]byte // keep shards on separate cache lines
+}
+
+// histShards is how many locks a shardedHist spreads its recorders over
+// by default. Each shard is a whole histogram (about 170 KB).
+const histShards = 64
+
+func newShardedHist(n int) *shardedHist {
+	s := &shardedHist{shards: make([]histShard, n)}
 	for i := range s.shards {
 		s.shards[i].h = NewHist()
 	}

@@ -19,7 +19,9 @@ type slot struct {
 	g      int // global index
 	role   role
 	target int // index into Config.URLs
-	// room is the global room key (target*Rooms + room) for broadcast.
+	// room is the room key: target*Rooms + room for broadcast to
+	// independent servers, the room itself for a cluster (its rooms span
+	// the nodes), and the receiver's target for direct.
 	room int
 	// stream is the message stream this connection sends (a publisher in
 	// broadcast, every peer in direct); -1 when it sends nothing.
@@ -31,19 +33,29 @@ type slot struct {
 // layout maps global connection indexes to slots. Subscribers come first
 // (0..Conns-1), then publishers, so that every subscriber is in place
 // before anyone publishes.
+//
+// Subscriber g is on target g mod T and in room (g div T) mod Rooms of it,
+// so with a cluster every room's subscribers are dealt round-robin over
+// the nodes. The streams of a room key k are k*perRoom ... k*perRoom +
+// perRoom - 1.
 type layout struct {
 	cfg     *Config
 	run     string
 	targets int
 	total   int
 	streams int
+	perRoom int // streams per room key (broadcast)
 }
 
 func newLayout(cfg *Config, run string) *layout {
 	l := &layout{cfg: cfg, run: run, targets: len(cfg.URLs), total: cfg.totalConns()}
 	switch cfg.Scenario {
 	case ScenarioBroadcast:
-		l.streams = l.targets * cfg.Rooms * cfg.Publishers
+		l.perRoom = cfg.Publishers
+		if cfg.Cluster {
+			l.perRoom = cfg.Publishers * cfg.pubTargets()
+		}
+		l.streams = l.roomKeys() * l.perRoom
 	case ScenarioDirect:
 		l.streams = cfg.Conns
 	}
@@ -53,6 +65,11 @@ func newLayout(cfg *Config, run string) *layout {
 func (l *layout) slot(g int) slot {
 	c := l.cfg
 	switch {
+	case c.Scenario == ScenarioDirect && c.Cluster:
+		// Partners sit on different nodes (g and g^1 differ by one), so
+		// every direct message crosses the cluster.
+		t := g % l.targets
+		return slot{g: g, role: roleSub, target: t, stream: g, peer: g ^ 1, room: t}
 	case c.Scenario == ScenarioDirect:
 		// Pairs (2k, 2k+1) stay on one target: independent servers cannot
 		// pass direct messages to each other.
@@ -62,23 +79,45 @@ func (l *layout) slot(g int) slot {
 		j := g / l.targets
 		s := slot{g: g, role: roleSub, target: t, stream: -1}
 		if c.Scenario == ScenarioBroadcast {
-			s.room = t*c.Rooms + j%c.Rooms
+			s.room = j % c.Rooms
+			if !c.Cluster {
+				s.room += t * c.Rooms
+			}
 		}
 		return s
 	default:
 		st := g - c.Conns
-		room := st / c.Publishers
-		return slot{g: g, role: rolePub, target: room / c.Rooms, room: room, stream: st}
+		room := st / l.perRoom
+		s := slot{g: g, role: rolePub, room: room, stream: st}
+		switch {
+		case !c.Cluster:
+			s.target = room / c.Rooms
+		case c.PublishOn != PublishFirst:
+			// The room's publishers, dealt over the nodes.
+			s.target = (st % l.perRoom) % l.targets
+		}
+		return s
 	}
 }
 
 // roomKeys is how many rooms there are in all (one per target for
-// direct, where the counts are summed per target).
+// direct, where the counts are summed per receiving target).
 func (l *layout) roomKeys() int {
-	if l.cfg.Scenario == ScenarioBroadcast {
-		return l.targets * l.cfg.Rooms
+	switch {
+	case l.cfg.Scenario != ScenarioBroadcast:
+		return l.targets
+	case l.cfg.Cluster:
+		return l.cfg.Rooms
 	}
-	return l.targets
+	return l.targets * l.cfg.Rooms
+}
+
+// streamTarget is the target a stream's sender is connected to.
+func (l *layout) streamTarget(s int) int {
+	if l.cfg.Scenario == ScenarioDirect {
+		return l.slot(s).target
+	}
+	return l.slot(l.cfg.Conns + s).target
 }
 
 // roomName is the room's name on the server: fresh per run, so its seq
@@ -87,12 +126,13 @@ func (l *layout) roomName(key int) string {
 	return fmt.Sprintf("bench-%s-%d", l.run, key%max(l.cfg.Rooms, 1))
 }
 
-// streamRoom is the room key a stream publishes to.
+// streamRoom is the room key a stream publishes to (for direct, the key
+// of its receiver).
 func (l *layout) streamRoom(s int) int {
 	if l.cfg.Scenario == ScenarioDirect {
-		return (s / 2) % l.targets
+		return l.slot(s ^ 1).room
 	}
-	return s / l.cfg.Publishers
+	return s / l.perRoom
 }
 
 // uid is a direct-scenario peer's user id.

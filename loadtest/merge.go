@@ -118,23 +118,29 @@ func (c *coord) merge() *Result {
 	// once.
 	secs := time.Duration(cfg.Duration).Seconds()
 
+	var accepted []int64 // per stream, the messages the server took
 	if cfg.Scenario == ScenarioBroadcast || cfg.Scenario == ScenarioDirect {
 		m := &Messages{Seconds: secs, PublishErrorCodes: codes}
 		rooms := make([]RoomStats, keys)
 		for k := range rooms {
-			rooms[k] = RoomStats{Room: c.l.roomName(k), Target: cfg.URLs[k/max(keys/len(cfg.URLs), 1)], Subscribers: c.roomSubs[k],
+			rooms[k] = RoomStats{Room: c.l.roomName(k), Subscribers: c.roomSubs[k],
 				Delivered: delivered[k], Duplicated: dup[k], OutOfOrder: ooo[k]}
-			if cfg.Scenario == ScenarioDirect {
+			switch {
+			case cfg.Scenario == ScenarioDirect:
 				rooms[k].Room = "direct"
 				rooms[k].Target = cfg.URLs[k]
+			case !cfg.Cluster: // a cluster's rooms span every node
+				rooms[k].Target = cfg.URLs[k/max(keys/len(cfg.URLs), 1)]
 			}
 		}
+		accepted = make([]int64, c.l.streams)
 		unconfirmed := c.unconfirmed(dropped, fanCount)
 		tl := newTimeline(time.Duration(cfg.Duration))
 		fan := NewHist()
 		for s := range c.l.streams {
 			k := c.l.streamRoom(s)
-			accepted := max(sent[s]-rejected[s]-unconfirmed[s], 0)
+			accepted[s] = max(sent[s]-rejected[s]-unconfirmed[s], 0)
+			accepted := accepted[s]
 			m.PublishErrors += unconfirmed[s]
 			if unconfirmed[s] > 0 {
 				codes["unconfirmed"] += unconfirmed[s]
@@ -200,6 +206,10 @@ func (c *coord) merge() *Result {
 		if m.Published == 0 && m.PublishErrors == 0 {
 			c.warn("no message was published in the measuring window")
 		}
+	}
+
+	if cfg.Cluster {
+		r.Nodes = c.mergeNodes(accepted, secs)
 	}
 
 	b := &r.Bench
@@ -332,4 +342,104 @@ func (t *timeline) seconds() []Second {
 		return nil
 	}
 	return out
+}
+
+// mergeNodes adds up the shards' per-target figures of a cluster run.
+// accepted is, per stream, the messages the server took in the window
+// (nil when the scenario sends none); what each owes the receivers on a
+// node follows from the room's subscribers there.
+func (c *coord) mergeNodes(accepted []int64, secs float64) []NodeStats {
+	cfg, l := c.cfg, c.l
+	keys, targets := l.roomKeys(), l.targets
+	nodes := make([]NodeStats, targets)
+	lat := make([]*Hist, targets)
+	delivered := make([]int64, targets*keys) // at target*keys + key
+	for t := range nodes {
+		nodes[t].URL = cfg.URLs[t]
+		if t < len(c.nodeNames) {
+			nodes[t].Node = c.nodeNames[t]
+		}
+		lat[t] = NewHist()
+	}
+	for g := range l.total {
+		sl := l.slot(g)
+		if sl.role == rolePub {
+			nodes[sl.target].Publishers++
+		} else {
+			nodes[sl.target].Subscribers++
+		}
+	}
+	for _, st := range c.states {
+		if st.result == nil {
+			continue
+		}
+		for t, sn := range st.result.Nodes {
+			if t >= targets {
+				break
+			}
+			n := &nodes[t]
+			n.Attempted += sn.Attempted
+			n.Connected += sn.Connected
+			n.Failed += sn.Failed
+			n.Dropped += sn.Dropped
+			n.Duplicated += sn.Dup
+			n.OutOfOrder += sn.OOO
+			n.CrossDelivered += sn.Cross
+			for k := range min(keys, len(sn.RoomDelivered)) {
+				delivered[t*keys+k] += sn.RoomDelivered[k]
+			}
+			lat[t].Merge(sn.Latency)
+		}
+	}
+	if accepted != nil {
+		expected := make([]int64, targets*keys)
+		subs := func(t, k int) int64 {
+			if i := t*keys + k; i < len(c.nodeRoomSubs) {
+				return int64(c.nodeRoomSubs[i])
+			}
+			return 0
+		}
+		for s, n := range accepted {
+			k, from := l.streamRoom(s), l.streamTarget(s)
+			for t := range targets {
+				var owe int64
+				switch {
+				case cfg.Scenario == ScenarioDirect && t == k:
+					owe = n // one receiver, on target k
+				case cfg.Scenario == ScenarioBroadcast:
+					owe = n * subs(t, k)
+				}
+				expected[t*keys+k] += owe
+				if t != from {
+					nodes[t].CrossExpected += owe
+				}
+			}
+		}
+		var crossOwed, crossGot int64
+		for t := range nodes {
+			n := &nodes[t]
+			for k := range keys {
+				i := t*keys + k
+				n.Expected += expected[i]
+				n.Delivered += delivered[i]
+				n.Lost += max(expected[i]-delivered[i], 0)
+			}
+			if n.Expected > 0 {
+				n.LossPercent = 100 * float64(n.Lost) / float64(n.Expected)
+			}
+			if secs > 0 {
+				n.DeliveriesPerSec = float64(n.Delivered) / secs
+			}
+			if lat[t].Count() > 0 {
+				lt := lat[t].Latency()
+				n.Latency = &lt
+			}
+			crossOwed += n.CrossExpected
+			crossGot += n.CrossDelivered
+		}
+		if crossOwed > 0 && crossGot == 0 {
+			c.warn("no message crossed from one node to another (%d deliveries were owed across nodes): the --url are not one cluster, or it does not pass messages between its nodes (rtsync serve --redis makes one); without --cluster the bench loads each URL as a server of its own", crossOwed)
+		}
+	}
+	return nodes
 }

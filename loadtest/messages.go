@@ -67,6 +67,11 @@ type readyInfo struct {
 	// HeartbeatMS is the longest ping interval a server's welcome gave
 	// (rtsync protocol), 0 when none did.
 	HeartbeatMS int64 `json:"heartbeat_ms,omitempty"`
+	// NodeRoomSubs (cluster) counts the ready subscribers per target and
+	// room key, at target*keys + key; NodeNames is the node name each
+	// target's first welcome gave ("" when none did).
+	NodeRoomSubs []int    `json:"node_room_subs,omitempty"`
+	NodeNames    []string `json:"node_names,omitempty"`
 }
 
 // shardProgress is a shard's running totals.
@@ -145,6 +150,23 @@ type shardResult struct {
 	PublishLagMax float64          `json:"publish_lag_max_ms"`
 	Server        string           `json:"server,omitempty"`
 	Node          string           `json:"node,omitempty"`
+	// Nodes (cluster) are the shard's figures per target.
+	Nodes []shardNode `json:"nodes,omitempty"`
+}
+
+// shardNode is what a shard measured on one target of a cluster: its
+// connections, and the deliveries to its receivers there.
+type shardNode struct {
+	Attempted     int64   `json:"attempted"`
+	Connected     int64   `json:"connected"`
+	Failed        int64   `json:"failed"`
+	Dropped       int64   `json:"dropped"`
+	RoomDelivered []int64 `json:"room_delivered"`
+	Dup           int64   `json:"dup"`
+	OOO           int64   `json:"ooo"`
+	// Cross counts deliveries from senders on another target.
+	Cross   int64 `json:"cross"`
+	Latency *Hist `json:"latency"`
 }
 
 // encodeLine marshals v as one JSON line.

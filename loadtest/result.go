@@ -23,6 +23,9 @@ type Result struct {
 	Connect Connect   `json:"connect"`
 	// Messages is set for the broadcast and direct scenarios.
 	Messages *Messages `json:"messages,omitempty"`
+	// Nodes breaks the figures down per node, in --url order, for a run
+	// with Config.Cluster; nil otherwise.
+	Nodes []NodeStats `json:"nodes,omitempty"`
 	// Server holds what the bench learnt about the server's memory; nil
 	// when it could learn nothing.
 	Server *ServerStats `json:"server,omitempty"`
@@ -169,6 +172,42 @@ type RoomStats struct {
 	Lost        int64  `json:"lost"`
 	Duplicated  int64  `json:"duplicated"`
 	OutOfOrder  int64  `json:"out_of_order"`
+}
+
+// NodeStats are one node's figures in a cluster run: the connections the
+// bench made to it, and what the subscribers (or direct peers) connected
+// to it received, wherever the messages were published.
+type NodeStats struct {
+	URL string `json:"url"`
+	// Node is the node's name from its welcome (rtsync protocol).
+	Node string `json:"node,omitempty"`
+	// Subscribers and Publishers are the connections the run put on the
+	// node: receivers (subscribers, direct peers, every connection of the
+	// connect and idle scenarios) and broadcast publishers.
+	Subscribers int   `json:"subscribers"`
+	Publishers  int   `json:"publishers"`
+	Attempted   int64 `json:"attempted"`
+	Connected   int64 `json:"connected"`
+	Failed      int64 `json:"failed"`
+	Dropped     int64 `json:"dropped"`
+	// Expected, Delivered, Lost, Duplicated and OutOfOrder count the
+	// deliveries owed to and made to the node's receivers in the
+	// measuring window, as Messages does for the whole run (all 0 in the
+	// connect and idle scenarios).
+	Expected    int64   `json:"expected"`
+	Delivered   int64   `json:"delivered"`
+	Lost        int64   `json:"lost"`
+	LossPercent float64 `json:"loss_percent"`
+	Duplicated  int64   `json:"duplicated"`
+	OutOfOrder  int64   `json:"out_of_order"`
+	// CrossExpected and CrossDelivered are the part of Expected and
+	// Delivered whose sender was on another node: what the cluster
+	// carried between nodes.
+	CrossExpected    int64   `json:"cross_expected"`
+	CrossDelivered   int64   `json:"cross_delivered"`
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+	// Latency is per delivery to the node's receivers.
+	Latency *Latency `json:"latency,omitempty"`
 }
 
 // ServerStats is the server's memory as the bench saw it.

@@ -105,11 +105,25 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		return r, fmt.Errorf("%w: %s", errNoConnections, failureSummary(r.Connect.Failures))
 	}
 	roomSubs := make([]int, l.roomKeys())
+	if cfg.Cluster {
+		c.nodeRoomSubs = make([]int, l.roomKeys()*l.targets)
+		c.nodeNames = make([]string, l.targets)
+	}
 	var heartbeat time.Duration
 	for _, st := range c.states {
 		heartbeat = max(heartbeat, time.Duration(st.ready.HeartbeatMS)*time.Millisecond)
 		for k, n := range st.ready.RoomSubs {
 			roomSubs[k] += n
+		}
+		for i, n := range st.ready.NodeRoomSubs {
+			if i < len(c.nodeRoomSubs) {
+				c.nodeRoomSubs[i] += n
+			}
+		}
+		for i, n := range st.ready.NodeNames {
+			if i < len(c.nodeNames) && c.nodeNames[i] == "" {
+				c.nodeNames[i] = n
+			}
 		}
 		if res.Target.Server == "" {
 			res.Target.Server = st.ready.Server
@@ -189,10 +203,14 @@ type coord struct {
 	states   []shardState
 	in       chan indexed
 	roomSubs []int
-	phaseNow string
-	phaseAt0 time.Time
-	warnings []string
-	rate     rateMeter
+	// nodeRoomSubs and nodeNames are the shards' readyInfo fields of the
+	// same names, summed (cluster).
+	nodeRoomSubs []int
+	nodeNames    []string
+	phaseNow     string
+	phaseAt0     time.Time
+	warnings     []string
+	rate         rateMeter
 }
 
 type indexed struct {

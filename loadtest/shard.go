@@ -44,6 +44,8 @@ type shard struct {
 
 	conns []*benchConn
 	wins  []streamWin // per stream
+	// streamTargets is each stream's sender's target (cluster).
+	streamTargets []int
 
 	attempted, connected, failed, dropped, reconnects atomic.Int64
 	// sumMu guards replacing a conn in conns (churn) against progress
@@ -61,7 +63,11 @@ type shard struct {
 	heartbeat  time.Duration // the longest a welcome gave
 
 	handshake *shardedHist
-	lat       *shardedHist
+	// lat is one histogram, or with a cluster one per target (of the
+	// receiver), which together make the total.
+	lat []*shardedHist
+	// nodes are the per-target counts of a cluster run; nil otherwise.
+	nodes []nodeCounts
 
 	// Set by start: the schedule and the window in absolute time.
 	t0         time.Time
@@ -101,6 +107,16 @@ type benchConn struct {
 	delivered atomic.Int64
 	bytes     atomic.Int64
 	dup, ooo  int64
+	// cross counts the deliveries (cluster) from a sender on another
+	// target.
+	cross int64
+}
+
+// nodeCounts are one target's connection counts in a shard (cluster).
+type nodeCounts struct {
+	attempted, connected, failed, dropped atomic.Int64
+	// node is the name the target's first welcome gave (under shard.mu).
+	node string
 }
 
 // streamSeen is one receiver's view of one stream.
@@ -136,13 +152,27 @@ func newShard(p *plan, out func(shardMsg)) *shard {
 		failures:   map[string]int64{},
 		drops:      map[string]int64{},
 		errorCodes: map[string]int64{},
-		handshake:  newShardedHist(),
-		lat:        newShardedHist(),
+		handshake:  newShardedHist(histShards),
+	}
+	if cfg.Cluster {
+		// Fewer locks per target: a receiver records into its target's.
+		for range l.targets {
+			s.lat = append(s.lat, newShardedHist(max(histShards/l.targets, 8)))
+		}
+		s.nodes = make([]nodeCounts, l.targets)
+	} else {
+		s.lat = []*shardedHist{newShardedHist(histShards)}
 	}
 	s.wins = make([]streamWin, l.streams)
 	for st := range s.wins {
 		lo, hi := l.window(st)
 		s.wins[st] = streamWin{lo: lo, hi: hi, fan: make([]fanSlot, hi-lo)}
+	}
+	if cfg.Cluster {
+		s.streamTargets = make([]int, l.streams)
+		for st := range s.streamTargets {
+			s.streamTargets[st] = l.streamTarget(st)
+		}
 	}
 	for g := p.Shard; g < l.total; g += p.Shards {
 		s.conns = append(s.conns, &benchConn{s: l.slot(g)})
@@ -293,6 +323,10 @@ func (s *shard) connectAll(ctx context.Context) {
 func (s *shard) connect(ctx context.Context, c *benchConn, d *websocket.Dialer) bool {
 	start := time.Now()
 	s.attempted.Add(1)
+	nc := s.nodeOf(c)
+	if nc != nil {
+		nc.attempted.Add(1)
+	}
 	s.mu.Lock()
 	if s.firstDial.IsZero() || start.Before(s.firstDial) {
 		s.firstDial = start
@@ -305,9 +339,15 @@ func (s *shard) connect(ctx context.Context, c *benchConn, d *websocket.Dialer) 
 			// The run ended mid-dial: an abandoned attempt, not a
 			// failure of the server.
 			s.attempted.Add(-1)
+			if nc != nil {
+				nc.attempted.Add(-1)
+			}
 			return false
 		}
 		s.failed.Add(1)
+		if nc != nil {
+			nc.failed.Add(1)
+		}
 		s.count(s.failures, err.cause)
 		return false
 	}
@@ -320,11 +360,17 @@ func (s *shard) connect(ctx context.Context, c *benchConn, d *websocket.Dialer) 
 	if s.server == "" {
 		s.server, s.node = hs.server, hs.node
 	}
+	if nc != nil && nc.node == "" {
+		nc.node = hs.node
+	}
 	s.heartbeat = max(s.heartbeat, hs.heartbeat)
 	s.mu.Unlock()
 	c.ws = ws
 	s.prepareReceiver(c)
 	s.connected.Add(1)
+	if nc != nil {
+		nc.connected.Add(1)
+	}
 	s.readers.Add(1)
 	go s.read(c, ws)
 	return true
@@ -381,7 +427,7 @@ func (s *shard) prepareReceiver(c *benchConn) {
 	case c.s.role != roleSub:
 		return // publishers read only replies
 	case s.cfg.Scenario == ScenarioBroadcast:
-		c.base, c.nstreams = c.s.room*s.cfg.Publishers, s.cfg.Publishers
+		c.base, c.nstreams = c.s.room*s.l.perRoom, s.l.perRoom
 	case s.cfg.Scenario == ScenarioDirect:
 		c.base, c.nstreams = c.s.peer, 1
 	default:
@@ -488,7 +534,10 @@ func (s *shard) receive(c *benchConn, frame []byte, now time.Time) {
 		}
 		c.delivered.Add(1)
 		us := max((nowNs-m.intended)/1000, 0)
-		s.lat.record(c.s.g, us)
+		s.latOf(c).record(c.s.g, us)
+		if s.nodes != nil && s.streamTargets[m.stream] != c.s.target {
+			c.cross++
+		}
 		f := &w.fan[k]
 		f.count.Add(1)
 		u := uint32(min(us, 1<<32-1))
@@ -570,7 +619,36 @@ func (s *shard) lost(c *benchConn, err error) {
 	c.dropped.Store(true)
 	s.connected.Add(-1)
 	s.dropped.Add(1)
+	if nc := s.nodeOf(c); nc != nil {
+		nc.connected.Add(-1)
+		nc.dropped.Add(1)
+	}
 	s.count(s.drops, cause(err, nil))
+}
+
+// nodeOf is c's target's counts in a cluster run, nil otherwise.
+func (s *shard) nodeOf(c *benchConn) *nodeCounts {
+	if s.nodes == nil {
+		return nil
+	}
+	return &s.nodes[c.s.target]
+}
+
+// latOf is the histogram c's deliveries go to.
+func (s *shard) latOf(c *benchConn) *shardedHist {
+	if len(s.lat) == 1 {
+		return s.lat[0]
+	}
+	return s.lat[c.s.target]
+}
+
+// latency is every delivery's latency so far, over all targets.
+func (s *shard) latency() *Hist {
+	h := s.lat[0].snapshot()
+	for _, o := range s.lat[1:] {
+		h.Merge(o.snapshot())
+	}
+	return h
 }
 
 func (s *shard) count(m map[string]int64, k string) {
@@ -581,14 +659,24 @@ func (s *shard) count(m map[string]int64, k string) {
 
 // ready summarises the connect phase.
 func (s *shard) ready() *readyInfo {
-	ri := &readyInfo{RoomSubs: make([]int, s.l.roomKeys()), Connected: s.connected.Load(), Failed: s.failed.Load()}
+	keys := s.l.roomKeys()
+	ri := &readyInfo{RoomSubs: make([]int, keys), Connected: s.connected.Load(), Failed: s.failed.Load()}
+	if s.nodes != nil {
+		ri.NodeRoomSubs = make([]int, keys*s.l.targets)
+	}
 	for _, c := range s.conns {
 		if c.s.role == roleSub && !c.dead.Load() && c.ws != nil {
 			ri.RoomSubs[c.s.room]++
+			if ri.NodeRoomSubs != nil {
+				ri.NodeRoomSubs[c.s.target*keys+c.s.room]++
+			}
 		}
 	}
 	s.mu.Lock()
 	ri.Server, ri.Node, ri.HeartbeatMS = s.server, s.node, s.heartbeat.Milliseconds()
+	for i := range s.nodes {
+		ri.NodeNames = append(ri.NodeNames, s.nodes[i].node)
+	}
 	s.mu.Unlock()
 	// Senders in stream order, for the pacer.
 	for _, c := range s.conns {
@@ -775,6 +863,9 @@ func (s *shard) churn(ctx context.Context) {
 			c.closing.Store(true)
 			c.ws.Close()
 			s.connected.Add(-1)
+			if nc := s.nodeOf(c); nc != nil {
+				nc.connected.Add(-1)
+			}
 			// A fresh benchConn: the old one's reader may still be on
 			// its way out.
 			fresh := &benchConn{s: c.s}
@@ -824,7 +915,7 @@ func (s *shard) progress() *shardProgress {
 		}
 	}
 	if p.Delivered > 0 {
-		h := s.lat.snapshot()
+		h := s.latency()
 		p.P50, p.P99 = float64(h.Quantile(50))/1000, float64(h.Quantile(99))/1000
 	}
 	return p
@@ -840,7 +931,7 @@ func (s *shard) result() *shardResult {
 		Dropped:       s.dropped.Load(),
 		Reconnects:    s.reconnects.Load(),
 		Handshake:     s.handshake.snapshot(),
-		Latency:       s.lat.snapshot(),
+		Latency:       s.latency(),
 		RoomDelivered: make([]int64, keys),
 		RoomDup:       make([]int64, keys),
 		RoomOOO:       make([]int64, keys),
@@ -855,6 +946,13 @@ func (s *shard) result() *shardResult {
 	s.measureMu.Lock()
 	r.CPUSeconds, r.SchedP99 = s.cpuWindow, s.schedP99
 	s.measureMu.Unlock()
+	for i := range s.nodes {
+		nc := &s.nodes[i]
+		r.Nodes = append(r.Nodes, shardNode{
+			Attempted: nc.attempted.Load(), Connected: nc.connected.Load(), Failed: nc.failed.Load(), Dropped: nc.dropped.Load(),
+			RoomDelivered: make([]int64, keys), Latency: s.lat[i].snapshot(),
+		})
+	}
 	for _, c := range s.conns {
 		if c.seen == nil {
 			continue
@@ -863,6 +961,13 @@ func (s *shard) result() *shardResult {
 		r.RoomDelivered[k] += c.delivered.Load()
 		r.RoomDup[k] += c.dup
 		r.RoomOOO[k] += c.ooo
+		if r.Nodes != nil {
+			n := &r.Nodes[c.s.target]
+			n.RoomDelivered[k] += c.delivered.Load()
+			n.Dup += c.dup
+			n.OOO += c.ooo
+			n.Cross += c.cross
+		}
 	}
 	for _, snd := range s.senders {
 		t := streamTally{Stream: snd.stream, Sent: snd.sent.Load(), Rejected: snd.rejected.Load(), NotSent: snd.notSent.Load()}

@@ -185,6 +185,8 @@ func diffParams(a, b *loadtest.Result) []cmpParam {
 		{name: "scenario", a: ca.Scenario, b: cb.Scenario, unfair: true},
 		{name: "protocol", a: ca.Protocol, b: cb.Protocol},
 		{name: "target", a: strings.Join(ca.URLs, " "), b: strings.Join(cb.URLs, " ")},
+		{name: "cluster", a: yesNo(ca.Cluster), b: yesNo(cb.Cluster), unfair: true},
+		{name: "publish on", a: ca.PublishOn, b: cb.PublishOn, unfair: true},
 		{name: "server", a: serverLine(a.Target), b: serverLine(b.Target)},
 		{name: "conns", a: i(ca.Conns), b: i(cb.Conns), unfair: true},
 		{name: "rooms", a: i(ca.Rooms), b: i(cb.Rooms), unfair: hasRooms(ca.Scenario) || hasRooms(cb.Scenario)},
@@ -271,6 +273,10 @@ func cmpSections(a, b *loadtest.Result) []cmpSection {
 		}})
 	}
 
+	for i := range max(len(a.Nodes), len(b.Nodes)) {
+		out = append(out, cmpNode(a, b, i))
+	}
+
 	if a.Server != nil || b.Server != nil {
 		srv := func(label string, f func(*loadtest.ServerStats) float64, dir direction) cmpRow {
 			row := cmpRow{label: label, format: kib, dir: dir, hasA: a.Server != nil, hasB: b.Server != nil}
@@ -294,4 +300,52 @@ func cmpSections(a, b *loadtest.Result) []cmpSection {
 		both("publish lag max", func(r *loadtest.Result) float64 { return r.Bench.PublishLagMax }, ms, neutral),
 	}})
 	return out
+}
+
+// cmpNode is the figures of the i-th node (in --url order) of two
+// cluster runs; a run with fewer nodes has none of them.
+func cmpNode(a, b *loadtest.Result, i int) cmpSection {
+	node := func(r *loadtest.Result) (loadtest.NodeStats, bool) {
+		if i < len(r.Nodes) {
+			return r.Nodes[i], true
+		}
+		return loadtest.NodeStats{}, false
+	}
+	na, hasA := node(a)
+	nb, hasB := node(b)
+	row := func(label string, f func(loadtest.NodeStats) float64, format func(float64) string, dir direction) cmpRow {
+		return cmpRow{label: label, a: f(na), b: f(nb), hasA: hasA, hasB: hasB, format: format, dir: dir}
+	}
+	cnt := func(v float64) string { return human.Int(int64(v)) }
+	lat := func(label string, v func(loadtest.Latency) float64) cmpRow {
+		r := cmpRow{label: label, format: ms, dir: lower}
+		if hasA && na.Latency != nil && na.Latency.Count > 0 {
+			r.a, r.hasA = v(*na.Latency), true
+		}
+		if hasB && nb.Latency != nil && nb.Latency.Count > 0 {
+			r.b, r.hasB = v(*nb.Latency), true
+		}
+		return r
+	}
+	title := "Node " + nodeLabel(i, na)
+	if !hasA {
+		title = "Node " + nodeLabel(i, nb)
+	}
+	rows := []cmpRow{
+		row("connected", func(n loadtest.NodeStats) float64 { return float64(n.Connected) }, cnt, higher),
+		row("failed", func(n loadtest.NodeStats) float64 { return float64(n.Failed) }, cnt, lower),
+		row("dropped", func(n loadtest.NodeStats) float64 { return float64(n.Dropped) }, cnt, lower),
+	}
+	if a.Messages != nil || b.Messages != nil {
+		rows = append(rows,
+			row("delivered", func(n loadtest.NodeStats) float64 { return float64(n.Delivered) }, cnt, neutral),
+			row("deliveries/s", func(n loadtest.NodeStats) float64 { return n.DeliveriesPerSec }, rate, higher),
+			row("lost", func(n loadtest.NodeStats) float64 { return float64(n.Lost) }, cnt, lower),
+			row("loss", func(n loadtest.NodeStats) float64 { return lossOf(n.Lost, n.Expected, n.LossPercent) }, pct, lower),
+			row("cross-node delivered", func(n loadtest.NodeStats) float64 { return float64(n.CrossDelivered) }, cnt, neutral),
+			lat("latency p50", p50),
+			lat("latency p99", p99),
+		)
+	}
+	return cmpSection{title: title, rows: rows}
 }

@@ -194,3 +194,30 @@ func timeline() []loadtest.Second {
 	out[6].Deliveries, out[6].Incomplete = 100758, 2
 	return out
 }
+
+// clusterResult is broadcastResult run as a cluster of three nodes: one
+// room spread over them, the third node slower and losing some.
+func clusterResult() *loadtest.Result {
+	r := broadcastResult()
+	urls := []string{"ws://127.0.0.1:9000/ws", "ws://127.0.0.1:9001/ws", "ws://127.0.0.1:9002/ws"}
+	r.Config.URLs, r.Target.URLs = urls, urls
+	r.Config.Cluster, r.Config.PublishOn = true, loadtest.PublishAll
+	r.Config.Rooms = 1
+	r.Target.Nodes = []string{"n1", "n2", "n3"}
+	r.Messages.Rooms = []loadtest.RoomStats{{Room: "bench-1-0", Subscribers: 1400, Published: 10080, Expected: 1008000, Delivered: 1007958, Lost: 42}}
+	slow := loadtest.NewHist()
+	for i := range 3000 {
+		slow.RecordMicros(int64(900 + (i*7919)%2000))
+	}
+	r.Nodes = []loadtest.NodeStats{
+		{URL: urls[0], Node: "n1", Subscribers: 467, Publishers: 1, Attempted: 468, Connected: 468,
+			Expected: 336000, Delivered: 336000, CrossExpected: 224000, CrossDelivered: 224000, DeliveriesPerSec: 33596.64, Latency: ptr(deliveryHist().Latency())},
+		{URL: urls[1], Node: "n2", Subscribers: 467, Publishers: 1, Attempted: 468, Connected: 468,
+			Expected: 336000, Delivered: 336000, CrossExpected: 224000, CrossDelivered: 224000, DeliveriesPerSec: 33596.64, Duplicated: 3, Latency: ptr(deliveryHist().Latency())},
+		{URL: urls[2], Node: "n3", Subscribers: 466, Publishers: 1, Attempted: 467, Connected: 466, Failed: 1, Dropped: 2,
+			Expected: 336000, Delivered: 335958, Lost: 42, LossPercent: 0.0125, CrossExpected: 224000, CrossDelivered: 223958, DeliveriesPerSec: 33592.44, OutOfOrder: 12, Latency: ptr(slow.Latency())},
+	}
+	return r
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -51,6 +51,7 @@ type htmlView struct {
 	Latency                           htmlGrid
 	Charts                            []htmlChart
 	Rooms                             htmlRooms
+	Nodes                             htmlNodes
 	Warnings                          []string
 	Checks                            []htmlCheck
 	Failure                           string
@@ -103,6 +104,12 @@ type htmlRooms struct {
 	More string
 }
 
+// htmlNodes is the per-node tables of a cluster run.
+type htmlNodes struct {
+	Conns, Msgs htmlGrid
+	Note        string
+}
+
 // htmlCheck is one row of the checks table.
 type htmlCheck struct {
 	Name, Flag, Limit, Actual string
@@ -148,6 +155,13 @@ func newHTMLView(r *loadtest.Result) htmlView {
 	v.Charts = htmlCharts(r)
 	if m := r.Messages; m != nil {
 		v.Rooms = htmlRoomTable(m.Rooms)
+	}
+	if len(r.Nodes) > 0 {
+		v.Nodes.Conns = htmlGrid{Left: 2, Rows: nodeConnGrid(r.Nodes, 0)}
+		if r.Messages != nil {
+			v.Nodes.Msgs = htmlGrid{Left: 1, Rows: nodeMsgGrid(r.Nodes)}
+			v.Nodes.Note = nodesNote
+		}
 	}
 	if s := r.Server; s != nil {
 		v.Server = []htmlKV{
@@ -241,9 +255,12 @@ func htmlParams(r *loadtest.Result) []htmlKV {
 	if len(r.Target.Nodes) > 0 {
 		kv = append(kv, htmlKV{K: "nodes", V: strings.Join(r.Target.Nodes, ", "), URL: true})
 	}
+	if c.Cluster {
+		kv = append(kv, htmlKV{K: "cluster", V: clusterLine(c), URL: true})
+	}
 	kv = append(kv, htmlKV{K: "connections", V: human.Int(int64(c.Conns))})
 	if hasRooms(c.Scenario) {
-		kv = append(kv, htmlKV{K: "rooms", V: human.Int(int64(c.Rooms))}, htmlKV{K: "publishers", V: human.Int(int64(c.Publishers))})
+		kv = append(kv, htmlKV{K: "rooms", V: human.Int(int64(c.Rooms))}, htmlKV{K: "publishers", V: publishersLine(c, "")})
 	}
 	if isMessageScenario(c.Scenario) {
 		kv = append(kv, htmlKV{K: "rate", V: num3(c.Rate) + " msg/s"}, htmlKV{K: "payload", V: human.Int(int64(c.Payload)) + " B"})

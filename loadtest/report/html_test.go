@@ -91,6 +91,7 @@ func TestHTML(t *testing.T) {
 		// Percentiles, distribution, handshake, and the two timelines.
 		{"broadcast", broadcastResult(), 5},
 		{"connect", connectResult(), 2},
+		{"cluster", clusterResult(), 5},
 		{"hostile", hostileRun, 5},
 		{"empty", &loadtest.Result{Schema: loadtest.Schema}, 0},
 	} {

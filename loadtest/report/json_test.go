@@ -22,6 +22,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	}{
 		{"broadcast", broadcastResult()},
 		{"connect", connectResult()},
+		{"cluster", clusterResult()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -54,6 +55,20 @@ func TestJSONRoundTrip(t *testing.T) {
 				pairs = append(pairs,
 					histPair{"delivery", tc.r.Messages.Latency.Hist, got.Messages.Latency.Hist},
 					histPair{"fan-out", tc.r.Messages.FanOut.Hist, got.Messages.FanOut.Hist})
+			}
+			for i, n := range tc.r.Nodes {
+				if i >= len(got.Nodes) || got.Nodes[i].Latency == nil {
+					t.Fatalf("node %d lost: %+v", i, got.Nodes)
+				}
+				pairs = append(pairs, histPair{"node " + n.URL, n.Latency.Hist, got.Nodes[i].Latency.Hist})
+				g, w := got.Nodes[i], n
+				g.Latency, w.Latency = nil, nil
+				if g != w {
+					t.Errorf("node %d after loading: %+v, want %+v", i, g, w)
+				}
+			}
+			if tc.r.Config.Cluster != got.Config.Cluster || tc.r.Config.PublishOn != got.Config.PublishOn {
+				t.Errorf("config after loading: cluster %v publish on %q", got.Config.Cluster, got.Config.PublishOn)
 			}
 			for _, p := range pairs {
 				if p.got == nil {

@@ -54,6 +54,7 @@ func Table(w io.Writer, r *loadtest.Result) error {
 		t.heading("Messages")
 		t.line("  none measured: the run ended before its measuring phase")
 	}
+	tableNodes(&t, r)
 	if r.Server != nil {
 		tableServer(&t, r.Server)
 	}
@@ -103,14 +104,17 @@ func tableRun(t *text, r *loadtest.Result) {
 	if len(r.Target.Nodes) > 0 {
 		t.row("nodes", safe(strings.Join(r.Target.Nodes, ", "), 2*nameRunes))
 	}
+	if c.Cluster {
+		t.row("cluster", clusterLine(c))
+	}
 	t.row("connections", human.Int(int64(c.Conns)))
 	perURL := ""
-	if len(urls) > 1 {
+	if len(urls) > 1 && !c.Cluster {
 		perURL = " per URL"
 	}
 	if hasRooms(c.Scenario) {
 		t.row("rooms", human.Int(int64(c.Rooms))+perURL)
-		t.row("publishers", human.Int(int64(c.Publishers))+perURL)
+		t.row("publishers", publishersLine(c, perURL))
 	}
 	if isMessageScenario(c.Scenario) {
 		t.row("rate", num3(c.Rate)+" msg/s")

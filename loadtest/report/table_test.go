@@ -21,6 +21,7 @@ func TestTableGolden(t *testing.T) {
 		{"table_broadcast.golden", broadcastResult()},
 		{"table_connect.golden", connectResult()},
 		{"table_unmeasured.golden", noMsgs},
+		{"table_cluster.golden", clusterResult()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
