@@ -92,8 +92,8 @@ end
 `
 
 // appendScript: ARGV prefix, room, ts, from, data, epoch, retention
-// count, age cutoff (0: none), MaxBytes (0: none), MaxRooms (0: none).
-// It returns seq, epoch, messages evicted by size, rooms forgotten.
+// count, age cutoff (0: none), MaxBytes (0: none), MaxRooms (0: none),
+// then the Publish: channel ("" for none), head, meta. It returns seq, epoch, messages evicted by size, rooms forgotten.
 var appendScript = redis.NewScript(prelude + `
 local room, ts, from, data = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local keep, cutoff = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -151,6 +151,11 @@ if maxBytes > 0 and tonumber(redis.call('HGET', ST, 'bytes') or 0) > maxBytes th
     evicted = evicted + 1
   end
   if evicted > 0 then redis.call('HINCRBY', ST, 'evicted', evicted) end
+end
+if ARGV[11] ~= '' then
+  local sq = tostring(seq)
+  redis.call('PUBLISH', ARGV[11], ARGV[12] .. #sq .. ':' .. sq .. #epoch .. ':' .. epoch ..
+    ARGV[13] .. #from .. ':' .. from .. #data .. ':' .. data)
 end
 return {seq, epoch, evicted, forgot}
 `)
