@@ -110,7 +110,7 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 // fail wraps a Redis error for op with the address and ErrUnavailable.
 func (s *Store) fail(op string, err error) error {
 	s.errs.Add(1)
-	return fmt.Errorf("redis store at %s: %s: %v: %w", s.addr, op, err, store.ErrUnavailable)
+	return fmt.Errorf("redis store at %s: %s: %w: %w", s.addr, op, err, store.ErrUnavailable)
 }
 
 // run runs script with the prefix as its first argument.
