@@ -6,7 +6,8 @@
 //
 // Keys, all under Options.Prefix (default "rtsync:"), with P the prefix:
 //
-//	P m:{room}   hash: seq, epoch (set once, by the first append), count, bytes
+//	P m:{room}   hash: seq, epoch (set once, by the first append), count, bytes,
+//	             ots (the time of the oldest message kept)
 //	P h:{room}   sorted set: the room's messages, scored by seq
 //	P i:{uid}    sorted set: uid's inbox, scored by id
 //	P d:{uid}    string: the highest inbox id handed to a connection

@@ -61,6 +61,8 @@ func Open(url string, opts Options) (*Store, error) {
 		// what is wrong without it.
 		return nil, fmt.Errorf("redis store: the Redis URL is not valid (want redis://host:port/db, rediss:// or unix://): %s", redactParse(err))
 	}
+	// A retried script could append a message twice: never retry.
+	ro.MaxRetries = -1
 	s := newStore(redis.NewClient(ro), ro.Addr, opts)
 	ctx, cancel := s.ctx()
 	defer cancel()
