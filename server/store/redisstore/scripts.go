@@ -296,3 +296,16 @@ for _, m in ipairs(ms) do dropInbox(uid, m) end
 tidyInbox(uid)
 return #ms
 `)
+
+// sweepInboxScript: ARGV prefix, SSCAN cursor, how many, age cutoff. It
+// drops the expired messages of a batch of inboxes and returns the next
+// cursor.
+var sweepInboxScript = redis.NewScript(prelude + `
+local cutoff = tonumber(ARGV[4])
+local r = redis.call('SSCAN', P .. 'inboxes', ARGV[2], 'COUNT', ARGV[3])
+for _, uid in ipairs(r[2]) do
+  expireInbox(uid, cutoff)
+  tidyInbox(uid)
+end
+return r[1]
+`)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,11 @@ type Store struct {
 	shared bool
 	closed atomic.Bool
 	errs   atomic.Uint64
+
+	// sweepMu guards where Sweep goes on from.
+	sweepMu     sync.Mutex
+	sweepOff    int64
+	inboxCursor string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -89,7 +95,7 @@ func newStore(rdb *redis.Client, addr string, opts Options) *Store {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	s := &Store{opts: opts, addr: addr, rdb: rdb, maxBytes: opts.MaxBytes}
+	s := &Store{opts: opts, addr: addr, rdb: rdb, maxBytes: opts.MaxBytes, inboxCursor: "0"}
 	if s.maxBytes == 0 {
 		s.maxBytes = DefaultMaxBytes
 	}
