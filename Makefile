@@ -26,7 +26,7 @@ all: build
 test: deps vet fmt-check staticcheck unit fuzz-ci release-check
 
 # The browser test of the web chat page drives Debian's chromium, and the
-# Redis store's tests start Debian's redis-server; install them when they
+# Redis store's and broker's tests start Debian's redis-server; install them when they
 # are missing (as root, or through sudo).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
@@ -85,7 +85,8 @@ FUZZ_TARGETS := \
 	./protocol:FuzzDecode ./protocol:FuzzDecodeEvent \
 	./server:FuzzTCPLines ./server:FuzzAPIBody ./server:FuzzToken ./server:FuzzHookAnswer \
 	./client:FuzzServerFrames ./cmd:FuzzConfigFile \
-	./loadtest:FuzzNextMark ./loadtest:FuzzReplyID ./tui/top:FuzzStats ./internal/termtext:FuzzClean
+	./loadtest:FuzzNextMark ./loadtest:FuzzReplyID ./tui/top:FuzzStats ./internal/termtext:FuzzClean \
+	./server/broker/redisbroker:FuzzDecodePayload
 FUZZTIME ?= 10s
 
 ## fuzz: each fuzz target for FUZZTIME (default 10s), one at a time on one worker; make fuzz FUZZTIME=5m for a longer hunt
@@ -96,7 +97,7 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) -parallel 1 "$$pkg"; \
 	done
 
-# The fuzz stage of make test: 12 targets at 7s each, about 100s on two
+# The fuzz stage of make test: 13 targets at 7s each, about 110s on two
 # cores with the builds.
 # Minimizing each new input is capped at 100 runs: the fuzzer stops a
 # minimization cut short by -fuzztime with "context deadline exceeded", a

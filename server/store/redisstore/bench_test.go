@@ -23,8 +23,21 @@ var (
 // appends/s and the p50/p99 of one Append (the round trip included):
 //
 //	go test -run '^$' -bench Append50 -benchtime 50000x ./server/store/redisstore/
-func BenchmarkAppend50(b *testing.B) {
-	s, err := Open(startRedis(b), Options{})
+func BenchmarkAppend50(b *testing.B) { benchAppend50(b, Options{}) }
+
+// BenchmarkAppend50Trim is BenchmarkAppend50 with rooms that keep 100
+// messages: past the first 5,000 appends each one trims one message, the
+// steady state of a busy room.
+//
+//	go test -run '^$' -bench Append50Trim -benchtime 50000x ./server/store/redisstore/
+func BenchmarkAppend50Trim(b *testing.B) {
+	benchAppend50(b, Options{Options: store.Options{Retention: func(string) store.Retention {
+		return store.Retention{Count: 100, Age: time.Hour}
+	}}})
+}
+
+func benchAppend50(b *testing.B, opts Options) {
+	s, err := Open(startRedis(b), opts)
 	if err != nil {
 		b.Fatal(err)
 	}

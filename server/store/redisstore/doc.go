@@ -6,7 +6,8 @@
 //
 // Keys, all under Options.Prefix (default "rtsync:"), with P the prefix:
 //
-//	P m:{room}   hash: seq, epoch (set once, by the first append), count, bytes
+//	P m:{room}   hash: seq, epoch (set once, by the first append), count, bytes,
+//	             ots (the time of the oldest message kept)
 //	P h:{room}   sorted set: the room's messages, scored by seq
 //	P i:{uid}    sorted set: uid's inbox, scored by id
 //	P d:{uid}    string: the highest inbox id handed to a connection
@@ -20,7 +21,9 @@
 // A message is stored as "seq:ts:len(from):" followed by From and Data.
 //
 // Bounds. Retention by count is applied on every append; by age on every
-// append, Head and Read of the room (there is no background sweep yet).
+// append, Head and Read of the room, and by Sweep (store.Sweeper) for the
+// rooms and inboxes nobody touches: each call looks at 200 rooms, round
+// robin in the order of their oldest message, and scans about 200 inboxes.
 // MaxBytes bounds the history of all rooms together as Message.Size counts
 // it (0: DefaultMaxBytes, negative: none): an append that takes the total
 // past it evicts the oldest messages across rooms, down to nine tenths of

@@ -1,74 +1,22 @@
 package redisstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/rtsync/rtsync/internal/redistest"
 	"github.com/rtsync/rtsync/server/store"
 	"github.com/rtsync/rtsync/server/store/storetest"
 )
 
-// startRedis starts a redis-server on a free loopback port, without
-// persistence, in a temporary directory, and kills it when the test ends.
-// It fails the test (never skips) when the server cannot start: make deps
-// installs redis-server.
-func startRedis(t testing.TB) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server is not on PATH (%v); run make deps, or apt-get install redis-server", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return url
-		}
-		select {
-		case <-exited:
-			t.Fatalf("redis-server exited at start: %s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on port %d did not answer within 10s (%v): %s", port, err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// startRedis starts a redis-server for the test and returns its URL.
+func startRedis(t testing.TB) string { return redistest.Start(t).URL }
 
 func TestContract(t *testing.T) {
 	url := startRedis(t)

@@ -16,15 +16,18 @@ local function parse(m)
   local s, t, hl = string.match(m, '^(%d+):(%-?%d+):%d+:()')
   return tonumber(s), tonumber(t), #m - hl + 1 + OVERHEAD
 end
--- front refreshes room's place in the indexes of rooms with history.
+-- front refreshes room's place in the indexes of rooms with history,
+-- and the time of its oldest message in its meta hash (ots).
 local function front(room)
   local f = redis.call('ZRANGE', hk(room), 0, 0)
   if #f == 0 then
     redis.call('ZREM', P .. 'rooms', room)
     redis.call('ZREM', P .. 'oldest', room)
+    redis.call('HDEL', mk(room), 'ots')
   else
     local _, t = parse(f[1])
     redis.call('ZADD', P .. 'oldest', t, room)
+    redis.call('HSET', mk(room), 'ots', t)
   end
 end
 -- popOldest drops room's oldest message; false when it holds none.
@@ -92,57 +95,105 @@ end
 `
 
 // appendScript: ARGV prefix, room, ts, from, data, epoch, retention
-// count, age cutoff (0: none), MaxBytes (0: none), MaxRooms (0: none).
-// It returns seq, epoch, messages evicted by size, rooms forgotten.
+// count, age cutoff (0: none), MaxBytes (0: none), MaxRooms (0: none),
+// then the Publish: channel ("" for none), head, meta. It returns seq,
+// epoch, messages evicted by size, rooms forgotten.
+//
+// It is the hot path, so it reads the room's meta hash once, keeps the
+// changes in locals and writes them once: about 7 Redis calls per append,
+// 10 once the room is at its retention (one trimmed per append).
 var appendScript = redis.NewScript(prelude + `
 local room, ts, from, data = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local keep, cutoff = tonumber(ARGV[7]), tonumber(ARGV[8])
 local maxBytes, maxRooms = tonumber(ARGV[9]), tonumber(ARGV[10])
 local meta, hist = mk(room), hk(room)
+local h = redis.call('HMGET', meta, 'epoch', 'seq', 'count', 'bytes', 'ots')
+local epoch, seq = h[1], tonumber(h[2] or 0)
+local count, bytes, ots = tonumber(h[3] or 0), tonumber(h[4] or 0), tonumber(h[5])
 local forgot = 0
-if maxRooms > 0 and redis.call('EXISTS', meta) == 0 then
-  local known = redis.call('ZCARD', P .. 'known')
-  if known >= maxRooms then
-    local idle = redis.call('ZRANGE', P .. 'known', 0, math.max(1, math.floor(known / 100)) - 1)
-    local msgs = 0
-    for _, r in ipairs(idle) do
-      local h = redis.call('HMGET', mk(r), 'count', 'bytes')
-      local c, b = tonumber(h[1] or 0), tonumber(h[2] or 0)
-      redis.call('HINCRBY', ST, 'messages', -c)
-      redis.call('HINCRBY', ST, 'bytes', -b)
-      msgs = msgs + c
-      redis.call('DEL', mk(r), hk(r))
-      redis.call('ZREM', P .. 'known', r)
-      redis.call('ZREM', P .. 'rooms', r)
-      redis.call('ZREM', P .. 'oldest', r)
+if not epoch then
+  epoch = ARGV[6]
+  if maxRooms > 0 then
+    local known = redis.call('ZCARD', P .. 'known')
+    if known >= maxRooms then
+      local idle = redis.call('ZRANGE', P .. 'known', 0, math.max(1, math.floor(known / 100)) - 1)
+      local msgs = 0
+      for _, r in ipairs(idle) do
+        local rh = redis.call('HMGET', mk(r), 'count', 'bytes')
+        local c, b = tonumber(rh[1] or 0), tonumber(rh[2] or 0)
+        -- (a room without history has 0 of each: Redis refuses "-0")
+        if c ~= 0 then redis.call('HINCRBY', ST, 'messages', -c) end
+        if b ~= 0 then redis.call('HINCRBY', ST, 'bytes', -b) end
+        msgs = msgs + c
+        redis.call('DEL', mk(r), hk(r))
+        redis.call('ZREM', P .. 'known', r)
+        redis.call('ZREM', P .. 'rooms', r)
+        redis.call('ZREM', P .. 'oldest', r)
+      end
+      redis.call('HINCRBY', ST, 'evicted', msgs)
+      forgot = #idle
     end
-    redis.call('HINCRBY', ST, 'evicted', msgs)
-    forgot = #idle
   end
 end
-redis.call('HSETNX', meta, 'epoch', ARGV[6])
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
-local epoch = redis.call('HGET', meta, 'epoch')
+seq = seq + 1
 redis.call('ZADD', P .. 'known', ts, room)
+local dm, db, trimmed, refront = 0, 0, 0, false
 if keep > 0 then
   local sz = #from + #data + OVERHEAD
   redis.call('ZADD', hist, seq, seq .. ':' .. ARGV[3] .. ':' .. #from .. ':' .. from .. data)
-  redis.call('HINCRBY', meta, 'count', 1)
-  redis.call('HINCRBY', meta, 'bytes', sz)
-  redis.call('HINCRBY', ST, 'messages', 1)
-  redis.call('HINCRBY', ST, 'bytes', sz)
-  redis.call('ZADD', P .. 'rooms', 0, room)
-  front(room)
+  if count == 0 then
+    redis.call('ZADD', P .. 'rooms', 0, room)
+    ots = ts
+    redis.call('ZADD', P .. 'oldest', ts, room)
+  end
+  count, bytes, dm, db = count + 1, bytes + sz, 1, sz
 end
-local trimmed = 0
-while redis.call('ZCARD', hist) > keep do
-  popOldest(room)
-  trimmed = trimmed + 1
+-- pop drops the room's n oldest messages.
+local function pop(n)
+  local r = redis.call('ZPOPMIN', hist, n)
+  for i = 1, #r, 2 do
+    local _, _, sz = parse(r[i])
+    count, bytes, dm, db, trimmed = count - 1, bytes - sz, dm - 1, db - sz, trimmed + 1
+  end
+  refront = true
+  return #r > 0
 end
+if count > keep then pop(count - keep) end
+if cutoff > 0 and count > 0 then
+  while true do
+    if refront or not ots then
+      local f = redis.call('ZRANGE', hist, 0, 0)
+      if #f == 0 then count, bytes, ots = 0, 0, nil break end
+      local _, t = parse(f[1])
+      ots, refront = t, false
+    end
+    if ots >= cutoff or not pop(1) then break end
+  end
+end
+if refront then
+  local f = redis.call('ZRANGE', hist, 0, 0)
+  if #f == 0 then ots = nil else local _, t = parse(f[1]) ots = t end
+end
+if trimmed > 0 then
+  if ots then
+    redis.call('ZADD', P .. 'oldest', ots, room)
+  else
+    redis.call('ZREM', P .. 'rooms', room)
+    redis.call('ZREM', P .. 'oldest', room)
+  end
+end
+if ots then
+  redis.call('HSET', meta, 'epoch', epoch, 'seq', seq, 'count', count, 'bytes', bytes, 'ots', ots)
+else
+  redis.call('HSET', meta, 'epoch', epoch, 'seq', seq, 'count', count, 'bytes', bytes)
+  if h[5] then redis.call('HDEL', meta, 'ots') end
+end
+if dm ~= 0 then redis.call('HINCRBY', ST, 'messages', dm) end
+local total = 0
+if db ~= 0 then total = redis.call('HINCRBY', ST, 'bytes', db) elseif maxBytes > 0 then total = tonumber(redis.call('HGET', ST, 'bytes') or 0) end
 if trimmed > 0 then redis.call('HINCRBY', ST, 'trimmed', trimmed) end
-trimAge(room, cutoff)
 local evicted = 0
-if maxBytes > 0 and tonumber(redis.call('HGET', ST, 'bytes') or 0) > maxBytes then
+if maxBytes > 0 and total > maxBytes then
   local target = maxBytes - math.floor(maxBytes / 10)
   while tonumber(redis.call('HGET', ST, 'bytes') or 0) > target do
     local o = redis.call('ZRANGE', P .. 'oldest', 0, 0)
@@ -151,6 +202,11 @@ if maxBytes > 0 and tonumber(redis.call('HGET', ST, 'bytes') or 0) > maxBytes th
     evicted = evicted + 1
   end
   if evicted > 0 then redis.call('HINCRBY', ST, 'evicted', evicted) end
+end
+if ARGV[11] ~= '' then
+  local sq = tostring(seq)
+  redis.call('PUBLISH', ARGV[11], ARGV[12] .. #sq .. ':' .. sq .. #epoch .. ':' .. epoch ..
+    ARGV[13] .. #from .. ':' .. from .. #data .. ':' .. data)
 end
 return {seq, epoch, evicted, forgot}
 `)
@@ -239,4 +295,17 @@ local ms = redis.call('ZRANGEBYSCORE', ik(uid), '-inf', ARGV[3])
 for _, m in ipairs(ms) do dropInbox(uid, m) end
 tidyInbox(uid)
 return #ms
+`)
+
+// sweepInboxScript: ARGV prefix, SSCAN cursor, how many, age cutoff. It
+// drops the expired messages of a batch of inboxes and returns the next
+// cursor.
+var sweepInboxScript = redis.NewScript(prelude + `
+local cutoff = tonumber(ARGV[4])
+local r = redis.call('SSCAN', P .. 'inboxes', ARGV[2], 'COUNT', ARGV[3])
+for _, uid in ipairs(r[2]) do
+  expireInbox(uid, cutoff)
+  tidyInbox(uid)
+end
+return r[1]
 `)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,8 +45,15 @@ type Store struct {
 	addr     string
 	rdb      *redis.Client
 	maxBytes int64
-	closed   atomic.Bool
-	errs     atomic.Uint64
+	// shared: the client belongs to someone else (New), Close leaves it.
+	shared bool
+	closed atomic.Bool
+	errs   atomic.Uint64
+
+	// sweepMu guards where Sweep goes on from.
+	sweepMu     sync.Mutex
+	sweepOff    int64
+	inboxCursor string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -59,16 +67,9 @@ func Open(url string, opts Options) (*Store, error) {
 		// what is wrong without it.
 		return nil, fmt.Errorf("redis store: the Redis URL is not valid (want redis://host:port/db, rediss:// or unix://): %s", redactParse(err))
 	}
-	if opts.Prefix == "" {
-		opts.Prefix = DefaultPrefix
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultTimeout
-	}
-	s := &Store{opts: opts, addr: ro.Addr, rdb: redis.NewClient(ro), maxBytes: opts.MaxBytes}
-	if s.maxBytes == 0 {
-		s.maxBytes = DefaultMaxBytes
-	}
+	// A retried script could append a message twice: never retry.
+	ro.MaxRetries = -1
+	s := newStore(redis.NewClient(ro), ro.Addr, opts)
 	ctx, cancel := s.ctx()
 	defer cancel()
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
@@ -76,6 +77,29 @@ func Open(url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("redis store: cannot reach Redis at %s: %v; check that it runs and that the Redis URL names it: %w", ro.Addr, err, store.ErrUnavailable)
 	}
 	return s, nil
+}
+
+// New returns a store on a client that stays its owner's: Close leaves
+// it open. addr names the Redis in errors (no password). The Redis broker
+// uses it to share its connections with the store.
+func New(rdb *redis.Client, addr string, opts Options) *Store {
+	s := newStore(rdb, addr, opts)
+	s.shared = true
+	return s
+}
+
+func newStore(rdb *redis.Client, addr string, opts Options) *Store {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	s := &Store{opts: opts, addr: addr, rdb: rdb, maxBytes: opts.MaxBytes, inboxCursor: "0"}
+	if s.maxBytes == 0 {
+		s.maxBytes = DefaultMaxBytes
+	}
+	return s
 }
 
 // redactParse keeps a URL parse error's reason without the URL.
@@ -94,7 +118,7 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 // fail wraps a Redis error for op with the address and ErrUnavailable.
 func (s *Store) fail(op string, err error) error {
 	s.errs.Add(1)
-	return fmt.Errorf("redis store at %s: %s: %v: %w", s.addr, op, err, store.ErrUnavailable)
+	return fmt.Errorf("redis store at %s: %s: %w: %w", s.addr, op, err, store.ErrUnavailable)
 }
 
 // run runs script with the prefix as its first argument.
@@ -126,18 +150,39 @@ func cutoff(age time.Duration) int64 {
 // Append adds a message to room's history. It waits for Redis; the
 // returned Commit is nil (the message is as durable as Redis makes it).
 func (s *Store) Append(room string, ts int64, from, data []byte) (uint64, string, *store.Commit, error) {
+	seq, epoch, err := s.AppendPublish(room, ts, from, data, Publish{})
+	return seq, epoch, nil, err
+}
+
+// Publish asks AppendPublish to publish the message it appends, in the
+// same script: on Channel, the payload
+//
+//	Head, field(seq), field(epoch), Meta, field(from), field(data)
+//
+// where field(x) is len(x) in decimal, ":", then x. A zero Publish
+// publishes nothing.
+type Publish struct {
+	Channel string
+	Head    []byte
+	Meta    []byte
+}
+
+// AppendPublish is Append that also publishes the message as p says,
+// atomically with the append: subscribers get a room's messages in seq
+// order, whichever client appended them. It returns the seq and epoch.
+func (s *Store) AppendPublish(room string, ts int64, from, data []byte, p Publish) (uint64, string, error) {
 	ret := s.opts.RetentionOf(room)
 	maxBytes := max(s.maxBytes, 0)
 	v, err := s.run(appendScript, room, ts, from, data, store.NewEpoch(),
-		max(ret.Count, 0), cutoff(ret.Age), maxBytes, max(s.opts.MaxRooms, 0))
+		max(ret.Count, 0), cutoff(ret.Age), maxBytes, max(s.opts.MaxRooms, 0), p.Channel, p.Head, p.Meta)
 	if err != nil {
 		if errors.Is(err, store.ErrClosed) {
-			return 0, "", nil, err
+			return 0, "", err
 		}
-		return 0, "", nil, s.fail(fmt.Sprintf("append to room %q", room), err)
+		return 0, "", s.fail(fmt.Sprintf("append to room %q", room), err)
 	}
 	if len(v) != 4 {
-		return 0, "", nil, s.fail(fmt.Sprintf("append to room %q", room), fmt.Errorf("unexpected reply %v", v))
+		return 0, "", s.fail(fmt.Sprintf("append to room %q", room), fmt.Errorf("unexpected reply %v", v))
 	}
 	if n := toInt(v[2]); n > 0 && s.opts.OnTrim != nil {
 		s.opts.OnTrim("size", int(n))
@@ -146,7 +191,7 @@ func (s *Store) Append(room string, ts int64, from, data []byte) (uint64, string
 		s.opts.OnTrim("rooms", int(n))
 	}
 	epoch, _ := v[1].(string)
-	return uint64(toInt(v[0])), epoch, nil, nil
+	return uint64(toInt(v[0])), epoch, nil
 }
 
 // toInt reads an integer of a script's reply (a Redis integer or string).
@@ -397,7 +442,7 @@ func (s *Store) Stats() store.Stats {
 
 // Close releases the connections to Redis; what was written stays there.
 func (s *Store) Close() error {
-	if s.closed.Swap(true) {
+	if s.closed.Swap(true) || s.shared {
 		return nil
 	}
 	if err := s.rdb.Close(); err != nil {
