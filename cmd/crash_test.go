@@ -38,6 +38,13 @@ func startCrashServer(t *testing.T, addr, dir string, extra ...string) *crashSer
 	t.Helper()
 	args := append([]string{"serve", "--addr", addr, "--data-dir", dir, "--api-key", crashKey,
 		"--publish-rate", "1000000", "--publish-burst", "1000000", "--history-size", "100000"}, extra...)
+	return startServeProcess(t, addr, dir, args)
+}
+
+// startServeProcess runs rtsync with args, serving on addr, and waits
+// until it answers.
+func startServeProcess(t *testing.T, addr, dir string, args []string) *crashServer {
+	t.Helper()
 	s := &crashServer{t: t, addr: addr, dir: dir, cmd: exec.Command("rtsync", args...), done: make(chan error, 1)}
 	s.stderr = &syncbuf.Buffer{Limit: 64 << 10}
 	s.cmd.Stderr = s.stderr

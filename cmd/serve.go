@@ -208,6 +208,7 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 				return &usageError{err: err}
 			}
 			opts.maxConnsSet = c.Flags().Changed("max-conns")
+			opts.Store.kindSet = c.Flags().Changed("store")
 			return runF(c.Context(), opts)
 		},
 	}
@@ -317,8 +318,19 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	cfg.Version = buildinfo.Get().Version
 	cfg.MaxConnections = fitOpenFiles(log, cfg.MaxConnections, opts.maxConnsSet)
 	if err := opts.Store.apply(&cfg, log); err != nil {
+		if opts.Store.Redis != "" {
+			return err // Redis unreachable is not a usage error
+		}
 		return &usageError{err: err}
 	}
+	// The broker (--redis) is closed by the server once it runs; until
+	// then, by the return that gives up.
+	unstarted := cfg.Broker
+	defer func() {
+		if unstarted != nil {
+			_ = unstarted.Close()
+		}
+	}()
 	if countKeys(cfg.APIKeys) == 0 {
 		if err := opts.loadLocalKey(); err != nil {
 			return err
@@ -336,6 +348,9 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		return err
 	}
 	srv, err := server.New(cfg)
+	if err == nil {
+		unstarted = nil
+	}
 	if err != nil {
 		_ = ln.Close()
 		if errors.Is(err, server.ErrOpenStore) {

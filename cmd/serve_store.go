@@ -13,6 +13,7 @@ import (
 
 	"github.com/rtsync/rtsync/internal/cliconf"
 	"github.com/rtsync/rtsync/server"
+	"github.com/rtsync/rtsync/server/broker/redisbroker"
 	"github.com/rtsync/rtsync/server/store"
 	"github.com/rtsync/rtsync/server/store/disk"
 )
@@ -26,12 +27,21 @@ type serveStoreFlags struct {
 	DataDir     string
 	Fsync       string
 	RoomHistory []string
+	// Redis, when set, makes this node one of a cluster: history,
+	// inboxes and delivery between nodes go through it.
+	Redis       string
+	RedisPrefix string
+	// kindSet is true when --store was given (it conflicts with
+	// --redis).
+	kindSet bool
 }
 
 func (f *serveStoreFlags) register(fs *pflag.FlagSet, s *server.Config, d server.Config) {
 	cliconf.ChoiceVar(fs, &f.Kind, "store", "disk", "where history and offline messages live: disk keeps them under --data-dir across restarts, memory keeps nothing past the process", "disk", "memory")
 	fs.StringVar(&f.DataDir, "data-dir", defaultDataDir, "`directory` of the disk store (made if missing; one server at a time)")
 	cliconf.ChoiceVar(fs, &f.Fsync, "fsync", disk.FsyncBatch, "when a publish is acknowledged: batch after a sync shared by the publishes waiting (group commit), always after a sync of its own, off once written to the OS (survives a crash of rtsync, not of the machine)", disk.FsyncBatch, disk.FsyncAlways, disk.FsyncOff)
+	fs.StringVar(&f.Redis, "redis", "", "cluster mode: every node on this Redis is one server (rooms, users, history, offline messages, the HTTP API), as `URL` redis://[user:password@]host:port/db, rediss:// for TLS; keep a password out of the command line with RTSYNC_REDIS or the config file")
+	fs.StringVar(&f.RedisPrefix, "redis-prefix", redisbroker.DefaultPrefix, "start of every Redis key and channel; clusters with different prefixes share a Redis without meeting")
 	fs.StringSliceVar(&f.RoomHistory, "room-history", nil, "per-room retention overriding --history-size and --history-ttl, as `PATTERN=SIZE[/TTL]` (comma-separated, first match wins): news.*=5000/72h,tmp.*=0")
 	fs.IntVar(&s.InboxMax, "inbox-max", d.InboxMax, "direct messages kept for one offline user; past it the oldest go")
 	fs.DurationVar(&s.InboxTTL, "inbox-ttl", d.InboxTTL, "how long a direct message waits for its offline user")
@@ -70,7 +80,10 @@ func (f *serveStoreFlags) check(c server.Config) error {
 	if c.InboxTTL <= 0 {
 		errs = append(errs, fmt.Errorf("--inbox-ttl must be more than 0, got %s", c.InboxTTL))
 	}
-	if f.Kind == "disk" && strings.TrimSpace(f.DataDir) == "" {
+	if f.Redis != "" && f.kindSet {
+		errs = append(errs, fmt.Errorf("--store %s and --redis do not go together: with --redis, history and offline messages live in Redis; drop --store", f.Kind))
+	}
+	if f.Redis == "" && f.Kind == "disk" && strings.TrimSpace(f.DataDir) == "" {
 		errs = append(errs, errors.New("--data-dir must name a directory (or use --store memory)"))
 	}
 	if _, err := parseRoomHistory(f.RoomHistory); err != nil {
@@ -79,13 +92,28 @@ func (f *serveStoreFlags) check(c server.Config) error {
 	return errors.Join(errs...)
 }
 
-// apply sets the store of cfg: nil OpenStore (memory) or the disk store.
+// apply sets the store of cfg: nil OpenStore (memory), the disk store,
+// or, with --redis, the Redis broker and its store. It connects to Redis
+// at once: an unreachable Redis is an error here. The caller closes
+// cfg.Broker if the server does not start.
 func (f *serveStoreFlags) apply(cfg *server.Config, log *slog.Logger) error {
 	rh, err := parseRoomHistory(f.RoomHistory)
 	if err != nil {
 		return err
 	}
 	cfg.RoomHistory = rh
+	if f.Redis != "" {
+		b, err := redisbroker.Open(f.Redis, redisbroker.Options{Prefix: f.RedisPrefix, Node: cfg.Node, Logger: log})
+		if err != nil {
+			return fmt.Errorf("--redis: %w", err)
+		}
+		cfg.Node = b.Node()
+		cfg.Broker = b
+		cfg.OpenStore = b.Store
+		nodes, _ := b.Nodes()
+		log.Info("cluster mode: history, offline messages and delivery between nodes go through Redis", "redis", b.Addr(), "prefix", f.RedisPrefix, "node", b.Node(), "nodes_live", len(nodes))
+		return nil
+	}
 	if f.Kind != "disk" {
 		log.Warn("history and offline messages are kept in memory (--store memory): a restart loses them, and clients are told their recovery is incomplete")
 		return nil
