@@ -317,14 +317,18 @@ func TestClusterThreeNodes(t *testing.T) {
 	}
 	bob := dialNode(t, nodes[2])
 	bob.send(map[string]any{"op": "hello", "uid": "bob"})
-	bob.next(func(e protocol.Event) bool { return e.Type == protocol.TypeDirect && string(e.Data) == `"while away"` && e.Inbox > 0 }, 10*time.Second)
+	bob.next(func(e protocol.Event) bool {
+		return e.Type == protocol.TypeDirect && string(e.Data) == `"while away"` && e.Inbox > 0
+	}, 10*time.Second)
 
 	// The API of one node acts on clients of another: join, session,
 	// kick.
 	if code := api(t, nodes[2], "PUT", "/clients/"+subs[1].id+"/rooms/extra", nil, nil); code >= 300 {
 		t.Fatalf("join a client of nb to extra via nc: %d", code)
 	}
-	subs[1].next(func(e protocol.Event) bool { return e.Type == protocol.TypeJoin && e.Room == "extra" && e.Client == subs[1].id }, 10*time.Second)
+	subs[1].next(func(e protocol.Event) bool {
+		return e.Type == protocol.TypeJoin && e.Room == "extra" && e.Client == subs[1].id
+	}, 10*time.Second)
 	if code := api(t, nodes[0], "PUT", "/clients/"+subs[1].id+"/session", map[string]any{"team": "blue"}, nil); code >= 300 {
 		t.Fatalf("set the session of a client of nb via na: %d", code)
 	}
