@@ -438,8 +438,13 @@ func TestClusterRedisRestart(t *testing.T) {
 			if r.OK || r.Error == nil || r.Error.Code != protocol.CodeStoreUnavailable {
 				t.Fatalf("pub with Redis down: %+v; want store_unavailable", r)
 			}
-			// Local serving goes on: a new client connects and gets a welcome.
-			dialNode(t, b)
+			// Local serving goes on: a new client connects and gets a
+			// welcome, and direct messages to clients of the node arrive.
+			local := dialNode(t, b)
+			if code := api(t, b, "POST", "/clients/"+local.id+"/send", map[string]any{"data": "still here"}, nil); code != 200 {
+				t.Fatalf("send to a local client with Redis down: %d", code)
+			}
+			local.next(func(e protocol.Event) bool { return e.Type == protocol.TypeDirect && string(e.Data) == `"still here"` }, 10*time.Second)
 
 			rs.Restart()
 			eventually(t, 20*time.Second, func() error {

@@ -196,6 +196,7 @@ func TestServeStoreSettings(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "rtsync.yaml")
 	writeFile(t, cfgFile, "room-history:\n  - news.*=5000/72h\n  - tmp.*=0\nstore: memory\nfsync: always\ninbox-max: 50\n")
 	t.Setenv("RTSYNC_DATA_DIR", "/var/lib/rtsync")
+	t.Setenv("RTSYNC_REDIS", "redis://:pw@127.0.0.1:6390/2")
 	ios, _, _, _ := iostreams.Test()
 	var got *serveOptions
 	c := newServeCmd(ios, func(_ context.Context, o *serveOptions) error {
@@ -206,7 +207,8 @@ func TestServeStoreSettings(t *testing.T) {
 	if err := c.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	want := serveStoreFlags{Kind: "memory", DataDir: "/var/lib/rtsync", Fsync: "always", RoomHistory: []string{"news.*=5000/72h", "tmp.*=0"}}
+	want := serveStoreFlags{Kind: "memory", DataDir: "/var/lib/rtsync", Fsync: "always", RoomHistory: []string{"news.*=5000/72h", "tmp.*=0"},
+		Redis: "redis://:pw@127.0.0.1:6390/2", RedisPrefix: "rtsync:", kindSet: true}
 	if !reflect.DeepEqual(got.Store, want) || got.Server.InboxMax != 50 || got.Server.InboxTTL != time.Hour {
 		t.Fatalf("store settings %+v, inbox %d %s; want %+v, 50, 1h", got.Store, got.Server.InboxMax, got.Server.InboxTTL, want)
 	}

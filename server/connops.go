@@ -168,7 +168,15 @@ type directResult struct {
 func (s *Server) sendToUID(uid string, from, data []byte) (directResult, error) {
 	ts := nowMS()
 	mu := s.uidLocks.lock(uid)
-	n, err := s.broker.PublishUser(uid, appendDirect(make([]byte, 0, 64+len(from)+len(data)), from, ts, data, 0, false))
+	event := appendDirect(make([]byte, 0, 64+len(from)+len(data)), from, ts, data, 0, false)
+	n, err := s.broker.PublishUser(uid, event)
+	if err != nil && s.clustered() {
+		// The cluster's broker is away: this node's connections of uid
+		// still get it.
+		if n = s.hub.HandleUser(uid, event); n > 0 {
+			err = nil
+		}
+	}
 	if err != nil || n > 0 {
 		mu.Unlock()
 		s.metrics.directs.Add(uint64(n))
@@ -190,7 +198,12 @@ func (s *Server) sendToUID(uid string, from, data []byte) (directResult, error) 
 // sendToClient delivers a direct message to one connection, wherever it
 // is; false when there is no such connection.
 func (s *Server) sendToClient(client string, from, data []byte) (bool, error) {
-	ok, err := s.broker.PublishClient(client, directEvent(from, data))
+	event := directEvent(from, data)
+	ok, err := s.broker.PublishClient(client, event)
+	if err != nil && s.clustered() && s.hub.HandleClient(client, event) {
+		// The cluster's broker is away; the client is here.
+		ok, err = true, nil
+	}
 	if ok {
 		s.metrics.directs.Add(1)
 	}
