@@ -127,6 +127,7 @@ type Broker struct {
 	stale    bool         // ps was closed to be made again
 	lastRecv atomic.Int64 // unix nanoseconds of the last thing ps read
 	beatNow  chan struct{}
+	beaten   bool // a heartbeat succeeded before (heartbeat goroutine)
 
 	workers []chan item
 	queries chan *envelope

@@ -400,3 +400,31 @@ func TestOpenBadOptions(t *testing.T) {
 		t.Errorf("Open with a TTL of one heartbeat: %v", err)
 	}
 }
+
+// Redis drops the subscription connections (as it does to a subscriber
+// that reads too slowly): the nodes subscribe again and resync their
+// rooms, without taking Redis for lost.
+func TestSubscriptionDropped(t *testing.T) {
+	_, nodes := startNodes(t, 2)
+	a, b := nodes[0], nodes[1]
+	subscribeRoom(t, "r", a, b)
+	before := []int{a.rec.resyncCount("r"), b.rec.resyncCount("r")}
+	if n, err := a.rdb.ClientKillByFilter(context.Background(), "TYPE", "pubsub").Result(); err != nil || n != 2 {
+		t.Fatalf("CLIENT KILL TYPE pubsub: %d, %v; want the 2 nodes' connections", n, err)
+	}
+	for i, n := range nodes {
+		n.rec.waitFor(t, "the resync after the drop", func() bool { return n.rec.resyncs["r"] > before[i] })
+	}
+	if err := a.AppendRoom(&broker.RoomMessage{Room: "r", Data: []byte(`1`)}); err != nil {
+		t.Fatal(err)
+	}
+	b.rec.waitFor(t, "a message after the drop", func() bool { return len(b.rec.rooms["r"]) == 1 })
+	for _, n := range nodes {
+		if err := n.Healthy(); err != nil {
+			t.Errorf("node %s: Healthy = %v", n.node, err)
+		}
+		if log := n.log.String(); strings.Contains(log, "Redis lost") || !strings.Contains(log, "subscription connection dropped") {
+			t.Errorf("node %s logged:\n%s\nwant the drop, not Redis lost", n.node, log)
+		}
+	}
+}
