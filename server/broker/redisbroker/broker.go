@@ -161,6 +161,10 @@ var (
 // Redis Cluster is not supported: the scripts touch several keys of
 // different rooms. The broker does nothing before Start.
 func Open(rawURL string, opts Options) (*Broker, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	useLogger(opts.Logger)
 	rdb, addr, err := newClient(rawURL)
 	if err != nil {
 		return nil, err
@@ -173,9 +177,6 @@ func Open(rawURL string, opts Options) (*Broker, error) {
 	} else if !nodeIDPattern.MatchString(opts.Node) {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redis broker: node id %q: use 1 to 64 letters, digits, '.', '_' or '-'", opts.Node)
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
 	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = DefaultHeartbeat
@@ -202,7 +203,6 @@ func Open(rawURL string, opts Options) (*Broker, error) {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redis broker: cannot reach Redis at %s: %v; check that it runs and that the Redis URL names it: %w", addr, err, store.ErrUnavailable)
 	}
-	useLogger(opts.Logger)
 	P := opts.Prefix
 	b := &Broker{
 		opts: opts, addr: addr, rdb: rdb, log: opts.Logger.With("redis", addr), node: opts.Node,

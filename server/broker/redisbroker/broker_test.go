@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/rtsync/rtsync/internal/redistest"
+	"github.com/rtsync/rtsync/internal/syncbuf"
 	"github.com/rtsync/rtsync/server/broker"
 	"github.com/rtsync/rtsync/server/store"
 )
@@ -360,6 +363,7 @@ func TestRedisRestart(t *testing.T) {
 	})
 	for _, n := range nodes {
 		log := n.log.String()
+		t.Logf("node %s's log:\n%s", n.node, log)
 		if c := strings.Count(log, "Redis lost"); c != 1 {
 			t.Errorf("node %s logged \"Redis lost\" %d times; want once:\n%s", n.node, c, log)
 		}
@@ -426,5 +430,49 @@ func TestSubscriptionDropped(t *testing.T) {
 		if log := n.log.String(); strings.Contains(log, "Redis lost") || !strings.Contains(log, "subscription connection dropped") {
 			t.Errorf("node %s logged:\n%s\nwant the drop, not Redis lost", n.node, log)
 		}
+	}
+}
+
+// Through Sentinel: the URL names a sentinel and the master's name; the
+// nodes find the master through it and work as with a plain URL.
+func TestSentinel(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master, "mymaster")
+	url := "redis://" + sentinel + "/0?master_name=mymaster"
+	a, b := startNode(t, url, "a"), startNode(t, url, "b")
+	if !strings.Contains(a.Addr(), "mymaster") || !strings.Contains(a.Addr(), sentinel) {
+		t.Errorf("Addr() = %q; want the master's name and the sentinel", a.Addr())
+	}
+	subscribeRoom(t, "r", a, b)
+	if err := a.AppendRoom(&broker.RoomMessage{Room: "r", Data: []byte(`1`)}); err != nil {
+		t.Fatal(err)
+	}
+	b.rec.waitFor(t, "the message", func() bool { return len(b.rec.rooms["r"]) == 1 })
+	if n := numSub(t, master.URL, a.chRoom+"r"); n != 2 {
+		t.Errorf("the master has %d subscribers on room r; want 2", n)
+	}
+}
+
+// go-redis's own log goes through the broker's logger, one line per
+// goRedisLogEvery at most, with a count of the lines left out.
+func TestGoRedisLogRateLimited(t *testing.T) {
+	buf := &syncbuf.Buffer{}
+	useLogger(slog.New(slog.NewTextHandler(buf, nil)))
+	defer useLogger(slog.Default())
+	redisLog.mu.Lock()
+	redisLog.last, redisLog.suppressed = time.Time{}, 0
+	redisLog.mu.Unlock()
+	for i := range 100 {
+		redisLog.Printf(context.Background(), "dial tcp: refused %d", i)
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 1 || !strings.Contains(buf.String(), "refused 0") {
+		t.Errorf("100 lines from go-redis logged as:\n%s\nwant the first alone", buf.String())
+	}
+	redisLog.mu.Lock()
+	redisLog.last = time.Now().Add(-goRedisLogEvery)
+	redisLog.mu.Unlock()
+	redisLog.Printf(context.Background(), "dial tcp: refused again")
+	if !strings.Contains(buf.String(), "suppressed=99") {
+		t.Errorf("the next line after the pause: %s; want suppressed=99", buf.String())
 	}
 }
