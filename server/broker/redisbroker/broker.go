@@ -129,8 +129,9 @@ type Broker struct {
 	beatNow  chan struct{}
 	beaten   bool // a heartbeat succeeded before (heartbeat goroutine)
 
-	workers []chan item
-	queries chan *envelope
+	workers  []chan item
+	queueLen int // each worker's queue: workerQueue (tests make it short)
+	queries  chan *envelope
 
 	qMu   sync.Mutex
 	qNext uint64
@@ -211,7 +212,7 @@ func Open(rawURL string, opts Options) (*Broker, error) {
 		keyNodes: P + "nodes", keyMembers: P + "mem:", keyReap: P + "reap:",
 		want: map[string]broker.TopicKind{}, pending: map[string]struct{}{}, applied: map[string]struct{}{},
 		subWake: make(chan struct{}, 1), beatNow: make(chan struct{}, 1),
-		qWait: map[uint64]*waiting{},
+		qWait: map[uint64]*waiting{}, queueLen: workerQueue,
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.mem.init()
@@ -302,7 +303,7 @@ func (b *Broker) Start(h broker.Handler) error {
 	b.h = h
 	b.workers = make([]chan item, b.opts.Workers)
 	for i := range b.workers {
-		q := make(chan item, workerQueue)
+		q := make(chan item, b.queueLen)
 		b.workers[i] = q
 		b.workWG.Go(func() { b.work(q) })
 	}

@@ -476,3 +476,89 @@ func TestGoRedisLogRateLimited(t *testing.T) {
 		t.Errorf("the next line after the pause: %s; want suppressed=99", buf.String())
 	}
 }
+
+// A node too slow to read its rooms' messages: Redis drops its
+// subscription connection at the client-output-buffer-limit for pubsub;
+// the node subscribes again and resyncs the room instead of stalling or
+// losing track.
+func TestSlowSubscriberResyncs(t *testing.T) {
+	srv := redistest.StartWith(t, redistest.Options{Args: []string{"--client-output-buffer-limit", "pubsub 256kb 128kb 1"}})
+	gate := make(chan struct{})
+	var once sync.Once
+	buf := &syncbuf.Buffer{Limit: 1 << 20}
+	slow, err := Open(srv.URL, Options{Node: "slow", Heartbeat: testHeartbeat, NodeTTL: testTTL, Workers: 1,
+		Logger: slog.New(slog.NewTextHandler(buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.queueLen = 16
+	r := &gatedRec{rec: newRec("slow"), gate: gate}
+	if err := slow.Start(r); err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	defer once.Do(func() { close(gate) })
+	n := &node{Broker: slow, rec: r.rec, log: buf}
+	fast := startNode(t, srv.URL, "fast")
+	subscribeRoom(t, "r", n)
+	before := r.resyncCount("r")
+	data := []byte(`"` + strings.Repeat("x", 4000) + `"`)
+	deadline := time.Now().Add(waitLimit)
+	for i := 0; ; i++ {
+		if err := fast.AppendRoom(&broker.RoomMessage{Room: "r", Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		if i%100 == 99 {
+			// Dropped: room r's channel has no subscriber left (the
+			// slow node cannot subscribe again before its reader moves).
+			if numSub(t, srv.URL, fast.chRoom+"r") == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Redis did not drop the slow subscriber after %d messages of %d bytes", i+1, len(data))
+			}
+		}
+	}
+	once.Do(func() { close(gate) })
+	r.waitFor(t, "the resync after Redis dropped the slow node", func() bool { return r.resyncs["r"] > before })
+	if err := slow.Healthy(); err != nil {
+		t.Errorf("Healthy = %v after a dropped subscription", err)
+	}
+	if !strings.Contains(buf.String(), "subscription connection dropped") {
+		t.Errorf("the slow node's log does not say its subscription dropped:\n%s", buf.String())
+	}
+}
+
+// gatedRec holds the first room message until gate closes.
+type gatedRec struct {
+	*rec
+	gate chan struct{}
+}
+
+func (g *gatedRec) HandleRoom(m *broker.RoomMessage) {
+	<-g.gate
+	g.rec.HandleRoom(m)
+}
+
+// Many rooms subscribed at once: each is resynced once, the resyncs that
+// come together in fewer calls.
+func TestManyRoomsResyncOnce(t *testing.T) {
+	srv, nodes := startNodes(t, 1)
+	a := nodes[0]
+	const rooms = 1000
+	for i := range rooms {
+		_ = a.Subscribe(broker.Topic{Kind: broker.TopicRoom, Name: fmt.Sprintf("room%d", i)})
+	}
+	a.rec.waitFor(t, "every room's resync", func() bool { return len(a.rec.resyncs) == rooms })
+	a.rec.mu.Lock()
+	for room, n := range a.rec.resyncs {
+		if n != 1 {
+			t.Errorf("room %s resynced %d times", room, n)
+		}
+	}
+	t.Logf("%d rooms resynced in %d calls", rooms, a.rec.calls)
+	a.rec.mu.Unlock()
+	if n := numSub(t, srv.URL, a.chRoom+"room999"); n != 1 {
+		t.Errorf("room999 has %d subscribers", n)
+	}
+}
