@@ -98,9 +98,8 @@ type Broker struct {
 	chAll, chSelf                    string
 	keyNodes, keyMembers, keyReap    string
 
-	stMu  sync.Mutex
-	st    *redisstore.Store // the store AppendRoom appends through
-	ownSt *redisstore.Store // made by AppendRoom before Store was called
+	stMu sync.Mutex
+	st   *redisstore.Store // the store AppendRoom appends through
 
 	h       broker.Handler
 	started atomic.Bool
@@ -279,8 +278,7 @@ func (b *Broker) store() *redisstore.Store {
 	b.stMu.Lock()
 	defer b.stMu.Unlock()
 	if b.st == nil {
-		b.ownSt = redisstore.New(b.rdb, b.addr, redisstore.Options{Prefix: b.opts.Prefix, Timeout: b.opts.Timeout})
-		b.st = b.ownSt
+		b.st = redisstore.New(b.rdb, b.addr, redisstore.Options{Prefix: b.opts.Prefix, Timeout: b.opts.Timeout})
 	}
 	return b.st
 }
