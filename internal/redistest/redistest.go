@@ -42,7 +42,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	out    *bytes.Buffer
+	out    *logBuffer
 	exited chan struct{}
 }
 
@@ -84,7 +84,7 @@ func (s *Server) start() {
 		args = append(args, "--appendonly", "no")
 	}
 	args = append(args, s.opts.Args...)
-	out := new(bytes.Buffer)
+	out := new(logBuffer)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -166,4 +166,22 @@ func (s *Server) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cmd != nil
+}
+
+// logBuffer collects a child's output for error messages.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -98,9 +98,8 @@ type Broker struct {
 	chAll, chSelf                    string
 	keyNodes, keyMembers, keyReap    string
 
-	stMu  sync.Mutex
-	st    *redisstore.Store // the store AppendRoom appends through
-	ownSt *redisstore.Store // made by AppendRoom before Store was called
+	stMu sync.Mutex
+	st   *redisstore.Store // the store AppendRoom appends through
 
 	h       broker.Handler
 	started atomic.Bool
@@ -127,9 +126,11 @@ type Broker struct {
 	stale    bool         // ps was closed to be made again
 	lastRecv atomic.Int64 // unix nanoseconds of the last thing ps read
 	beatNow  chan struct{}
+	beaten   bool // a heartbeat succeeded before (heartbeat goroutine)
 
-	workers []chan item
-	queries chan *envelope
+	workers  []chan item
+	queueLen int // each worker's queue: workerQueue (tests make it short)
+	queries  chan *envelope
 
 	qMu   sync.Mutex
 	qNext uint64
@@ -160,6 +161,10 @@ var (
 // Redis Cluster is not supported: the scripts touch several keys of
 // different rooms. The broker does nothing before Start.
 func Open(rawURL string, opts Options) (*Broker, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	useLogger(opts.Logger)
 	rdb, addr, err := newClient(rawURL)
 	if err != nil {
 		return nil, err
@@ -172,9 +177,6 @@ func Open(rawURL string, opts Options) (*Broker, error) {
 	} else if !nodeIDPattern.MatchString(opts.Node) {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redis broker: node id %q: use 1 to 64 letters, digits, '.', '_' or '-'", opts.Node)
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
 	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = DefaultHeartbeat
@@ -201,7 +203,6 @@ func Open(rawURL string, opts Options) (*Broker, error) {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redis broker: cannot reach Redis at %s: %v; check that it runs and that the Redis URL names it: %w", addr, err, store.ErrUnavailable)
 	}
-	useLogger(opts.Logger)
 	P := opts.Prefix
 	b := &Broker{
 		opts: opts, addr: addr, rdb: rdb, log: opts.Logger.With("redis", addr), node: opts.Node,
@@ -210,7 +211,7 @@ func Open(rawURL string, opts Options) (*Broker, error) {
 		keyNodes: P + "nodes", keyMembers: P + "mem:", keyReap: P + "reap:",
 		want: map[string]broker.TopicKind{}, pending: map[string]struct{}{}, applied: map[string]struct{}{},
 		subWake: make(chan struct{}, 1), beatNow: make(chan struct{}, 1),
-		qWait: map[uint64]*waiting{},
+		qWait: map[uint64]*waiting{}, queueLen: workerQueue,
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.mem.init()
@@ -277,8 +278,7 @@ func (b *Broker) store() *redisstore.Store {
 	b.stMu.Lock()
 	defer b.stMu.Unlock()
 	if b.st == nil {
-		b.ownSt = redisstore.New(b.rdb, b.addr, redisstore.Options{Prefix: b.opts.Prefix, Timeout: b.opts.Timeout})
-		b.st = b.ownSt
+		b.st = redisstore.New(b.rdb, b.addr, redisstore.Options{Prefix: b.opts.Prefix, Timeout: b.opts.Timeout})
 	}
 	return b.st
 }
@@ -301,7 +301,7 @@ func (b *Broker) Start(h broker.Handler) error {
 	b.h = h
 	b.workers = make([]chan item, b.opts.Workers)
 	for i := range b.workers {
-		q := make(chan item, workerQueue)
+		q := make(chan item, b.queueLen)
 		b.workers[i] = q
 		b.workWG.Go(func() { b.work(q) })
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/rtsync/rtsync/internal/redistest"
+	"github.com/rtsync/rtsync/internal/syncbuf"
 	"github.com/rtsync/rtsync/server/broker"
 	"github.com/rtsync/rtsync/server/store"
 )
@@ -360,6 +363,7 @@ func TestRedisRestart(t *testing.T) {
 	})
 	for _, n := range nodes {
 		log := n.log.String()
+		t.Logf("node %s's log:\n%s", n.node, log)
 		if c := strings.Count(log, "Redis lost"); c != 1 {
 			t.Errorf("node %s logged \"Redis lost\" %d times; want once:\n%s", n.node, c, log)
 		}
@@ -398,5 +402,163 @@ func TestOpenBadOptions(t *testing.T) {
 	}
 	if _, err := Open(srv, Options{Heartbeat: time.Second, NodeTTL: time.Second}); err == nil || !strings.Contains(err.Error(), "TTL") {
 		t.Errorf("Open with a TTL of one heartbeat: %v", err)
+	}
+}
+
+// Redis drops the subscription connections (as it does to a subscriber
+// that reads too slowly): the nodes subscribe again and resync their
+// rooms, without taking Redis for lost.
+func TestSubscriptionDropped(t *testing.T) {
+	_, nodes := startNodes(t, 2)
+	a, b := nodes[0], nodes[1]
+	subscribeRoom(t, "r", a, b)
+	before := []int{a.rec.resyncCount("r"), b.rec.resyncCount("r")}
+	if n, err := a.rdb.ClientKillByFilter(context.Background(), "TYPE", "pubsub").Result(); err != nil || n != 2 {
+		t.Fatalf("CLIENT KILL TYPE pubsub: %d, %v; want the 2 nodes' connections", n, err)
+	}
+	for i, n := range nodes {
+		n.rec.waitFor(t, "the resync after the drop", func() bool { return n.rec.resyncs["r"] > before[i] })
+	}
+	if err := a.AppendRoom(&broker.RoomMessage{Room: "r", Data: []byte(`1`)}); err != nil {
+		t.Fatal(err)
+	}
+	b.rec.waitFor(t, "a message after the drop", func() bool { return len(b.rec.rooms["r"]) == 1 })
+	for _, n := range nodes {
+		if err := n.Healthy(); err != nil {
+			t.Errorf("node %s: Healthy = %v", n.node, err)
+		}
+		if log := n.log.String(); strings.Contains(log, "Redis lost") || !strings.Contains(log, "subscription connection dropped") {
+			t.Errorf("node %s logged:\n%s\nwant the drop, not Redis lost", n.node, log)
+		}
+	}
+}
+
+// Through Sentinel: the URL names a sentinel and the master's name; the
+// nodes find the master through it and work as with a plain URL.
+func TestSentinel(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master, "mymaster")
+	url := "redis://" + sentinel + "/0?master_name=mymaster"
+	a, b := startNode(t, url, "a"), startNode(t, url, "b")
+	if !strings.Contains(a.Addr(), "mymaster") || !strings.Contains(a.Addr(), sentinel) {
+		t.Errorf("Addr() = %q; want the master's name and the sentinel", a.Addr())
+	}
+	subscribeRoom(t, "r", a, b)
+	if err := a.AppendRoom(&broker.RoomMessage{Room: "r", Data: []byte(`1`)}); err != nil {
+		t.Fatal(err)
+	}
+	b.rec.waitFor(t, "the message", func() bool { return len(b.rec.rooms["r"]) == 1 })
+	if n := numSub(t, master.URL, a.chRoom+"r"); n != 2 {
+		t.Errorf("the master has %d subscribers on room r; want 2", n)
+	}
+}
+
+// go-redis's own log goes through the broker's logger, one line per
+// goRedisLogEvery at most, with a count of the lines left out.
+func TestGoRedisLogRateLimited(t *testing.T) {
+	buf := &syncbuf.Buffer{}
+	useLogger(slog.New(slog.NewTextHandler(buf, nil)))
+	defer useLogger(slog.Default())
+	redisLog.mu.Lock()
+	redisLog.last, redisLog.suppressed = time.Time{}, 0
+	redisLog.mu.Unlock()
+	for i := range 100 {
+		redisLog.Printf(context.Background(), "dial tcp: refused %d", i)
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 1 || !strings.Contains(buf.String(), "refused 0") {
+		t.Errorf("100 lines from go-redis logged as:\n%s\nwant the first alone", buf.String())
+	}
+	redisLog.mu.Lock()
+	redisLog.last = time.Now().Add(-goRedisLogEvery)
+	redisLog.mu.Unlock()
+	redisLog.Printf(context.Background(), "dial tcp: refused again")
+	if !strings.Contains(buf.String(), "suppressed=99") {
+		t.Errorf("the next line after the pause: %s; want suppressed=99", buf.String())
+	}
+}
+
+// A node too slow to read its rooms' messages: Redis drops its
+// subscription connection at the client-output-buffer-limit for pubsub;
+// the node subscribes again and resyncs the room instead of stalling or
+// losing track.
+func TestSlowSubscriberResyncs(t *testing.T) {
+	srv := redistest.StartWith(t, redistest.Options{Args: []string{"--client-output-buffer-limit", "pubsub 256kb 128kb 1"}})
+	gate := make(chan struct{})
+	var once sync.Once
+	buf := &syncbuf.Buffer{Limit: 1 << 20}
+	slow, err := Open(srv.URL, Options{Node: "slow", Heartbeat: testHeartbeat, NodeTTL: testTTL, Workers: 1,
+		Logger: slog.New(slog.NewTextHandler(buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.queueLen = 16
+	r := &gatedRec{rec: newRec("slow"), gate: gate}
+	if err := slow.Start(r); err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	defer once.Do(func() { close(gate) })
+	n := &node{Broker: slow, rec: r.rec, log: buf}
+	fast := startNode(t, srv.URL, "fast")
+	subscribeRoom(t, "r", n)
+	before := r.resyncCount("r")
+	data := []byte(`"` + strings.Repeat("x", 4000) + `"`)
+	deadline := time.Now().Add(waitLimit)
+	for i := 0; ; i++ {
+		if err := fast.AppendRoom(&broker.RoomMessage{Room: "r", Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		if i%100 == 99 {
+			// Dropped: room r's channel has no subscriber left (the
+			// slow node cannot subscribe again before its reader moves).
+			if numSub(t, srv.URL, fast.chRoom+"r") == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Redis did not drop the slow subscriber after %d messages of %d bytes", i+1, len(data))
+			}
+		}
+	}
+	once.Do(func() { close(gate) })
+	r.waitFor(t, "the resync after Redis dropped the slow node", func() bool { return r.resyncs["r"] > before })
+	if err := slow.Healthy(); err != nil {
+		t.Errorf("Healthy = %v after a dropped subscription", err)
+	}
+	if !strings.Contains(buf.String(), "subscription connection dropped") {
+		t.Errorf("the slow node's log does not say its subscription dropped:\n%s", buf.String())
+	}
+}
+
+// gatedRec holds the first room message until gate closes.
+type gatedRec struct {
+	*rec
+	gate chan struct{}
+}
+
+func (g *gatedRec) HandleRoom(m *broker.RoomMessage) {
+	<-g.gate
+	g.rec.HandleRoom(m)
+}
+
+// Many rooms subscribed at once: each is resynced once, the resyncs that
+// come together in fewer calls.
+func TestManyRoomsResyncOnce(t *testing.T) {
+	srv, nodes := startNodes(t, 1)
+	a := nodes[0]
+	const rooms = 1000
+	for i := range rooms {
+		_ = a.Subscribe(broker.Topic{Kind: broker.TopicRoom, Name: fmt.Sprintf("room%d", i)})
+	}
+	a.rec.waitFor(t, "every room's resync", func() bool { return len(a.rec.resyncs) == rooms })
+	a.rec.mu.Lock()
+	for room, n := range a.rec.resyncs {
+		if n != 1 {
+			t.Errorf("room %s resynced %d times", room, n)
+		}
+	}
+	t.Logf("%d rooms resynced in %d calls", rooms, a.rec.calls)
+	a.rec.mu.Unlock()
+	if n := numSub(t, srv.URL, a.chRoom+"room999"); n != 1 {
+		t.Errorf("room999 has %d subscribers", n)
 	}
 }

@@ -7,10 +7,12 @@
 //
 // Open takes redis://[user:password@]host:port/db, rediss:// (TLS),
 // unix:///path?db=N, or a Sentinel URL (redis://sentinel:port?master_name=
-// NAME&addr=other-sentinel:port). Redis Cluster is not supported, and a
-// URL naming several addresses without master_name is refused: the
-// scripts touch keys of several rooms and shared counters, which Redis
-// Cluster allows only within one hash slot. It needs Redis 6.2 or newer.
+// NAME&addr=other-sentinel:port; the URL's user and password are the
+// sentinels', the master's go in ?username= and ?password=). Redis Cluster
+// is not supported, and a URL naming several addresses without
+// master_name is refused: the scripts touch keys of several rooms and
+// shared counters, which Redis Cluster allows only within one hash slot.
+// It needs Redis 6.2 or newer.
 //
 // # Keys and channels
 //

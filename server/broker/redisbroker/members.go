@@ -20,12 +20,18 @@ const reapLock = 30 * time.Second
 
 // beatScript: KEYS nodes; ARGV node, TTL in ms. It records the node's
 // heartbeat at Redis's time (so that clocks of nodes need not agree) and
-// returns the nodes whose last heartbeat is older than the TTL.
+// returns how long ago its previous one was (-1: none, the node was
+// forgotten), then the nodes whose last heartbeat is older than the TTL.
 var beatScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local prev = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local ago = -1
+if prev then ago = now - tonumber(prev) end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[2])))
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[2])))
+table.insert(dead, 1, tostring(ago))
+return dead
 `)
 
 // nodesScript: KEYS nodes; ARGV TTL in ms. It returns the live nodes and
@@ -98,11 +104,26 @@ func (b *Broker) beat() {
 	ctx, cancel := context.WithTimeout(b.ctx, min(b.opts.Timeout, b.opts.NodeTTL))
 	dead, err := beatScript.Run(ctx, b.rdb, []string{b.keyNodes}, b.node, b.ttlMS()).StringSlice()
 	cancel()
-	if err != nil {
+	if err != nil || len(dead) == 0 {
 		b.noteErr(err)
 		return
 	}
+	ago, _ := strconv.ParseInt(dead[0], 10, 64)
+	dead = dead[1:]
+	wasLost := b.health.lost.Load()
 	b.noteOK()
+	// Past the TTL without a heartbeat (a long pause, or Redis lost and
+	// back, or back empty) other nodes may have taken this one for dead,
+	// published its members' leaves and dropped its records: write them
+	// again. The leaves are out; the node's rooms resync as their
+	// subscriptions are confirmed.
+	if b.beaten && (ago < 0 || ago > b.ttlMS()) {
+		if !wasLost {
+			b.log.Warn("redis broker: this node went without a heartbeat past the node TTL; other nodes may have published its clients' leaves", "node", b.node, "since_ms", ago)
+		}
+		b.mem.needRewrite()
+	}
+	b.beaten = true
 	b.mem.wakeIfPending()
 
 	// The subscription connection reads nothing for a while: ping it

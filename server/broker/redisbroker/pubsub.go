@@ -154,8 +154,18 @@ func (b *Broker) receive() {
 			if stale {
 				continue
 			}
-			b.noteErr(err)
+			// The connection dropped: Redis restarted or went away, or
+			// dropped this node for reading too slowly (its
+			// client-output-buffer-limit for pubsub). The heartbeat finds
+			// out at once whether Redis itself answers.
+			if !failed && !b.health.lost.Load() {
+				b.log.Warn("redis broker: the subscription connection dropped; subscribing again, and the rooms resync", "node", b.node, "err", err)
+			}
 			failed = true
+			select {
+			case b.beatNow <- struct{}{}:
+			default:
+			}
 			select {
 			case <-b.ctx.Done():
 				return
