@@ -123,7 +123,8 @@ type Broker interface {
 	PublishRoom(m *RoomMessage) error
 	// PublishUser delivers a direct event to every connection of uid on
 	// any node and returns how many it reached, as far as the broker can
-	// know (0: uid is offline everywhere).
+	// know: connections for the in-process broker, nodes holding one for
+	// a cluster's (0: uid is offline everywhere).
 	PublishUser(uid string, event []byte) (int, error)
 	// PublishClient delivers a direct event to the connection client,
 	// wherever it is, and reports whether it was found.

@@ -201,7 +201,7 @@ func Open(rawURL string, opts Options) (*Broker, error) {
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("redis broker: cannot reach Redis at %s: %v; check that it runs and that the Redis URL names it: %w", addr, err, store.ErrUnavailable)
+		return nil, &unreachableError{fmt.Sprintf("cannot reach Redis at %s (%v); check that it runs and that the Redis URL names it", addr, err)}
 	}
 	P := opts.Prefix
 	b := &Broker{
@@ -217,6 +217,13 @@ func Open(rawURL string, opts Options) (*Broker, error) {
 	b.mem.init()
 	return b, nil
 }
+
+// unreachableError is Open's error when Redis does not answer; it is a
+// store.ErrUnavailable.
+type unreachableError struct{ msg string }
+
+func (e *unreachableError) Error() string { return e.msg }
+func (e *unreachableError) Unwrap() error { return store.ErrUnavailable }
 
 // newClient parses rawURL into a client, and returns the address to name
 // in messages (never the password).
