@@ -88,6 +88,14 @@ on disk (--fsync batch: publishes that arrive together share one sync).
 --store memory keeps nothing past the process. 'rtsync store check' and
 'rtsync store compact' look after the directory while no server uses it.
 
+With --redis redis://HOST:PORT/DB every serve on that Redis is a node of
+one server: rooms, users, history and offline messages live in Redis, any
+node's HTTP API acts on every client, and a client that reconnects to
+another node recovers what it missed. An unreachable Redis stops serve at
+start; one lost while running leaves the nodes serving their own clients,
+with /readyz at 503 and publishes refused until it returns. docs/deploy.md
+has the set-up behind a load balancer.
+
 Without --jwt-secret, --jwt-public-key or --jwks the server is open: anyone
 who can reach ADDR can connect, pick a uid and publish (the first log lines
 say so). With one of them, clients need a JWT whose sub becomes their uid and
