@@ -159,21 +159,34 @@ func runChat(ctx context.Context, o *chatOptions) error {
 // chatURLs splits the --url values at commas and checks each: the first
 // is dialled, the others are its cluster's fallbacks.
 func chatURLs(values []string) ([]string, error) {
+	urls, err := urlList(values, tuichat.DefaultURL)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range urls {
+		if _, err := client.NormalizeURL(u); err != nil {
+			return nil, flagError("--url: %v", err)
+		}
+	}
+	return urls, nil
+}
+
+// urlList splits the values of a repeatable --url flag at commas: each
+// value is one URL or a comma list of them. example is a URL for the
+// error messages.
+func urlList(values []string, example string) ([]string, error) {
 	var urls []string
 	for _, v := range values {
 		for u := range strings.SplitSeq(v, ",") {
 			u = strings.TrimSpace(u)
 			if u == "" {
-				return nil, flagError("--url %q: an empty URL; give ws://host:port/ws, several separated by commas", v)
-			}
-			if _, err := client.NormalizeURL(u); err != nil {
-				return nil, flagError("--url: %v", err)
+				return nil, flagError("--url %q: an empty URL; give one like %s, several separated by commas", v, example)
 			}
 			urls = append(urls, u)
 		}
 	}
 	if len(urls) == 0 {
-		return nil, flagError("--url: give the server's URL, like %s", tuichat.DefaultURL)
+		return nil, flagError("--url: give the server's URL, like %s", example)
 	}
 	return urls, nil
 }
