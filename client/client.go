@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,7 +51,10 @@ type Identity struct {
 // it reconnects, re-joins its rooms and recovers what it missed. Its
 // methods are safe for concurrent use; see the package doc.
 type Client struct {
-	url    string
+	// urls are the servers, normalized: the Dial URL, then
+	// Options.FallbackURLs. at (guarded by mu) indexes the one of the
+	// current connection, or of the last one while reconnecting.
+	urls   []string
 	opts   Options
 	events chan Event // nil when opts.OnEvent is set
 
@@ -67,6 +71,7 @@ type Client struct {
 	mu     sync.Mutex
 	closed bool
 	cur    *conn // nil while disconnected
+	at     int
 	hello  *protocol.Command
 	rooms  map[string]*roomState
 	// leaving counts the Leave calls in flight per room: a message of a
@@ -160,6 +165,8 @@ func (st *roomState) isOwn(seq uint64) bool {
 // read side and buf; writes take wmu.
 type conn struct {
 	ws           *websocket.Conn
+	url          string // the server's, normalized
+	at           int    // url's index in Client.urls
 	welcome      protocol.Welcome
 	heartbeat    time.Duration
 	writeTimeout time.Duration
@@ -219,10 +226,12 @@ type result struct {
 // Dial connects to the server at rawURL, waits for its welcome, sends hello
 // when opts carry an identity, and starts the reader goroutine. rawURL may
 // be ws:// or wss://, http:// or https:// (mapped to ws and wss), or a bare
-// host:port; an empty path means /ws. Dial does not retry: reconnection
-// starts only after a first connection succeeded.
+// host:port; an empty path means /ws. With Options.FallbackURLs, a server
+// that does not answer is passed over for the next, in order, within ctx;
+// the error then lists every attempt. Dial does not retry a URL:
+// reconnection starts only after a first connection succeeded.
 func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
-	u, err := normalizeURL(rawURL)
+	urls, err := normalizeURLs(rawURL, opts.FallbackURLs)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +242,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	}
 	cctx, cancel := context.WithCancel(context.Background())
 	c := &Client{
-		url:     u,
+		urls:    urls,
 		opts:    opts,
 		ctx:     cctx,
 		cancel:  cancel,
@@ -249,11 +258,13 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 		c.hello = hello
 	}
 
-	cn, _, err := c.connect(ctx)
+	cn, err := c.dialFirst(ctx)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
+	u := cn.url
+	c.at = cn.at
 	var hc *call
 	if c.hello != nil {
 		hc = &call{op: protocol.OpHello, hello: c.hello, greet: true, done: make(chan result, 1)}
@@ -286,6 +297,90 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("hello to %s: %w", u, err)
 	}
 	return c, nil
+}
+
+// dialFirst connects to the first of c.urls that answers. When ctx has a
+// deadline, each attempt gets at most an equal share of what is left of
+// it among the URLs not yet tried, so that a server that swallows packets
+// does not leave the others no time. An answer that would be the same from
+// every node of a cluster (a token refused) ends the search.
+func (c *Client) dialFirst(ctx context.Context) (*conn, error) {
+	var errs []error
+	for i := range c.urls {
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok && i < len(c.urls)-1 {
+			share := time.Until(dl) / time.Duration(len(c.urls)-i)
+			actx, cancel = context.WithTimeout(ctx, share)
+		}
+		cn, status, err := c.connect(actx, i)
+		cancel()
+		if err == nil {
+			return cn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil || !passOver(status, err) {
+			break
+		}
+	}
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, &dialErrors{errs: errs, of: len(c.urls)}
+}
+
+// passOver reports whether a failed connection attempt is worth trying
+// on another node: not when the server refused the token or said not to
+// come back, which any node of the cluster would do as well.
+func passOver(status int, err error) bool {
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		return false
+	}
+	var ce *CloseError
+	return !errors.As(err, &ce) || protocol.ShouldReconnect(ce.Code)
+}
+
+// dialErrors is Dial's error when it tried several URLs.
+type dialErrors struct {
+	errs []error
+	of   int // URLs there were
+}
+
+func (e *dialErrors) Error() string {
+	var b strings.Builder
+	if len(e.errs) == e.of {
+		fmt.Fprintf(&b, "none of the %d server URLs answered: ", e.of)
+	} else {
+		fmt.Fprintf(&b, "%d of the %d server URLs tried: ", len(e.errs), e.of)
+	}
+	for i, err := range e.errs {
+		if i > 0 {
+			b.WriteString("; then ")
+		}
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (e *dialErrors) Unwrap() []error { return e.errs }
+
+// normalizeURLs normalizes the Dial URL and the fallbacks, dropping
+// duplicates.
+func normalizeURLs(rawURL string, fallbacks []string) ([]string, error) {
+	u, err := normalizeURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	urls := []string{u}
+	for i, raw := range fallbacks {
+		u, err := normalizeURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("fallback URL %d of %d: %w", i+1, len(fallbacks), err)
+		}
+		if !slices.Contains(urls, u) {
+			urls = append(urls, u)
+		}
+	}
+	return urls, nil
 }
 
 // NormalizeURL turns the forms people type into a WebSocket URL:
@@ -325,27 +420,28 @@ func normalizeURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
-// connect makes one connection and reads its welcome. It returns the HTTP
-// status when the server refused the upgrade.
-func (c *Client) connect(ctx context.Context) (*conn, int, error) {
+// connect makes one connection to c.urls[at] and reads its welcome. It
+// returns the HTTP status when the server refused the upgrade.
+func (c *Client) connect(ctx context.Context, at int) (*conn, int, error) {
+	u := c.urls[at]
 	limit := c.opts.HandshakeTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < limit {
 		limit = time.Until(dl).Round(time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	ws, resp, err := c.opts.Dialer.DialContext(ctx, c.url, c.upgradeHeader())
+	ws, resp, err := c.opts.Dialer.DialContext(ctx, u, c.upgradeHeader())
 	if err != nil {
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		return nil, status, c.dialError(ctx, limit, resp, err)
+		return nil, status, dialError(ctx, u, limit, resp, err)
 	}
 	if c.opts.ReadLimit > 0 {
 		ws.SetReadLimit(c.opts.ReadLimit)
 	}
-	cn := &conn{ws: ws, writeTimeout: c.opts.WriteTimeout, pending: make(map[uint64]*call)}
+	cn := &conn{ws: ws, url: u, at: at, writeTimeout: c.opts.WriteTimeout, pending: make(map[uint64]*call)}
 	ws.SetPingHandler(cn.onPing)
 
 	if dl, ok := ctx.Deadline(); ok {
@@ -362,7 +458,7 @@ func (c *Client) connect(ctx context.Context) (*conn, int, error) {
 	}
 	if err != nil {
 		_ = ws.Close()
-		return nil, 0, fmt.Errorf("dial %s: %w", c.url, err)
+		return nil, 0, fmt.Errorf("dial %s: %w", u, err)
 	}
 	c.stats.bytesIn.Add(uint64(cn.buf.Len()))
 	c.stats.framesIn.Add(1)
@@ -394,7 +490,7 @@ func (c *Client) upgradeHeader() http.Header {
 }
 
 // dialError says what failed and what to do about it.
-func (c *Client) dialError(ctx context.Context, limit time.Duration, resp *http.Response, err error) error {
+func dialError(ctx context.Context, u string, limit time.Duration, resp *http.Response, err error) error {
 	if errors.Is(err, websocket.ErrBadHandshake) && resp != nil {
 		hint := "check the URL: rtsync serves WebSocket at /ws"
 		switch resp.StatusCode {
@@ -405,7 +501,7 @@ func (c *Client) dialError(ctx context.Context, limit time.Duration, resp *http.
 		case http.StatusTooManyRequests:
 			hint = "too many connections from here; retry later"
 		}
-		return fmt.Errorf("dial %s: %w: server answered %s; %s", c.url, err, resp.Status, hint)
+		return fmt.Errorf("dial %s: %w: server answered %s; %s", u, err, resp.Status, hint)
 	}
 	var hint string
 	switch {
@@ -418,7 +514,7 @@ func (c *Client) dialError(ctx context.Context, limit time.Duration, resp *http.
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 		hint = "; check the host name"
 	}
-	return fmt.Errorf("dial %s: %w%s", c.url, err, hint)
+	return fmt.Errorf("dial %s: %w%s", u, err, hint)
 }
 
 func (cn *conn) readWelcome() error {
@@ -605,7 +701,12 @@ func (c *Client) loop(cn *conn) {
 		if !again {
 			return
 		}
-		if cn, attempt = c.reconnect(attempt); cn == nil {
+		// A node that is going away or full says so: try another first.
+		at := cn.at
+		if code == protocol.CloseGoingAway || code == protocol.CloseServerFull {
+			at++
+		}
+		if cn, attempt = c.reconnect(attempt, at); cn == nil {
 			return
 		}
 	}
@@ -849,7 +950,7 @@ func (c *Client) connected(cn *conn, hello *protocol.Event) {
 	c.stats.connects.Add(1)
 	c.emit(Event{Kind: KindConnected, Connected: &Connected{
 		Client: id.Client, UID: id.UID, Name: id.Name, Node: w.Node, Server: w.Server,
-		Heartbeat: cn.heartbeat, Reconnect: cn.reconnect,
+		URL: cn.url, Heartbeat: cn.heartbeat, Reconnect: cn.reconnect,
 	}})
 }
 
@@ -988,12 +1089,14 @@ func (c *Client) emit(ev Event) {
 // reconnect dials until it has a connection ready for use, or returns nil
 // when the client closes or must give up. It numbers attempts on from
 // prev, so that a server that keeps dropping the client right after
-// accepting it sees the delays grow instead of a storm.
-func (c *Client) reconnect(prev int) (*conn, int) {
+// accepting it sees the delays grow instead of a storm. The first attempt
+// goes to c.urls[at] (modulo their number), each next one to the next URL.
+func (c *Client) reconnect(prev, at int) (*conn, int) {
 	var lastErr error
-	for attempt := prev + 1; ; attempt++ {
+	for attempt := prev + 1; ; attempt, at = attempt+1, at+1 {
+		at %= len(c.urls)
 		d := c.opts.Backoff.Delay(attempt)
-		c.emit(Event{Kind: KindReconnecting, Reconnecting: &Reconnecting{Attempt: attempt, Delay: d, Err: lastErr}})
+		c.emit(Event{Kind: KindReconnecting, Reconnecting: &Reconnecting{Attempt: attempt, Delay: d, URL: c.urls[at], Err: lastErr}})
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -1001,7 +1104,7 @@ func (c *Client) reconnect(prev int) (*conn, int) {
 			t.Stop()
 			return nil, attempt
 		}
-		cn, status, err := c.connect(c.ctx)
+		cn, status, err := c.connect(c.ctx, at)
 		if err == nil {
 			if err = c.handshake(cn); err != nil {
 				_ = cn.ws.Close()
@@ -1070,7 +1173,7 @@ func (c *Client) handshake(cn *conn) error {
 	if c.closed {
 		return ErrClosed
 	}
-	c.cur = cn
+	c.cur, c.at = cn, cn.at
 	return nil
 }
 
@@ -1146,8 +1249,18 @@ func (c *Client) Err() error {
 	return c.stopErr
 }
 
-// URL returns the WebSocket URL the client connects to.
-func (c *Client) URL() string { return c.url }
+// URL returns the WebSocket URL of the current connection, or while the
+// client reconnects, of the last one. With Options.FallbackURLs it changes
+// when the client moves to another node.
+func (c *Client) URL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.urls[c.at]
+}
+
+// URLs returns the WebSocket URLs the client connects to, normalized:
+// the one given to Dial, then Options.FallbackURLs without duplicates.
+func (c *Client) URLs() []string { return slices.Clone(c.urls) }
 
 // Connected reports whether the client has a connection ready for
 // requests.

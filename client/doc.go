@@ -50,6 +50,30 @@
 // consumer sees each seq of a room and epoch at most once, in order, and
 // with no gap when Recovered says so.
 //
+// # Failover across the nodes of a cluster
+//
+// Several `rtsync serve --redis` nodes on one Redis are one server: they
+// share rooms, history (a room's seqs and epoch are the same on every
+// node), inboxes and users, so a join with since and epoch replays what
+// was missed on whichever node it reaches. Options.FallbackURLs lists the
+// other nodes, for a client with no load balancer in front of them. Dial
+// tries its URL, then each fallback in order, and keeps the first that
+// answers (a refused token ends the search: every node would refuse it).
+// After a drop the client reconnects to the node it was on, or to the next
+// when that node closed the connection as going away (4012) or full
+// (4011); each failed attempt moves on to the next URL, round robin, with
+// the same backoff as with one URL. Recovery is the same on any node:
+// the client keeps no state of a node's (client ids and node names are
+// per connection), only per room the last seq and epoch and per user the
+// inbox ids it acked, which every node of the cluster shares. URL and
+// the Connected and Reconnecting events say which URL is in use.
+//
+// Only list nodes of the same cluster. A server that does not share the
+// history answers a re-join with a new epoch (Recovered.EpochChanged, so
+// the consumer reloads the room); one with another set of inboxes may
+// number its offline messages below ids the client acked elsewhere, and
+// those would be dropped as duplicates.
+//
 // While disconnected, requests fail at once with ErrNotConnected instead
 // of waiting: a chat can show the error, a load generator can count it. A
 // request whose connection breaks before the reply fails with ErrConnLost;

@@ -121,7 +121,7 @@ func (e Event) String() string {
 		return fmt.Sprintf("error %s: %s", e.Wire.Code, e.Wire.Message)
 	case KindConnected:
 		if c := e.Connected; c != nil {
-			return fmt.Sprintf("connected client=%s node=%s", c.Client, c.Node)
+			return fmt.Sprintf("connected client=%s node=%s url=%s", c.Client, c.Node, c.URL)
 		}
 	case KindDisconnected:
 		if d := e.Disconnected; d != nil {
@@ -129,7 +129,7 @@ func (e Event) String() string {
 		}
 	case KindReconnecting:
 		if r := e.Reconnecting; r != nil {
-			return fmt.Sprintf("reconnecting attempt=%d delay=%s", r.Attempt, r.Delay)
+			return fmt.Sprintf("reconnecting attempt=%d delay=%s url=%s", r.Attempt, r.Delay, r.URL)
 		}
 	case KindRecovered:
 		if r := e.Recovered; r != nil {
@@ -158,9 +158,14 @@ type Connected struct {
 	Client string
 	UID    string
 	Name   string
-	// Node and Server name the server node and its version.
+	// Node and Server name the server node and its version, as the server
+	// says (remote text: clean it before showing it on a terminal).
 	Node   string
 	Server string
+	// URL is the WebSocket URL this connection was made to: one of
+	// Client.URLs, which changes when the client fails over to another
+	// node.
+	URL string
 	// Heartbeat is the server's ping interval.
 	Heartbeat time.Duration
 	// Reconnect is true for every connection but the first.
@@ -189,6 +194,9 @@ type Reconnecting struct {
 	// delay keeps growing while a server accepts and drops the client.
 	Attempt int
 	Delay   time.Duration
+	// URL is the WebSocket URL the attempt dials: with
+	// Options.FallbackURLs, each failed attempt moves to the next.
+	URL string
 	// Err is why the previous attempt failed; nil before the first.
 	Err error
 }

@@ -144,7 +144,14 @@ type proxy struct {
 
 func newProxy(t *testing.T, target string) *proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return newProxyOn(t, "127.0.0.1:0", target)
+}
+
+// newProxyOn is newProxy listening on addr: a proxy closed with down
+// comes back on the same address.
+func newProxyOn(t *testing.T, addr, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,6 +189,13 @@ func (p *proxy) accept() {
 		p.wg.Go(func() { pipe(up, down) })
 		p.wg.Go(func() { pipe(down, up) })
 	}
+}
+
+// down closes the listener and every connection, as a node that was
+// killed: connecting to it is refused.
+func (p *proxy) down() {
+	_ = p.ln.Close()
+	p.sever()
 }
 
 // sever closes every connection through the proxy; the listener stays, so

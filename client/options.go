@@ -72,6 +72,20 @@ type Options struct {
 	// zero means no limit.
 	ReadLimit int64
 
+	// FallbackURLs are other nodes of the same cluster as the URL given
+	// to Dial: servers that share its rooms, history and inboxes (rtsync
+	// serve --redis), so that a client recovers on any of them what it
+	// missed. Dial tries the Dial URL, then these in order, and keeps the
+	// first that answers. After a drop the client reconnects to the node
+	// it was on, unless that one closed the connection as going away
+	// (4012) or full (4011); each failed attempt moves on to the next URL
+	// of the list (round robin, the Dial URL included), paced by Backoff
+	// as with one URL. Client.URL and the Connected and Reconnecting
+	// events say which URL is in use. Each
+	// is normalized as the Dial URL is; one that is not a URL makes Dial
+	// fail, naming it. Duplicates are tried once.
+	FallbackURLs []string
+
 	// NoReconnect turns automatic reconnection off: the client stops for
 	// good when its connection ends.
 	NoReconnect bool

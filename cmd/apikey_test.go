@@ -70,7 +70,7 @@ func TestServeOwnAPIKey(t *testing.T) {
 		}
 		return "", false
 	}
-	if err := runTop(context.Background(), &topOptions{IO: tios, URL: base, Interval: tuitop.DefaultInterval, Once: true, LookupEnv: env}); err != nil {
+	if err := runTop(context.Background(), &topOptions{IO: tios, URLs: []string{base}, Interval: tuitop.DefaultInterval, Once: true, LookupEnv: env}); err != nil {
 		t.Fatalf("top with the key file: %v", err)
 	}
 	if !strings.Contains(out.String(), "connections") {

@@ -18,7 +18,9 @@ import (
 type chatOptions struct {
 	IO *iostreams.IOStreams
 
-	URL     string
+	// URLs are the --url values as given: one server, or the nodes of
+	// a cluster (each value may be a comma list).
+	URLs    []string
 	Name    string
 	UID     string
 	Rooms   []string
@@ -50,7 +52,13 @@ and in line mode a message's own line breaks show as \n. The JSON lines keep
 every value exact and escape those characters.
 
 The defaults reach 'rtsync serve' on this machine. On a server that checks
-tokens, pass --token (make one with 'rtsync token').`
+tokens, pass --token (make one with 'rtsync token').
+
+For a cluster (several 'rtsync serve --redis' nodes), give each node's URL:
+repeat --url or separate them with commas. The chat connects to the first
+that answers; when its node goes away it moves on to the next, round robin,
+and recovers there what it missed. The status bar (line mode: stderr) says
+which node it is on.`
 
 const chatExample = `  # chat in lobby on the local server
   rtsync chat
@@ -62,7 +70,10 @@ const chatExample = `  # chat in lobby on the local server
   echo "deploy done" | rtsync chat --room ops
 
   # log a room as JSON lines
-  rtsync chat --room ops --follow --format json < /dev/null > ops.log`
+  rtsync chat --room ops --follow --format json < /dev/null > ops.log
+
+  # on a cluster of three nodes: whichever answers, and the others if it dies
+  rtsync chat --url ws://10.0.0.1:7000/ws,ws://10.0.0.2:7000/ws --url ws://10.0.0.3:7000/ws`
 
 func newChatCmd(ios *iostreams.IOStreams) *cobra.Command {
 	opts := &chatOptions{IO: ios}
@@ -78,7 +89,7 @@ func newChatCmd(ios *iostreams.IOStreams) *cobra.Command {
 	}
 	f := c.Flags()
 	f.SortFlags = false
-	f.StringVar(&opts.URL, "url", "ws://127.0.0.1:7000/ws", "server WebSocket `URL`")
+	f.StringArrayVar(&opts.URLs, "url", []string{tuichat.DefaultURL}, "server WebSocket `URL`; repeat it, or give a comma list, for the nodes of a cluster (the others are used when one fails)")
 	f.StringVar(&opts.Name, "name", "", "your display name (default: your login name)")
 	f.StringVar(&opts.UID, "uid", "", "your user id on a server without tokens, where /msg finds you (default: the name)")
 	f.StringArrayVar(&opts.Rooms, "room", []string{"lobby"}, "room to join (repeat for several; the first is where line mode sends)")
@@ -104,6 +115,10 @@ func runChat(ctx context.Context, o *chatOptions) error {
 	if o.History < 0 {
 		return flagError("--history cannot be negative")
 	}
+	urls, err := chatURLs(o.URLs)
+	if err != nil {
+		return err
+	}
 	if len(o.Rooms) == 0 {
 		return flagError("--room: give at least one room")
 	}
@@ -128,22 +143,59 @@ func runChat(ctx context.Context, o *chatOptions) error {
 			// the name, so /msg finds people by the name they show.
 			o.UID = strings.ReplaceAll(o.Name, " ", "_")
 		}
-		return runChatLines(ctx, o)
+		return runChatLines(ctx, o, urls)
 	}
 	return tuichat.Run(ctx, o.IO.In, o.IO.Out, tuichat.Options{
-		URL:    o.URL,
+		URL:    urls[0],
 		Name:   o.Name,
 		UID:    o.UID,
 		Rooms:  o.Rooms,
 		Token:  o.Token,
 		Styles: style.Default(),
+		Client: client.Options{FallbackURLs: urls[1:]},
 	})
 }
 
-// dialChat connects for line mode. The client's dial error names the URL
+// chatURLs splits the --url values at commas and checks each: the first
+// is dialled, the others are its cluster's fallbacks.
+func chatURLs(values []string) ([]string, error) {
+	urls, err := urlList(values, tuichat.DefaultURL)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range urls {
+		if _, err := client.NormalizeURL(u); err != nil {
+			return nil, flagError("--url: %v", err)
+		}
+	}
+	return urls, nil
+}
+
+// urlList splits the values of a repeatable --url flag at commas: each
+// value is one URL or a comma list of them. example is a URL for the
+// error messages.
+func urlList(values []string, example string) ([]string, error) {
+	var urls []string
+	for _, v := range values {
+		for u := range strings.SplitSeq(v, ",") {
+			u = strings.TrimSpace(u)
+			if u == "" {
+				return nil, flagError("--url %q: an empty URL; give one like %s, several separated by commas", v, example)
+			}
+			urls = append(urls, u)
+		}
+	}
+	if len(urls) == 0 {
+		return nil, flagError("--url: give the server's URL, like %s", example)
+	}
+	return urls, nil
+}
+
+// dialChat connects for line mode to the first of urls that answers,
+// with the others as fallbacks. The client's dial error names each URL
 // and says what to do (is the server running, check the token, ...).
-func dialChat(ctx context.Context, o *chatOptions) (*client.Client, error) {
-	return client.Dial(ctx, o.URL, client.Options{Name: o.Name, UID: o.UID, Token: o.Token})
+func dialChat(ctx context.Context, o *chatOptions, urls []string) (*client.Client, error) {
+	return client.Dial(ctx, urls[0], client.Options{Name: o.Name, UID: o.UID, Token: o.Token, FallbackURLs: urls[1:]})
 }
 
 // loginName is the user's login name, for a default display name.

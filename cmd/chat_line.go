@@ -35,8 +35,8 @@ type chatText struct {
 	Text string `json:"text"`
 }
 
-func runChatLines(ctx context.Context, o *chatOptions) error {
-	c, err := dialChat(ctx, o)
+func runChatLines(ctx context.Context, o *chatOptions, urls []string) error {
+	c, err := dialChat(ctx, o, urls)
 	if err != nil {
 		return err
 	}
@@ -73,6 +73,9 @@ func runChatLines(ctx context.Context, o *chatOptions) error {
 			switch ev.Kind {
 			case client.KindConnected:
 				away = false
+				if ev.Connected.Reconnect {
+					fmt.Fprintf(o.IO.ErrOut, "chat: %s\n", connectedLine(ev.Connected))
+				}
 			case client.KindMessage:
 				print(formatLine(o.Format, ev.Wire))
 			case client.KindDirect:
@@ -89,7 +92,12 @@ func runChatLines(ctx context.Context, o *chatOptions) error {
 				// The error quotes the server's close reason.
 				fmt.Fprintf(o.IO.ErrOut, "chat: disconnected: %s\n", errLine(ev.Disconnected.Err))
 			case client.KindReconnecting:
-				fmt.Fprintf(o.IO.ErrOut, "chat: reconnecting (attempt %d)…\n", ev.Reconnecting.Attempt)
+				to := ""
+				if len(urls) > 1 {
+					// Which node: each failed attempt moves to the next.
+					to = " to " + termtext.Line(ev.Reconnecting.URL)
+				}
+				fmt.Fprintf(o.IO.ErrOut, "chat: reconnecting%s (attempt %d)…\n", to, ev.Reconnecting.Attempt)
 			case client.KindRecovered:
 				fmt.Fprintf(o.IO.ErrOut, "chat: %s: %s\n", termtext.Line(ev.Recovered.Room), recoveryLine(ev.Recovered))
 			}
@@ -132,6 +140,16 @@ func runChatLines(ctx context.Context, o *chatOptions) error {
 	c.Close()
 	<-events
 	return sendErr
+}
+
+// connectedLine says where a reconnection landed: the URL, and the node
+// name the server gave (remote text, cleaned).
+func connectedLine(c *client.Connected) string {
+	line := "reconnected to " + termtext.Line(c.URL)
+	if c.Node != "" {
+		line += " (node " + termtext.Line(c.Node) + ")"
+	}
+	return line
 }
 
 // recoveryLine says what a room's recovery after a reconnect brought.

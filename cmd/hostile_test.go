@@ -77,7 +77,7 @@ func TestChatLinesHostilePeer(t *testing.T) {
 	defer stop()
 	done := make(chan error, 1)
 	go func() {
-		done <- runChat(lctx, &chatOptions{IO: ios, URL: url, Name: "logger", Rooms: []string{"ops"}, Format: "text", History: len(hostileTexts), Follow: true, Mode: "lines"})
+		done <- runChat(lctx, &chatOptions{IO: ios, URLs: []string{url}, Name: "logger", Rooms: []string{"ops"}, Format: "text", History: len(hostileTexts), Follow: true, Mode: "lines"})
 	}()
 
 	// Once the logger has joined, send the same again live, then a
@@ -161,7 +161,7 @@ func TestChatLinesJSONExact(t *testing.T) {
 	defer cancel()
 	url, _ := hostilePeer(ctx, t)
 	ios, _, out, errOut := iostreams.Test()
-	if err := runChat(ctx, &chatOptions{IO: ios, URL: url, Name: "reader", Rooms: []string{"ops"}, Format: "json", History: len(hostileTexts), Mode: "lines"}); err != nil {
+	if err := runChat(ctx, &chatOptions{IO: ios, URLs: []string{url}, Name: "reader", Rooms: []string{"ops"}, Format: "json", History: len(hostileTexts), Mode: "lines"}); err != nil {
 		t.Fatalf("runChat: %v (stderr %q)", err, errOut.String())
 	}
 	assertTerminalSafe(t, out.String())

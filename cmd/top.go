@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,13 +37,18 @@ const (
 	// onceTimeout bounds --once: a script must not hang on a server that
 	// accepts and never answers.
 	onceTimeout = 10 * time.Second
+	// probeTimeout bounds the question to one of several --url servers
+	// that picks the first that answers.
+	probeTimeout = 3 * time.Second
 )
 
 // topOptions is what `rtsync top` needs.
 type topOptions struct {
 	IO *iostreams.IOStreams
 
-	URL      string
+	// URLs are the --url values as given: a server, or the nodes of a
+	// cluster (each value may be a comma list).
+	URLs     []string
 	APIKey   string
 	Interval time.Duration
 	Once     bool
@@ -69,7 +75,9 @@ server on this machine started without --api-key, top reads the key that
 server keeps for itself (~/.config/rtsync/api-key, or $RTSYNC_API_KEY_FILE).
 
 When the server goes away, top says so, keeps the last figures greyed and
-retries every --interval until it is back.
+retries every --interval until it is back. Given several --url (repeated, or
+a comma list: the nodes of a cluster, whose stats every node serves), top
+watches the first that answers at start.
 
 --once prints one snapshot as plain text and exits (--json: the server's
 answer as indented JSON), for scripts and CI; it exits 1 when the server
@@ -99,7 +107,7 @@ func newTopCmd(ios *iostreams.IOStreams) *cobra.Command {
 	}
 	f := c.Flags()
 	f.SortFlags = false
-	f.StringVar(&opts.URL, "url", tuitop.DefaultURL, "server `URL` (http://host:port; a ws:// URL or a bare host:port work too)")
+	f.StringArrayVar(&opts.URLs, "url", []string{tuitop.DefaultURL}, "server `URL` (http://host:port; a ws:// URL or a bare host:port work too); repeat it, or give a comma list, for the nodes of a cluster: top uses the first that answers")
 	f.StringVar(&opts.APIKey, "api-key", "", "the server's API key (default $"+apiKeyEnv+")")
 	f.DurationVar(&opts.Interval, "interval", tuitop.DefaultInterval, "time between snapshots")
 	f.BoolVar(&opts.Once, "once", false, "print one snapshot and exit")
@@ -122,21 +130,33 @@ func runTop(ctx context.Context, o *topOptions) error {
 	if len(errs) > 0 {
 		return &usageError{err: errors.Join(errs...), hint: true}
 	}
-	key := o.APIKey
-	if key == "" {
-		lookup := o.LookupEnv
-		if lookup == nil {
-			lookup = os.LookupEnv
-		}
-		key, _ = lookup(apiKeyEnv)
-		if key == "" {
-			key = localAPIKey(o.URL, lookup)
-		}
-	}
-	api, err := client.NewAPI(o.URL, key, nil)
+	urls, err := urlList(o.URLs, tuitop.DefaultURL)
 	if err != nil {
-		return flagError("--url: %v", err)
+		return err
 	}
+	lookup := o.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	apis := make([]*client.API, len(urls))
+	for i, u := range urls {
+		key := o.APIKey
+		if key == "" {
+			key, _ = lookup(apiKeyEnv)
+		}
+		if key == "" {
+			key = localAPIKey(u, lookup)
+		}
+		if apis[i], err = client.NewAPI(u, key, nil); err != nil {
+			return flagError("--url: %v", err)
+		}
+	}
+	api, err := firstAnswering(ctx, apis)
+	if err != nil && o.Once {
+		return err
+	}
+	// The live view starts on the first URL when none answers: it says
+	// so and retries, as with one server.
 
 	if o.Once {
 		return runTopOnce(ctx, o, api)
@@ -155,6 +175,32 @@ func runTop(ctx context.Context, o *topOptions) error {
 		Styles:   style.Default(),
 		API:      api,
 	})
+}
+
+// firstAnswering returns the first of apis whose server answers a stats
+// request, be it with an error of its own (a key refused): that is the
+// server to show, and its answer the error to report. With one API it
+// asks nothing. When none answers it returns the first, and an error
+// that lists why each failed.
+func firstAnswering(ctx context.Context, apis []*client.API) (*client.API, error) {
+	if len(apis) == 1 {
+		return apis[0], nil
+	}
+	var errs []string
+	for _, api := range apis {
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		_, err := api.Stats(pctx, 1)
+		cancel()
+		var ae *client.APIError
+		if err == nil || errors.As(err, &ae) {
+			return api, nil
+		}
+		if ctx.Err() != nil {
+			return apis[0], ctx.Err()
+		}
+		errs = append(errs, err.Error())
+	}
+	return apis[0], fmt.Errorf("none of the %d servers answered: %s", len(apis), strings.Join(errs, "; then "))
 }
 
 // runTopOnce prints one snapshot, as text or as the server's JSON.

@@ -38,7 +38,7 @@ func TestTopFlags(t *testing.T) {
 		{"json alone", []string{"--json"}, []string{"--json goes with --once"}},
 		{"several at once", []string{"--json", "--rooms", "500", "--interval", "0"}, []string{"--interval", "--rooms", "--json"}},
 		{"bad url", []string{"--url", "ftp://example.com", "--once"}, []string{`--url: server URL "ftp://example.com": scheme "ftp"`}},
-		{"empty url", []string{"--url", " ", "--once"}, []string{"--url: empty server URL"}},
+		{"empty url", []string{"--url", " ", "--once"}, []string{`--url " ": an empty URL; give one like http://127.0.0.1:7000`}},
 		{"arguments", []string{"extra"}, []string{`"rtsync top" takes no arguments`}},
 		// Not a flag as such, but the same kind of mistake: the live view
 		// on something that is not a terminal.
@@ -152,14 +152,14 @@ func TestTopOnceAPIKey(t *testing.T) {
 	ios, _, out, errOut := iostreams.Test()
 	noEnv := func(string) (string, bool) { return "", false }
 
-	err := runTop(context.Background(), &topOptions{IO: ios, URL: s.HTTP(), Interval: tuitop.DefaultInterval, Once: true, LookupEnv: noEnv})
+	err := runTop(context.Background(), &topOptions{IO: ios, URLs: []string{s.HTTP()}, Interval: tuitop.DefaultInterval, Once: true, LookupEnv: noEnv})
 	if err == nil || ExitCode(err) != 1 || !strings.Contains(err.Error(), "--api-key") {
 		t.Fatalf("without the key: %v (exit %d), want exit 1 naming --api-key", err, ExitCode(err))
 	}
 
 	// From the environment, as serve reads it.
 	env := func(k string) (string, bool) { return "s3cret", k == apiKeyEnv }
-	if err := runTop(context.Background(), &topOptions{IO: ios, URL: s.HTTP(), Interval: tuitop.DefaultInterval, Once: true, LookupEnv: env}); err != nil {
+	if err := runTop(context.Background(), &topOptions{IO: ios, URLs: []string{s.HTTP()}, Interval: tuitop.DefaultInterval, Once: true, LookupEnv: env}); err != nil {
 		t.Fatalf("key from $%s: %v", apiKeyEnv, err)
 	}
 	if !strings.Contains(out.String(), "top-node") {
@@ -167,8 +167,42 @@ func TestTopOnceAPIKey(t *testing.T) {
 	}
 
 	// --api-key wins over the environment.
-	err = runTop(context.Background(), &topOptions{IO: ios, URL: s.HTTP(), APIKey: "wrong", Interval: tuitop.DefaultInterval, Once: true, LookupEnv: env})
+	err = runTop(context.Background(), &topOptions{IO: ios, URLs: []string{s.HTTP()}, APIKey: "wrong", Interval: tuitop.DefaultInterval, Once: true, LookupEnv: env})
 	if err == nil || !strings.Contains(err.Error(), "not accepted") {
 		t.Fatalf("a wrong --api-key: %v", err)
+	}
+}
+
+// TestTopOnceSeveralURLs: given several --url (the nodes of a cluster),
+// top shows the first that answers; when none does, it says why for
+// each; a bad one is a flag error.
+func TestTopOnceSeveralURLs(t *testing.T) {
+	t.Parallel()
+	s := busyServer(t, server.Config{APIKeys: []string{"s3cret"}})
+	const dead = "http://127.0.0.1:1"
+	run := func(urls ...string) (string, error) {
+		ios, _, out, _ := iostreams.Test()
+		err := runTop(context.Background(), &topOptions{IO: ios, URLs: urls, APIKey: "s3cret", Interval: tuitop.DefaultInterval, Once: true})
+		return out.String(), err
+	}
+	out, err := run(dead + "," + s.HTTP())
+	if err != nil || !strings.HasPrefix(out, "rtsync top · "+s.HTTP()+" · node top-node") {
+		t.Errorf("dead then live: %v; stdout:\n%s", err, out)
+	}
+	// A server that answers with an error is the one shown: its answer
+	// is what to fix, not a reason to look elsewhere.
+	ios, _, _, _ := iostreams.Test()
+	err = runTop(context.Background(), &topOptions{IO: ios, URLs: []string{s.HTTP(), dead}, APIKey: "wrong", Interval: tuitop.DefaultInterval, Once: true})
+	if err == nil || !strings.Contains(err.Error(), "not accepted") {
+		t.Errorf("a wrong key: %v; want the server's refusal", err)
+	}
+	_, err = run(dead, "127.0.0.1:2")
+	if ExitCode(err) != 1 || err == nil || !strings.Contains(err.Error(), "none of the 2 servers answered: no rtsync server at "+dead) ||
+		!strings.Contains(err.Error(), "; then no rtsync server at http://127.0.0.1:2") {
+		t.Errorf("none answers: %v (exit %d)", err, ExitCode(err))
+	}
+	_, err = run(s.HTTP(), "ftp://127.0.0.1:2")
+	if ExitCode(err) != 2 || !strings.Contains(err.Error(), "--url: ") || !strings.Contains(err.Error(), "ftp://127.0.0.1:2") {
+		t.Errorf("a bad URL: %v (exit %d); want a flag error naming it", err, ExitCode(err))
 	}
 }

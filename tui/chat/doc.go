@@ -10,7 +10,10 @@
 // what happened: "reconnecting…" while the connection is down, then per
 // room how many missed messages were recovered, or which were missed for
 // good (the server's history no longer held them), or that the room's
-// history was lost or reset on the server and some may be missing. Direct
+// history was lost or reset on the server and some may be missing. With
+// the fallback URLs of a cluster (Options.Client.FallbackURLs), the status
+// bar shows the host the connection is to and the status buffer which
+// node a reconnection reached. Direct
 // messages the server kept while the user was offline are marked as such,
 // under a line that counts them; the client library acks them.
 //

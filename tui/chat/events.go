@@ -246,6 +246,10 @@ func (m *model) onConnected(c *client.Connected) {
 	m.stopErr = ""
 	m.me = client.Identity{Client: c.Client, UID: c.UID, Name: c.Name, Node: c.Node}
 	m.myIDs[c.Client] = true
+	if c.URL != "" {
+		// With fallback URLs a reconnection may land on another node.
+		m.host = hostLabel(c.URL)
+	}
 	// Offline messages of this connection are counted afresh.
 	for _, r := range m.rooms {
 		r.awaySub, r.awayN = 0, 0
@@ -256,6 +260,9 @@ func (m *model) onConnected(c *client.Connected) {
 	// Rooms say more when their recovery is reported; the others only
 	// learn that the link is back.
 	text := "reconnected to " + m.host
+	if c.Node != "" {
+		text += " (node " + sanitize(c.Node, false) + ")"
+	}
 	for _, r := range m.rooms {
 		if r.kind == kindDirect {
 			r.system(lineInfo, m.now(), text)

@@ -62,7 +62,9 @@ type model struct {
 	// myIDs are every client id this session has had: they change on each
 	// reconnect, and messages sent before one are still ours.
 	myIDs map[string]bool
-	host  string
+	// host is the server the connection is to, as the status bar shows
+	// it; with fallback URLs it changes when the client fails over.
+	host string
 
 	state    connState
 	attempt  int
@@ -94,13 +96,7 @@ func newModel(ctx context.Context, c Client, opts Options) *model {
 	}
 	m.help.Styles = opts.Styles.Help
 	m.myIDs[m.me.Client] = true
-	m.host = c.URL()
-	if u, err := url.Parse(c.URL()); err == nil && u.Host != "" {
-		m.host = u.Host
-		if u.Scheme == "wss" {
-			m.host = "wss://" + u.Host
-		}
-	}
+	m.host = hostLabel(c.URL())
 
 	m.input = lineEdit{limit: inputLimit, Placeholder: "type a message, or /help for commands"}
 
@@ -361,4 +357,18 @@ func (m *model) mentionsMe(text string) bool {
 // said (close reasons, error replies).
 func errText(err error) string {
 	return sanitize(err.Error(), false)
+}
+
+// hostLabel is a server URL as the status bar shows it: host:port, with
+// wss:// in front when the connection is encrypted. It is cleaned, though
+// it comes from the user's own flags.
+func hostLabel(raw string) string {
+	host := raw
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		host = u.Host
+		if u.Scheme == "wss" {
+			host = "wss://" + u.Host
+		}
+	}
+	return sanitize(host, false)
 }

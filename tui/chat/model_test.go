@@ -14,7 +14,9 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/rtsync/rtsync/client"
+	"github.com/rtsync/rtsync/internal/testserver"
 	"github.com/rtsync/rtsync/protocol"
+	"github.com/rtsync/rtsync/server"
 )
 
 // lastLine is the text of a buffer's last line.
@@ -577,5 +579,33 @@ func TestOfflineDirects(t *testing.T) {
 	}}})
 	if got := roomLines(h.m.findDirect("u:carol")); !slices.Equal(got, []string{"1 message arrived while you were away", "[offline, redelivered] again"}) {
 		t.Errorf("@carol lines %q", got)
+	}
+}
+
+// TestFailoverToAnotherNode: when the node the chat is on goes away, the
+// client moves to the fallback URL; the status bar shows the new host,
+// and the status buffer says which node it reached, its name cleaned.
+func TestFailoverToAnotherNode(t *testing.T) {
+	t.Parallel()
+	srvA := startServer(t)
+	nodeB := testserver.Start(t, server.Config{Node: "node-b\x1b[2J", ShutdownTimeout: 2 * time.Second})
+	px := startProxy(t, srvA.addr)
+	opts := testOptions(px.url(), "ann", "lobby")
+	opts.Client.FallbackURLs = []string{nodeB.URL()}
+	h := newHarness(t, opts)
+	h.joined()
+	hostA := px.ln.Addr().String()
+	if !strings.Contains(h.screen(), " · "+hostA+" · ") {
+		t.Fatalf("status bar without %s:\n%s", hostA, h.screen())
+	}
+
+	px.cut(true)
+	h.waitFor("the reconnection to node b", func(m *model) bool { return m.state == stateConnected && m.host == nodeB.Addr })
+	h.waitFor("the re-join", func(m *model) bool { return m.current().joined })
+	if want := "reconnected to " + nodeB.Addr + " (node node-b\uFFFD[2J)"; !hasLine(h.m.status, want) {
+		t.Errorf("status lines %q; want %q", roomLines(h.m.status), want)
+	}
+	if !strings.Contains(h.screen(), " · "+nodeB.Addr+" · ") {
+		t.Errorf("status bar without %s:\n%s", nodeB.Addr, h.screen())
 	}
 }

@@ -98,7 +98,8 @@ type Options struct {
 	DayFormat func(time.Time) string
 
 	// Client carries further client settings (backoff, headers, dialer,
-	// timeouts). Its Name, UID and Token are replaced by the fields above.
+	// timeouts, FallbackURLs: the other nodes of URL's cluster). Its Name,
+	// UID and Token are replaced by the fields above.
 	Client client.Options
 	// Dial connects; default client.Dial. Tests use it to wrap the client.
 	Dial DialFunc
