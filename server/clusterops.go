@@ -530,12 +530,4 @@ func (s *Server) clusterStats(st *Stats, top int) {
 	}
 }
 
-// clusterNodeID is this node's id in the cluster, "" when not in one.
-func (s *Server) clusterNodeID() string {
-	if s.querier == nil {
-		return ""
-	}
-	return s.querier.Node()
-}
-
 var _ broker.Handler = (*hub)(nil)
