@@ -3,11 +3,14 @@
 package cmd
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/rtsync/rtsync/client"
 	"github.com/rtsync/rtsync/internal/redistest"
 	"github.com/rtsync/rtsync/protocol"
 )
@@ -213,7 +217,8 @@ func TestClusterThreeNodes(t *testing.T) {
 	}
 	t.Parallel()
 	rs := redistest.Start(t)
-	nodes := []*crashServer{startNode(t, rs.URL, "na"), startNode(t, rs.URL, "nb"), startNode(t, rs.URL, "nc")}
+	tcpAddr := freeAddr(t)
+	nodes := []*crashServer{startNode(t, rs.URL, "na"), startNode(t, rs.URL, "nb", "--tcp-addr", tcpAddr), startNode(t, rs.URL, "nc")}
 	for _, n := range nodes {
 		if code := readyz(n); code != 200 {
 			t.Fatalf("readyz of %s: %d", n.addr, code)
@@ -298,6 +303,45 @@ func TestClusterThreeNodes(t *testing.T) {
 		t.Fatalf("presence on nb: total %d, %d members; want 5", pres.Total, len(pres.Members))
 	}
 
+	// The TCP transport is a client like any other: a TCP member on nb
+	// gets a message the API publishes on na.
+	tc, err := net.DialTimeout("tcp", tcpAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	lines := bufio.NewScanner(tc)
+	expectLine := func(what string, f func(protocol.Event) bool) {
+		t.Helper()
+		_ = tc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for lines.Scan() {
+			var e protocol.Event
+			if json.Unmarshal(lines.Bytes(), &e) == nil && f(e) {
+				return
+			}
+		}
+		t.Fatalf("tcp client: no %s: %v", what, lines.Err())
+	}
+	expectLine("welcome", func(e protocol.Event) bool { return e.Type == protocol.TypeWelcome })
+	if _, err := tc.Write([]byte(`{"op":"join","room":"lobby","id":"t1"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	expectLine("join reply", func(e protocol.Event) bool { return e.Type == protocol.TypeReply && e.OK })
+	var pubReply struct {
+		Seq uint64 `json:"seq"`
+	}
+	if code := api(t, nodes[0], "POST", "/rooms/lobby/publish", map[string]any{"data": "to tcp"}, &pubReply); code != 200 {
+		t.Fatalf("publish via na's API: %d", code)
+	}
+	expectLine("message", func(e protocol.Event) bool {
+		return e.Type == protocol.TypeMsg && e.Seq == pubReply.Seq && string(e.Data) == `"to tcp"`
+	})
+	for _, s := range subs {
+		s.msgs("lobby", 2*perPub, 1)
+	}
+	_ = tc.Close()
+	head := uint64(2*perPub + 1)
+
 	// Direct messages: to a uid on another node, to a client on another
 	// node, and to an offline uid, kept until it connects anywhere.
 	var sent struct {
@@ -352,9 +396,21 @@ func TestClusterThreeNodes(t *testing.T) {
 		t.Fatalf("kicked client still found: %d", code)
 	}
 
+	// A Go client on nc that knows the other nodes (FallbackURLs).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	gc, err := client.Dial(ctx, "ws://"+nodes[2].addr+"/ws", client.Options{FallbackURLs: []string{"ws://" + nodes[0].addr + "/ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	if jr, err := gc.Join(ctx, "lobby"); err != nil || jr.Seq != head {
+		t.Fatalf("go client join on nc: %+v %v", jr, err)
+	}
+
 	// kill -9 node nc; messages published meanwhile are recovered by its
-	// subscriber on another node, and its clients leave presence.
-	lastSeen := uint64(2 * perPub)
+	// subscribers on another node, and its clients leave presence.
+	lastSeen := head
 	nodes[2].kill()
 	for k := range 50 {
 		if r := pubs[0].request(map[string]any{"op": "pub", "room": "lobby", "data": map[string]int{"after": k}}); !r.OK {
@@ -367,6 +423,40 @@ func TestClusterThreeNodes(t *testing.T) {
 		t.Fatalf("rejoin on nb after nc died: %+v (replayed %v)", r, r.Replayed)
 	}
 	back.msgs("lobby", lastSeen, 50)
+	// The Go client fails over to na by itself and recovers the same 50.
+	next := lastSeen + 1
+	var failedOver, recovered bool
+	for next <= lastSeen+50 {
+		var ev client.Event
+		select {
+		case ev = <-gc.Events():
+		case <-ctx.Done():
+			t.Fatalf("go client: waiting for seq %d after failing over (failed over %v, recovered %v)", next, failedOver, recovered)
+		}
+		switch ev.Kind {
+		case client.KindConnected:
+			switch ev.Connected.URL {
+			case "ws://" + nodes[2].addr + "/ws": // its first connection
+			case "ws://" + nodes[0].addr + "/ws":
+				failedOver = true
+			default:
+				t.Fatalf("go client connected to %s; want nc, then na", ev.Connected.URL)
+			}
+		case client.KindRecovered:
+			if !ev.Recovered.Recovered || ev.Recovered.Replayed != 50 {
+				t.Fatalf("go client recovery on na: %+v; want all 50", ev.Recovered)
+			}
+			recovered = true
+		case client.KindMessage:
+			if ev.Wire.Seq != next {
+				t.Fatalf("go client: seq %d, want %d", ev.Wire.Seq, next)
+			}
+			next++
+		}
+	}
+	if !failedOver || !recovered {
+		t.Fatalf("go client: failed over %v, recovered %v", failedOver, recovered)
+	}
 	for _, id := range []string{subs[2].id, bob.id} {
 		if id == bob.id {
 			continue // not in lobby
@@ -380,8 +470,8 @@ func TestClusterThreeNodes(t *testing.T) {
 		if code := api(t, nodes[0], "GET", "/rooms/lobby", nil, &room); code != 200 {
 			return fmt.Errorf("room info: %d", code)
 		}
-		if room.Clients != 4 { // subs[1], two publishers, back
-			return fmt.Errorf("room has %d clients; want 4 once nc is gone", room.Clients)
+		if room.Clients != 5 { // subs[1], two publishers, back, the Go client
+			return fmt.Errorf("room has %d clients; want 5 once nc is gone", room.Clients)
 		}
 		return nil
 	})
@@ -457,12 +547,14 @@ func TestClusterRedisRestart(t *testing.T) {
 			})
 			var r2 protocol.Event
 			eventually(t, 10*time.Second, func() error {
-				r2 = pub.request(map[string]any{"op": "pub", "room": "news", "noecho": true, "data": "back"})
+				r2 = pub.request(map[string]any{"op": "pub", "room": "news", "data": "back"})
 				if !r2.OK {
 					return fmt.Errorf("pub after Redis came back: %+v", r2.Error)
 				}
 				return nil
 			})
+			// Its own copy: node na's room has seen it.
+			pub.next(func(e protocol.Event) bool { return e.Type == protocol.TypeMsg && string(e.Data) == `"back"` }, 10*time.Second)
 			if persist {
 				if r2.Seq != 101 || r2.Epoch != epoch {
 					t.Fatalf("first pub after the restart: seq %d epoch %q; want 101 in %q", r2.Seq, r2.Epoch, epoch)

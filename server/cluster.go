@@ -158,13 +158,14 @@ func (s *Server) deliverSequenced(r *room, m *broker.RoomMessage) {
 		r.mu.Unlock()
 		return
 	}
-	if r.ready && m.Epoch == r.epoch {
-		if m.Seq <= r.seq {
+	if r.ready {
+		if m.Epoch == r.epoch && m.Seq <= r.seq {
 			r.mu.Unlock()
 			return
 		}
-		if m.Seq > r.seq+1 {
-			// Missed some: read them, then this one.
+		// Missed some: those before it in its epoch (all of a new
+		// epoch's before it). Read them, then this one.
+		if m.Epoch == r.epoch && m.Seq > r.seq+1 || m.Epoch != r.epoch && m.Seq > 1 {
 			r.syncing = true
 			r.holdBackLocked(m)
 			r.mu.Unlock()
@@ -248,6 +249,9 @@ const resyncConcurrency = 8
 // ends the room's syncing. A store failure ends it too, with a gap the
 // members can see in seqs (and page in with history later).
 func (s *Server) catchUp(r *room) {
+	// suspect is the epoch of a message kept aside that the store did
+	// not have at the last read; staleEpoch the same after one more read.
+	suspect, staleEpoch := "", ""
 	for {
 		r.mu.Lock()
 		after, epoch, ready := r.seq, r.epoch, r.ready
@@ -271,11 +275,17 @@ func (s *Server) catchUp(r *room) {
 			return
 		}
 		r.mu.Lock()
-		if p.Head.Epoch != epoch && p.Head.Epoch != "" {
-			// Another generation of history: its seqs do not follow
-			// ours; start from its head (members see the new epoch).
-			r.seq, r.epoch = p.Head.Seq, p.Head.Epoch
-			p.Messages = nil
+		if p.Head.Epoch != epoch {
+			// Another generation of history (or none: the store lost
+			// the room, say a Redis restarted without persistence): its
+			// seqs do not follow ours. The members get it from its
+			// start, and a join with our old epoch is told it did not
+			// recover.
+			if r.epoch == epoch {
+				r.seq, r.epoch = 0, p.Head.Epoch
+			}
+			r.mu.Unlock()
+			continue
 		}
 		n := 0
 		for _, m := range p.Messages {
@@ -295,9 +305,18 @@ func (s *Server) catchUp(r *room) {
 			r.mu.Unlock()
 			continue
 		}
-		n, gap := r.drainBacklogLocked()
+		n, gap := r.drainBacklogLocked(staleEpoch)
 		s.metrics.deliveries.Add(uint64(n))
 		if gap {
+			// A message of another epoch than the store's: a newer
+			// one the next read finds, or, if that read does not, an
+			// older one still on its way, which is dropped then.
+			if e := r.backlog[0].Epoch; e != r.epoch {
+				if suspect == e {
+					staleEpoch = e
+				}
+				suspect = e
+			}
 			r.mu.Unlock()
 			continue
 		}
@@ -307,15 +326,15 @@ func (s *Server) catchUp(r *room) {
 	}
 }
 
-// drainBacklogLocked delivers the messages kept aside in order; it
-// stops at a gap (what is missing is in the store: read on) and reports
-// it.
-func (r *room) drainBacklogLocked() (n int, gap bool) {
+// drainBacklogLocked delivers the messages kept aside in order, but
+// those of the stale epoch; it stops at a gap (what is missing is in the
+// store: read on) and reports it.
+func (r *room) drainBacklogLocked(stale string) (n int, gap bool) {
 	for i, m := range r.backlog {
-		if m.Epoch == r.epoch && m.Seq <= r.seq {
+		if m.Epoch == r.epoch && m.Seq <= r.seq || stale != "" && m.Epoch == stale {
 			continue
 		}
-		if m.Epoch == r.epoch && m.Seq > r.seq+1 {
+		if m.Epoch == r.epoch && m.Seq > r.seq+1 || m.Epoch != r.epoch && m.Seq > 1 {
 			r.backlog = r.backlog[i:]
 			return n, true
 		}
