@@ -70,7 +70,7 @@ func newSwapStore(s store.Store) *swapStore {
 	return w
 }
 
-func (w *swapStore) s() store.Store { return *w.cur.Load() }
+func (w *swapStore) s() store.Store     { return *w.cur.Load() }
 func (w *swapStore) swap(s store.Store) { w.cur.Store(&s) }
 func (w *swapStore) Append(room string, ts int64, from, data []byte) (uint64, string, *store.Commit, error) {
 	return w.s().Append(room, ts, from, data)
@@ -92,8 +92,8 @@ func (w *swapStore) InboxDelivered(uid string, upTo uint64) error {
 	return w.s().InboxDelivered(uid, upTo)
 }
 func (w *swapStore) InboxAck(uid string, upTo uint64) (int, error) { return w.s().InboxAck(uid, upTo) }
-func (w *swapStore) Stats() store.Stats                           { return w.s().Stats() }
-func (w *swapStore) Close() error                                 { return w.s().Close() }
+func (w *swapStore) Stats() store.Stats                            { return w.s().Stats() }
+func (w *swapStore) Close() error                                  { return w.s().Close() }
 
 // expectSeqs reads msg events of room until it has the seqs want, in
 // that order, then checks nothing more comes.
