@@ -449,12 +449,12 @@ func (s *Server) sumHere(kind, what string, a opArgs, here int) (int, error) {
 	return here, nil
 }
 
-// clusterStats adds the other nodes' stats to this node's: Nodes lists
+// addNodeStats adds the other nodes' stats to this node's: Nodes lists
 // every node, this one first, and the totals sum their counters. History
 // and the store are shared, so they are this node's view of them; Rooms
 // is the most any node counts, UIDs the sum (a uid on two nodes counts
 // twice).
-func (s *Server) clusterStats(st *Stats, top int) {
+func (s *Server) addNodeStats(st *Stats, top int) {
 	if s.querier == nil {
 		return
 	}
@@ -523,7 +523,7 @@ func (s *Server) clusterStats(st *Stats, top int) {
 		}
 	}
 	t.Commands, t.Frames, t.Objects, t.Timeouts = t.MessagesIn, t.FramesOut, t.MessagesOut, t.HeartbeatTimeouts
-	t.Node = fmt.Sprintf("cluster of %d", len(st.Nodes))
+	t.Node = "cluster"
 	t.TopRooms = slices.SortedFunc(maps.Values(rooms), busier)
 	if len(t.TopRooms) > top {
 		t.TopRooms = t.TopRooms[:top]

@@ -206,6 +206,20 @@ type NodeStats struct {
 	// TopRooms are the busiest rooms, busiest first: highest msg_rate,
 	// then most members, then by name.
 	TopRooms []RoomStats `json:"top_rooms"`
+
+	// Cluster is set on a node of a cluster (serve --redis).
+	Cluster *ClusterStats `json:"cluster,omitempty"`
+}
+
+// ClusterStats is a node's view of its cluster.
+type ClusterStats struct {
+	// Healthy is false while the node cannot reach Redis; Error then
+	// says why.
+	Healthy bool   `json:"healthy"`
+	Error   string `json:"error,omitempty"`
+	// Nodes counts the live nodes, this one included (0 when Redis
+	// cannot say).
+	Nodes int `json:"nodes"`
 }
 
 // RoomStats sums up one room for the stats.
@@ -253,7 +267,7 @@ func (s *Server) StatsWith(opts StatsOptions) Stats {
 	own.Hooks.Failures = maps.Clone(node.Hooks.Failures)
 	own.Hooks.OpenBreakers = slices.Clone(node.Hooks.OpenBreakers)
 	st := Stats{NodeStats: node, Nodes: []NodeStats{own}}
-	s.clusterStats(&st, min(top, maxTopRooms))
+	s.addNodeStats(&st, min(top, maxTopRooms))
 	return st
 }
 
@@ -287,7 +301,26 @@ func (s *Server) nodeStats(top int) NodeStats {
 	var members int
 	members, st.TopRooms = s.roomStats(top)
 	st.Rooms = max(members, ss.Rooms)
+	st.Cluster = s.clusterStats()
 	return st
+}
+
+// clusterStats is this node's view of its cluster, nil when it is not in
+// one.
+func (s *Server) clusterStats() *ClusterStats {
+	if s.querier == nil {
+		return nil
+	}
+	cs := &ClusterStats{Healthy: true}
+	if s.health != nil {
+		if err := s.health.Healthy(); err != nil {
+			cs.Healthy, cs.Error = false, err.Error()
+		}
+	}
+	if nodes, err := s.querier.Nodes(); err == nil {
+		cs.Nodes = len(nodes)
+	}
+	return cs
 }
 
 // StoreStats are the store's figures (history, inboxes, commits) and

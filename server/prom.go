@@ -94,6 +94,7 @@ type collector struct {
 	storeErrors, storeNotStored, storeRefused, storeTrimmed *prometheus.Desc
 	storeDiskBytes, inboxMessages                           *prometheus.Desc
 	inboxStored, inboxDelivered, inboxAcked                 *prometheus.Desc
+	clusterUp, clusterNodes                                 *prometheus.Desc
 }
 
 func newCollector(s *Server, p *promMetrics) *collector {
@@ -149,6 +150,8 @@ func newCollector(s *Server, p *promMetrics) *collector {
 		inboxStored:        d("inbox_stored_total", "Direct messages stored for offline users."),
 		inboxDelivered:     d("inbox_delivered_total", "Offline direct messages handed to connections, redeliveries included."),
 		inboxAcked:         d("inbox_acked_total", "Offline direct messages acknowledged by clients (they leave the inbox)."),
+		clusterUp:          d("cluster_up", "In a cluster (serve --redis): 1 while this node reaches Redis, 0 while it is lost."),
+		clusterNodes:       d("cluster_nodes", "In a cluster (serve --redis): the live nodes, this one included."),
 	}
 }
 
@@ -162,6 +165,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.guardRefused, c.acceptErrors,
 		c.storeCommits, c.storeSynced, c.storeCommitSeconds, c.storeErrors, c.storeNotStored, c.storeRefused, c.storeTrimmed,
 		c.storeDiskBytes, c.inboxMessages, c.inboxStored, c.inboxDelivered, c.inboxAcked,
+		c.clusterUp, c.clusterNodes,
 	} {
 		ch <- d
 	}
@@ -241,6 +245,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.hookLatency, prometheus.CounterValue, hs.LatencySeconds)
 	gauge(c.hookCloseQueued, float64(hs.CloseQueued))
 	gauge(c.hookBreakersOpen, float64(len(hs.OpenBreakers)))
+	if cs := s.clusterStats(); cs != nil {
+		up := 0.0
+		if cs.Healthy {
+			up = 1
+		}
+		gauge(c.clusterUp, up)
+		gauge(c.clusterNodes, float64(cs.Nodes))
+	}
 	g := s.guards.snapshot()
 	counter(c.guardRefused, g.HostRefused, "host")
 	counter(c.guardRefused, g.OriginRefused, "origin")
