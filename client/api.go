@@ -212,6 +212,17 @@ type NodeStats struct {
 
 	// TopRooms are the busiest rooms, busiest first.
 	TopRooms []RoomStats `json:"top_rooms,omitempty"`
+	// Cluster is set by a node of a cluster (serve --redis): whether it
+	// reaches Redis, and the live nodes it knows.
+	Cluster *ClusterStats `json:"cluster,omitempty"`
+}
+
+// ClusterStats is a node's view of its cluster. Error is remote text:
+// clean it before showing it on a terminal.
+type ClusterStats struct {
+	Healthy bool   `json:"healthy"`
+	Error   string `json:"error,omitempty"`
+	Nodes   int    `json:"nodes"`
 }
 
 // RoomStats are one room's figures in ServerStats.TopRooms.

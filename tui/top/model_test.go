@@ -481,6 +481,11 @@ func TestSummary(t *testing.T) {
 		{"single", snapshotAt(30), []string{"rtsync top · http://127.0.0.1:7000 · node n3kx9 · v0.3.0 · up 1h00m",
 			"connections   5,002 (tcp 2, ws 5,000)", "rss           58.4 MiB", "lobby", "NODE", "n3kx9"}},
 		{"cluster", clusterAt(30), []string{"2 nodes", "n7q2m", "total"}},
+		{"redis lost", func() client.ServerStats {
+			s := clusterAt(30)
+			s.Cluster = &client.ClusterStats{Healthy: false, Error: "redis broker: lost", Nodes: 0}
+			return s
+		}(), []string{"2 nodes · Redis lost"}},
 		{"empty", client.ServerStats{}, []string{"connections   0"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

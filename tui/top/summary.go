@@ -28,6 +28,9 @@ func Summary(w io.Writer, url string, s client.ServerStats) error {
 	if len(s.Nodes) > 1 {
 		title = append(title, fmt.Sprintf("%d nodes", len(s.Nodes)))
 	}
+	if s.Cluster != nil && !s.Cluster.Healthy {
+		title = append(title, "Redis lost")
+	}
 	if s.Version != "" {
 		title = append(title, termtext.Line(s.Version))
 	}

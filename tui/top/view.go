@@ -160,6 +160,9 @@ func (m *model) titleLine() string {
 		case s.Node != "":
 			parts = append(parts, "node "+termtext.Line(s.Node))
 		}
+		if s.Cluster != nil && !s.Cluster.Healthy {
+			parts = append(parts, m.st.Bad.Render("Redis lost"))
+		}
 		if s.Version != "" {
 			parts = append(parts, termtext.Line(s.Version))
 		}
