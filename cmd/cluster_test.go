@@ -297,8 +297,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	if len(stats.Nodes) != 3 || stats.Connections != 5 || stats.Nodes[0].Node != "nb" {
 		t.Fatalf("stats on nb: %+v; want 3 nodes (nb first), 5 connections", stats)
 	}
-	var pres protocol.Event
-	pres = subs[1].request(map[string]any{"op": "presence", "room": "lobby"})
+	pres := subs[1].request(map[string]any{"op": "presence", "room": "lobby"})
 	if pres.Total != 5 || len(pres.Members) != 5 {
 		t.Fatalf("presence on nb: total %d, %d members; want 5", pres.Total, len(pres.Members))
 	}
