@@ -287,12 +287,13 @@ func (s *Server) catchUp(r *room) {
 			r.mu.Unlock()
 			continue
 		}
-		n := 0
+		n, read := 0, 0
 		for _, m := range p.Messages {
 			if m.Seq <= r.seq {
 				continue
 			}
 			n += r.deliverLocked(&broker.RoomMessage{Room: r.name, Seq: m.Seq, Epoch: r.epoch, Event: encodeMsg(r.name, r.epoch, m)})
+			read++
 		}
 		s.metrics.deliveries.Add(uint64(n))
 		if p.More && len(p.Messages) > 0 {
@@ -305,7 +306,10 @@ func (s *Server) catchUp(r *room) {
 			r.mu.Unlock()
 			continue
 		}
-		n, gap := r.drainBacklogLocked(staleEpoch)
+		// A read that brought nothing new cannot fill a gap (the room
+		// keeps no history, or it was trimmed): the messages kept aside
+		// go out with it.
+		n, gap := r.drainBacklogLocked(staleEpoch, read == 0)
 		s.metrics.deliveries.Add(uint64(n))
 		if gap {
 			// A message of another epoch than the store's: a newer
@@ -328,13 +332,14 @@ func (s *Server) catchUp(r *room) {
 
 // drainBacklogLocked delivers the messages kept aside in order, but
 // those of the stale epoch; it stops at a gap (what is missing is in the
-// store: read on) and reports it.
-func (r *room) drainBacklogLocked(stale string) (n int, gap bool) {
+// store: read on) and reports it, unless acceptGap says the store cannot
+// fill it.
+func (r *room) drainBacklogLocked(stale string, acceptGap bool) (n int, gap bool) {
 	for i, m := range r.backlog {
 		if m.Epoch == r.epoch && m.Seq <= r.seq || stale != "" && m.Epoch == stale {
 			continue
 		}
-		if m.Epoch == r.epoch && m.Seq > r.seq+1 || m.Epoch != r.epoch && m.Seq > 1 {
+		if m.Epoch == r.epoch && m.Seq > r.seq+1 && !acceptGap || m.Epoch != r.epoch && m.Seq > 1 {
 			r.backlog = r.backlog[i:]
 			return n, true
 		}

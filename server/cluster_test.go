@@ -117,7 +117,11 @@ func TestClusterDelivery(t *testing.T) {
 	t.Parallel()
 	st := newSwapStore(memory.New(store.Options{}))
 	b := &seqBroker{InProcess: broker.NewInProcess(), st: st}
-	s, url := startServer(t, Config{Broker: b, OpenStore: func(store.Options) (store.Store, error) { return st, nil }})
+	s, url := startServer(t, Config{Broker: b, RoomHistory: []RoomHistory{{Rooms: "quiet", Size: 0}},
+		OpenStore: func(o store.Options) (store.Store, error) {
+			st.swap(memory.New(o))
+			return st, nil
+		}})
 	c := dial(t, url)
 	mustOK(t, c.cmd(map[string]any{"op": "join", "room": "r"}))
 	publish := func(n int) {
@@ -145,7 +149,7 @@ func TestClusterDelivery(t *testing.T) {
 	// The store loses the room (a Redis restarted without persistence)
 	// and a new history begins; the node hears of its third message
 	// first.
-	st.swap(memory.New(store.Options{}))
+	st.swap(memory.New(s.cfg.storeOptions(nil)))
 	publish(3)
 	m2 := b.published()[5:]
 	e2 := m2[0].Epoch
@@ -167,6 +171,19 @@ func TestClusterDelivery(t *testing.T) {
 	expectSeqs(t, c, e2, 4, 5)
 	hand(b.published()[8:]...)
 	c.quiet(150 * time.Millisecond)
+
+	// A room that keeps no history: a gap cannot be filled, and the
+	// messages after it still go out.
+	q := dial(t, url)
+	mustOK(t, q.cmd(map[string]any{"op": "join", "room": "quiet"}))
+	for i := range 3 {
+		if _, _, err := s.Publish("quiet", json.RawMessage(itoa(i)), PublishOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qm := b.published()[10:]
+	hand(qm[0], qm[2], qm[1])
+	expectSeqs(t, q, "", 1, 3)
 
 	// A join with the first history's epoch is told it did not recover.
 	d := dial(t, url)
