@@ -344,5 +344,5 @@ func (s *Server) storeKnows(room string) bool {
 // (cluster.go).
 func (h *hub) HandleResync(rooms []string) { h.srv.resync(rooms) }
 
-// HandleQuery answers another node's query (cluster.go).
+// HandleQuery answers another node's query (clusterops.go).
 func (h *hub) HandleQuery(kind string, args []byte) []byte { return h.srv.answerQuery(kind, args) }
