@@ -20,7 +20,9 @@ const (
 	// readBufferSize is gorilla's per-connection read buffer. Frames larger
 	// than it are read straight into the pooled frame buffer.
 	readBufferSize = 256
-	// writeBufferSize is the size of the pooled write buffers.
+	// writeBufferSize is the size of gorilla's pooled write buffers, which
+	// it takes only to write a message: rtsync writes its own frames
+	// (wsframe.go), so none is ever taken.
 	writeBufferSize = 4096
 	// controlTimeout bounds sending a ping or close frame.
 	controlTimeout = time.Second
@@ -35,9 +37,12 @@ const (
 
 var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// wsTransport is a Transport over a gorilla WebSocket.
+// wsTransport is a Transport over a WebSocket connection. gorilla upgrades
+// the connection and reads from it; rtsync writes every server frame itself
+// on the socket (wsframe.go), so a batch goes out as one frame in one write.
 type wsTransport struct {
 	ws     *websocket.Conn
+	w      frameWriter
 	remote string
 	wt     time.Duration
 
@@ -47,51 +52,35 @@ type wsTransport struct {
 func (t *wsTransport) Kind() string { return "ws" }
 
 func (t *wsTransport) watchHangup(hangup func()) (stop func()) {
-	return watchSocketHangup(t.ws.NetConn(), hangup)
+	return watchSocketHangup(t.w.raw, hangup)
 }
 func (t *wsTransport) RemoteAddr() string { return t.remote }
 
-var newline = []byte{'\n'}
+func (t *wsTransport) WriteBatch(objs [][]byte) error { return t.w.writeBatch(objs) }
 
-func (t *wsTransport) WriteBatch(objs [][]byte) error {
-	w, err := t.ws.NextWriter(websocket.TextMessage)
-	if err != nil {
-		return err
-	}
-	for i, b := range objs {
-		if i > 0 {
-			if _, err := w.Write(newline); err != nil {
-				return err
-			}
-		}
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-	}
-	return w.Close()
-}
-
-func (t *wsTransport) Ping() error {
-	return t.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(controlTimeout))
-}
+// Ping queues a ping frame and writes it now if no other frame is being
+// written; otherwise the frame's writer sends it when done. It never waits
+// for a write in progress.
+func (t *wsTransport) Ping() error { return t.w.ping() }
 
 func (t *wsTransport) Close(code int, reason string) {
 	t.closeOnce.Do(func() {
 		if code == 0 {
-			_ = t.ws.NetConn().Close()
+			_ = t.w.raw.Close()
 			return
 		}
 		msg := websocket.FormatCloseMessage(code, closeReason(code, reason))
 		// A writer blocked on a full socket holds the write lock until the
-		// peer reads or the write deadline passes; wait as long, so a slow
-		// consumer that does read on learns why it was cut off.
-		if t.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(t.wt)) != nil {
-			_ = t.ws.NetConn().Close()
+		// peer reads or the write watchdog drops the socket; wait as long
+		// as a write may take, so a slow consumer that does read on learns
+		// why it was cut off.
+		if !t.w.writeClose(msg, t.wt) {
+			_ = t.w.raw.Close()
 			return
 		}
 		// Let the reader see the peer's close reply; then drop the socket
 		// in case the peer never sends one.
-		time.AfterFunc(closeGrace, func() { _ = t.ws.NetConn().Close() })
+		time.AfterFunc(closeGrace, func() { _ = t.w.raw.Close() })
 	})
 }
 
@@ -101,6 +90,10 @@ func (s *Server) upgrader() *websocket.Upgrader {
 		WriteBufferSize: writeBufferSize,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     s.checkOrigin,
+		// No permessage-deflate: the frame writer (wsframe.go) writes
+		// uncompressed frames only, and a client that asks is answered
+		// without the extension.
+		EnableCompression: false,
 	}
 }
 
@@ -123,20 +116,25 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := &connInfo{transport: "ws", remote: r.RemoteAddr, header: r.Header, query: r.URL.Query(), token: tokenFrom(r)}
-	ws, err := s.up.Upgrade(w, r, nil)
+	t := &wsTransport{remote: r.RemoteAddr, wt: s.cfg.WriteTimeout}
+	ws, err := s.up.Upgrade(&hijackWriter{ResponseWriter: w, w: &t.w}, r, nil)
 	if err != nil {
 		s.metrics.errors.Add(1)
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return // Upgrade already answered with an HTTP error
 	}
+	t.ws = ws
 	ws.SetReadLimit(int64(s.cfg.MaxMessageSize) * hardLimitFactor)
-	t := &wsTransport{ws: ws, remote: r.RemoteAddr, wt: s.cfg.WriteTimeout}
 	c := newConn(s, t)
 	ws.SetPongHandler(func(string) error { c.touch(); return nil })
+	// The client's pings and closes are answered through the frame
+	// writer's lock, as gorilla's default handlers would answer them.
+	ws.SetPingHandler(func(p string) error { t.w.answerPing(p); return nil })
+	ws.SetCloseHandler(t.w.answerClose)
 	if !s.open(c, info) {
 		return
 	}
-	go s.readLoop(c, ws)
+	go s.readLoop(c, ws, t.w.raw)
 }
 
 // readLoop is the connection's reader. Where the socket allows (a
@@ -149,8 +147,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // (waitReadable) without waking gorilla, whose read would otherwise park on
 // the next frame with a deep stack until the client speaks again.
 // Elsewhere it loops, parking inside gorilla's read.
-func (s *Server) readLoop(c *conn, ws *websocket.Conn) {
-	fc, _ := ws.NetConn().(*frameConn)
+func (s *Server) readLoop(c *conn, ws *websocket.Conn, raw net.Conn) {
+	fc, _ := raw.(*frameConn)
 	if fc != nil {
 		fc.framed.Store(true)
 	}

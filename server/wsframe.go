@@ -1,0 +1,339 @@
+package server
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Server frames are written here, on the socket, not by gorilla: a batch
+// goes out as one text frame (FIN set, never masked, RFC 6455 §5.2) in one
+// write, where gorilla's writer cut it into 4 KiB continuation frames, a
+// write each. gorilla still upgrades the connection and reads from it.
+//
+// Every frame the server sends, whoever sends it, is written holding the
+// frameWriter's lock: batches (the connection's writer), pings (the
+// heartbeat sweep), pongs and close replies (the reader, through the
+// handlers set in serveWS), close frames (Transport.Close), and the few
+// frames gorilla still writes itself (a close on a protocol error or an
+// over-long frame), which reach the socket through wsNetConn.Write. No two
+// frames can interleave.
+
+const (
+	// copyMax: a batch frame up to this many bytes is copied into one
+	// pooled buffer and written with write(2); a longer one is written
+	// with writev(2) straight from the objects. Copying is cheaper for
+	// small frames of many small objects (two iovecs per object); past a
+	// few KiB writev wins, since the kernel copies the bytes anyway
+	// (BenchmarkWSWriteBatch).
+	copyMax = 16 << 10
+	// maxHeader is the longest server frame header: no mask key.
+	maxHeader = 10
+)
+
+// errCloseSent is WriteBatch's error once a close frame went out: no data
+// frame may follow it.
+var errCloseSent = errors.New("websocket: close frame already sent")
+
+// errBroken is the error after a write failed: a frame may be half
+// written, so nothing more can be.
+var errBroken = errors.New("websocket: an earlier write failed; the connection is closed")
+
+var (
+	copyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+	vecBufs  = sync.Pool{New: func() any { v := make(net.Buffers, 0, 64); return &v }}
+)
+
+// frameWriter writes a WebSocket connection's server frames.
+type frameWriter struct {
+	// raw is the socket: a *frameConn, or a *tls.Conn.
+	raw net.Conn
+	// vec: raw writes net.Buffers with one writev (a TCP connection);
+	// otherwise (TLS) a batch is copied and written with one Write.
+	vec bool
+
+	// lock is the write lock, a channel so that a close can give up
+	// waiting for it. What follows is guarded by it.
+	lock      chan struct{}
+	closeSent bool
+	broken    bool
+
+	// Control frames queued by goroutines that found the lock taken: the
+	// holder writes them before it lets go (unlock), so a ping never waits
+	// for a batch and the reader never waits to answer one.
+	pingDue atomic.Bool
+	pong    atomic.Pointer[[]byte] // payload of the latest unanswered client ping
+}
+
+func newFrameWriter(raw net.Conn) frameWriter {
+	_, vec := raw.(*frameConn)
+	if _, ok := raw.(*net.TCPConn); ok {
+		vec = true
+	}
+	return frameWriter{raw: raw, vec: vec, lock: make(chan struct{}, 1)}
+}
+
+// appendHeader appends the header of an unmasked final frame with opcode op
+// and n bytes of payload.
+func appendHeader(b []byte, op byte, n int) []byte {
+	b = append(b, 0x80|op)
+	switch {
+	case n <= 125:
+		return append(b, byte(n))
+	case n <= 0xffff:
+		return append(b, 126, byte(n>>8), byte(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
+	}
+}
+
+// tryLock takes the lock if it is free.
+func (w *frameWriter) tryLock() bool {
+	select {
+	case w.lock <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// lockWithin takes the lock, waiting at most d.
+func (w *frameWriter) lockWithin(d time.Duration) bool {
+	if w.tryLock() {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case w.lock <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// unlock lets go of the lock, then writes the control frames queued while
+// it was held, unless another goroutine took the lock meanwhile (it will).
+func (w *frameWriter) unlock() {
+	for {
+		<-w.lock
+		if !w.controlsDue() || !w.tryLock() {
+			return
+		}
+		_ = w.writeControlsLocked()
+	}
+}
+
+func (w *frameWriter) controlsDue() bool { return w.pingDue.Load() || w.pong.Load() != nil }
+
+// appendControls appends the queued pong and ping frames to b.
+func (w *frameWriter) appendControls(b []byte) []byte {
+	if p := w.pong.Swap(nil); p != nil {
+		b = append(appendHeader(b, websocket.PongMessage, len(*p)), *p...)
+	}
+	if w.pingDue.Swap(false) {
+		b = appendHeader(b, websocket.PingMessage, 0)
+	}
+	return b
+}
+
+// writeControlsLocked writes the queued control frames, bounded by
+// controlTimeout.
+func (w *frameWriter) writeControlsLocked() error {
+	var buf [2*maxHeader + 125]byte
+	b := w.appendControls(buf[:0])
+	if len(b) == 0 || w.closeSent || w.broken {
+		return nil // after a close frame, only the peer's close may come
+	}
+	return w.writeLocked(b, time.Now().Add(controlTimeout))
+}
+
+// writeLocked writes b whole with one Write, with deadline d (zero: none;
+// the write watchdog bounds batches). A failed write breaks the
+// connection: the socket is closed, since a frame may be half written.
+func (w *frameWriter) writeLocked(b []byte, d time.Time) error {
+	if w.broken {
+		return errBroken
+	}
+	if !d.IsZero() {
+		_ = w.raw.SetWriteDeadline(d)
+		defer func() { _ = w.raw.SetWriteDeadline(time.Time{}) }()
+	}
+	if _, err := w.raw.Write(b); err != nil {
+		w.breakLocked()
+		return err
+	}
+	return nil
+}
+
+func (w *frameWriter) breakLocked() {
+	w.broken = true
+	_ = w.raw.Close()
+}
+
+// writeBatch writes objs, joined by '\n', as one text frame with one write
+// (one writev on TCP), with any queued control frames ahead of it.
+func (w *frameWriter) writeBatch(objs [][]byte) error {
+	size := len(objs) - 1
+	for _, b := range objs {
+		size += len(b)
+	}
+	size = max(size, 0)
+	w.lock <- struct{}{}
+	defer w.unlock()
+	if w.closeSent {
+		return errCloseSent
+	}
+	if w.broken {
+		return errBroken
+	}
+	if size <= copyMax || !w.vec {
+		bp := copyBufs.Get().(*[]byte)
+		b := w.appendControls((*bp)[:0])
+		b = appendHeader(b, websocket.TextMessage, size)
+		for i, o := range objs {
+			if i > 0 {
+				b = append(b, '\n')
+			}
+			b = append(b, o...)
+		}
+		err := w.writeLocked(b, time.Time{})
+		if cap(b) <= 64<<10+64 {
+			*bp = b[:0]
+			copyBufs.Put(bp)
+		}
+		return err
+	}
+	var hdr [2*maxHeader + 125 + maxHeader]byte
+	vp := vecBufs.Get().(*net.Buffers)
+	v := append((*vp)[:0], appendHeader(w.appendControls(hdr[:0]), websocket.TextMessage, size))
+	for i, o := range objs {
+		if i > 0 {
+			v = append(v, newline)
+		}
+		v = append(v, o)
+	}
+	all := v
+	// WriteTo writes it all, through short writes, with as many writev
+	// calls as that takes (one unless the socket is full), and consumes v.
+	_, err := v.WriteTo(w.raw)
+	clear(all)
+	if cap(all) <= 1024 {
+		*vp = all[:0]
+		vecBufs.Put(vp)
+	}
+	if err != nil {
+		w.breakLocked()
+	}
+	return err
+}
+
+var newline = []byte{'\n'}
+
+// ping queues a ping and writes it unless a frame is being written, whose
+// writer sends it instead.
+func (w *frameWriter) ping() error {
+	w.pingDue.Store(true)
+	return w.flushControls()
+}
+
+// answerPing queues the pong that answers a client's ping (the latest
+// one's, if several wait: RFC 6455 §5.5.3 allows that) and writes it
+// unless a frame is being written, whose writer sends it instead.
+func (w *frameWriter) answerPing(payload string) {
+	p := []byte(payload)
+	w.pong.Store(&p)
+	_ = w.flushControls()
+}
+
+func (w *frameWriter) flushControls() error {
+	if !w.tryLock() {
+		return nil
+	}
+	err := w.writeControlsLocked()
+	w.unlock()
+	return err
+}
+
+// writeClose writes the close frame with payload msg, waiting at most d for
+// the lock and d for the write. It reports false if it did not: the lock
+// stayed taken, a close frame already went out, or the write failed.
+func (w *frameWriter) writeClose(msg []byte, d time.Duration) bool {
+	if !w.lockWithin(d) {
+		return false
+	}
+	defer w.unlock()
+	if w.closeSent || w.broken {
+		return false
+	}
+	w.closeSent = true
+	var buf [maxHeader + 125]byte
+	return w.writeLocked(append(appendHeader(buf[:0], websocket.CloseMessage, len(msg)), msg...), time.Now().Add(d)) == nil
+}
+
+// answerClose answers the client's close frame with its code, once: not
+// if the server closed first (the client's frame is then the answer).
+// This is gorilla's default close handler, written through the lock.
+func (w *frameWriter) answerClose(code int, _ string) error {
+	w.writeClose(websocket.FormatCloseMessage(code, ""), controlTimeout)
+	return nil
+}
+
+// wsNetConn is the socket as gorilla sees it. gorilla writes through it
+// only the handshake response and, on a protocol error or an over-long
+// frame, a close frame: both through the lock. Its write deadlines are
+// ignored: the frameWriter sets its own.
+type wsNetConn struct {
+	net.Conn
+	w *frameWriter
+}
+
+func (c *wsNetConn) Write(p []byte) (int, error) {
+	if len(p) == 0 || p[0]&0x80 == 0 {
+		// The handshake response, written before anything else can be.
+		return c.Conn.Write(p)
+	}
+	// A frame gorilla wrote itself: a close, whole, in one Write.
+	if !c.w.lockWithin(controlTimeout) {
+		return 0, errors.New("websocket: timed out waiting to write a close frame")
+	}
+	defer c.w.unlock()
+	if c.w.closeSent {
+		return len(p), nil // answered once
+	}
+	if p[0] == 0x80|websocket.CloseMessage {
+		c.w.closeSent = true
+	}
+	if err := c.w.writeLocked(p, time.Now().Add(controlTimeout)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (c *wsNetConn) SetWriteDeadline(time.Time) error { return nil }
+
+// hijackWriter hands gorilla's upgrader the socket wrapped in wsNetConn.
+type hijackWriter struct {
+	http.ResponseWriter
+	w *frameWriter
+}
+
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("websocket: the response cannot be hijacked")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	*h.w = newFrameWriter(nc)
+	return &wsNetConn{Conn: nc, w: h.w}, brw, nil
+}
