@@ -26,17 +26,17 @@ import (
 // over-long frame), which reach the socket through wsNetConn.Write. No two
 // frames can interleave.
 
-const (
-	// copyMax: a batch frame up to this many bytes is copied into one
-	// pooled buffer and written with write(2); a longer one is written
-	// with writev(2) straight from the objects. Copying is cheaper for
-	// small frames of many small objects (two iovecs per object); past a
-	// few KiB writev wins, since the kernel copies the bytes anyway
-	// (BenchmarkWSWriteBatch).
-	copyMax = 16 << 10
-	// maxHeader is the longest server frame header: no mask key.
-	maxHeader = 10
-)
+// copyMax: a batch frame up to this many bytes is copied into one
+// pooled buffer and written with write(2); a longer one is written
+// with writev(2) straight from the objects. Copying is cheaper for
+// small frames of many small objects (two iovecs per object); past a
+// few KiB writev wins, since the kernel copies the bytes anyway
+// (BenchmarkWSWriteBatch). A variable only so that the benchmark can
+// compare the two ways.
+var copyMax = 16 << 10
+
+// maxHeader is the longest server frame header: no mask key.
+const maxHeader = 10
 
 // errCloseSent is WriteBatch's error once a close frame went out: no data
 // frame may follow it.
@@ -48,8 +48,15 @@ var errBroken = errors.New("websocket: an earlier write failed; the connection i
 
 var (
 	copyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-	vecBufs  = sync.Pool{New: func() any { v := make(net.Buffers, 0, 64); return &v }}
+	vecBufs  = sync.Pool{New: func() any { return &vecBuf{v: make(net.Buffers, 0, 64)} }}
 )
+
+// vecBuf is what a writev of a batch needs: the buffers, and room for the
+// frame's header and the control frames ahead of it.
+type vecBuf struct {
+	v   net.Buffers
+	hdr [2*maxHeader + 125 + maxHeader]byte
+}
 
 // frameWriter writes a WebSocket connection's server frames.
 type frameWriter struct {
@@ -211,23 +218,23 @@ func (w *frameWriter) writeBatch(objs [][]byte) error {
 		}
 		return err
 	}
-	var hdr [2*maxHeader + 125 + maxHeader]byte
-	vp := vecBufs.Get().(*net.Buffers)
-	v := append((*vp)[:0], appendHeader(w.appendControls(hdr[:0]), websocket.TextMessage, size))
+	vb := vecBufs.Get().(*vecBuf)
+	vb.v = append(vb.v[:0], appendHeader(w.appendControls(vb.hdr[:0]), websocket.TextMessage, size))
 	for i, o := range objs {
 		if i > 0 {
-			v = append(v, newline)
+			vb.v = append(vb.v, newline)
 		}
-		v = append(v, o)
+		vb.v = append(vb.v, o)
 	}
-	all := v
+	all := vb.v
 	// WriteTo writes it all, through short writes, with as many writev
-	// calls as that takes (one unless the socket is full), and consumes v.
-	_, err := v.WriteTo(w.raw)
+	// calls as that takes (one unless the socket is full), and consumes
+	// vb.v.
+	_, err := vb.v.WriteTo(w.raw)
 	clear(all)
 	if cap(all) <= 1024 {
-		*vp = all[:0]
-		vecBufs.Put(vp)
+		vb.v = all[:0]
+		vecBufs.Put(vb)
 	}
 	if err != nil {
 		w.breakLocked()

@@ -578,3 +578,108 @@ func FuzzFrameHeader(f *testing.F) {
 		}
 	})
 }
+
+// dialTee dials the server at url with a gorilla client whose reads are
+// recorded.
+func dialTee(t *testing.T, url string) (*websocket.Conn, *teeConn) {
+	t.Helper()
+	tee := &teeConn{}
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		tee.Conn = nc
+		return tee, err
+	}}
+	ws, _, err := d.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	return ws, tee
+}
+
+// TestServerFramesOnWire: through the server, a burst of messages and a
+// large one arrive as final text frames, a client's ping gets its pong,
+// and a client's close gets one close reply, the last frame.
+func TestServerFramesOnWire(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{MaxMessageSize: 1 << 20})
+	ws, tee := dialTee(t, url)
+	events := make(chan []byte, 1024)
+	readErr := make(chan error, 1)
+	pong := make(chan string, 1)
+	ws.SetPongHandler(func(p string) error { pong <- p; return nil })
+	go func() {
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				readErr <- err
+				return
+			}
+			events <- b
+		}
+	}()
+	send := func(s string) {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func() string {
+		select {
+		case b := <-events:
+			return string(b)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event")
+			return ""
+		}
+	}
+	next() // welcome
+	send(`{"op":"join","room":"w","id":1}`)
+	next()
+	big := strings.Repeat("y", 200<<10)
+	send(`{"op":"pub","room":"w","data":"` + big + `","id":2}`)
+	for i := range 50 {
+		send(fmt.Sprintf(`{"op":"pub","room":"w","data":%d}`, i))
+	}
+	// The big message, its reply and the 50 small ones, in however many
+	// batches the writer made of them.
+	objs := 0
+	for objs < 52 {
+		objs += strings.Count(next(), "\n") + 1
+	}
+	if err := ws.WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-pong:
+		if p != "are you there" {
+			t.Fatalf("pong %q", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong")
+	}
+	if err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "bye"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-readErr:
+		if !websocket.IsCloseError(err, 1000) {
+			t.Fatalf("read ended with %v, want the close reply", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no close reply")
+	}
+	fs := tee.frames(t)
+	sawBig := false
+	for i, f := range fs[:len(fs)-1] {
+		if !f.fin || (f.op != websocket.TextMessage && f.op != websocket.PongMessage && f.op != websocket.PingMessage) {
+			t.Fatalf("frame %d: fin %v op %d", i, f.fin, f.op)
+		}
+		sawBig = sawBig || bytes.Contains(f.payload, []byte(big))
+	}
+	if !sawBig {
+		t.Fatal("the large message is in no one frame")
+	}
+	if last := fs[len(fs)-1]; last.op != websocket.CloseMessage || binary.BigEndian.Uint16(last.payload) != 1000 {
+		t.Fatalf("last frame %+v, want the close reply", last)
+	}
+}
