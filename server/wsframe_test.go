@@ -119,11 +119,10 @@ type frameHarness struct {
 }
 
 type harnessOpts struct {
-	tls     bool
-	chunk   int // the client reads at most this many bytes at a time
-	sndbuf  int // the server socket's SO_SNDBUF
-	rcvbuf  int // the client socket's SO_RCVBUF
-	noServe bool
+	tls    bool
+	chunk  int // the client reads at most this many bytes at a time
+	sndbuf int // the server socket's SO_SNDBUF
+	rcvbuf int // the client socket's SO_RCVBUF
 }
 
 func newFrameHarness(t *testing.T, o harnessOpts) *frameHarness {
