@@ -10,7 +10,8 @@
 // runs every command the client sends, so a client's commands take effect in
 // the order it sent them. Writes go through the connection's bounded send
 // queue (conn.enqueue); a writer goroutine exists only while the queue holds
-// something, and it writes everything queued as one frame. An idle
+// something, and it writes everything queued as one frame (a frame per
+// 64 KiB), each frame with one write to the socket. An idle
 // connection therefore holds one parked goroutine and no timers: a single
 // sweeper sends heartbeats and closes silent connections, and those whose
 // token expired (see auth.go).
@@ -43,6 +44,8 @@
 // each room's lock in turn, briefly, for its members and history size.
 //
 // Lock order: hub.mu, then room.mu, then conn.mu (and conn.stateMu before
-// conn.mu; room.mu before conn.stateMu). No lock is held while writing to a
-// socket.
+// conn.mu; room.mu before conn.stateMu). None of them is held while writing
+// to a socket. A WebSocket connection's frames are written holding its
+// frame writer's lock (wsframe.go), which is taken with no other held and
+// orders every frame to the socket: batches, pings, pongs, closes.
 package server

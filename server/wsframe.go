@@ -63,7 +63,8 @@ type frameWriter struct {
 	// raw is the socket: a *frameConn, or a *tls.Conn.
 	raw net.Conn
 	// vec: raw writes net.Buffers with one writev (a TCP connection);
-	// otherwise (TLS) a batch is copied and written with one Write.
+	// otherwise (TLS) a batch is copied and written with one Write, which
+	// crypto/tls sends as one write(2) per TLS record (up to 16 KiB).
 	vec bool
 
 	// lock is the write lock, a channel so that a close can give up
