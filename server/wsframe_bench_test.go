@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"testing"
 
@@ -12,19 +11,15 @@ import (
 
 // BenchmarkWSWriteBatch writes batch frames with a frameWriter to a
 // loopback socket whose other end a goroutine drains, copying the batch
-// into one buffer (write) or pointing at the objects (writev), for
-// batches of n objects of size bytes. It sets copyMax.
+// into one buffer (write) or pointing at the objects (writev), or as
+// useCopy chooses (auto), for batches of n objects of size bytes. It sets
+// writeMode.
 func BenchmarkWSWriteBatch(b *testing.B) {
-	for _, sh := range []struct{ n, size int }{{1, 128}, {8, 128}, {32, 128}, {128, 128}, {256, 128}, {512, 128}, {4, 4 << 10}, {1, 16 << 10}, {1, 64 << 10}, {1, 1 << 20}} {
-		for _, mode := range []string{"copy", "writev"} {
-			b.Run(fmt.Sprintf("objs=%dx%d/%s", sh.n, sh.size, mode), func(b *testing.B) {
-				old := copyMax
-				defer func() { copyMax = old }()
-				if mode == "copy" {
-					copyMax = math.MaxInt
-				} else {
-					copyMax = -1
-				}
+	for _, sh := range []struct{ n, size int }{{1, 128}, {8, 128}, {32, 128}, {128, 128}, {256, 128}, {500, 128}, {4, 4 << 10}, {1, 16 << 10}, {1, 64 << 10}, {1, 1 << 20}} {
+		for mode, name := range []string{"auto", "copy", "writev"} {
+			b.Run(fmt.Sprintf("objs=%dx%d/%s", sh.n, sh.size, name), func(b *testing.B) {
+				writeMode = mode
+				defer func() { writeMode = 0 }()
 				ln, err := net.Listen("tcp", "127.0.0.1:0")
 				if err != nil {
 					b.Fatal(err)
