@@ -60,6 +60,10 @@ func useCopy(size, n int) bool {
 // maxHeader is the longest server frame header: no mask key.
 const maxHeader = 10
 
+// controlsMax is the most that queued control frames (a pong and a ping)
+// add ahead of a batch frame, with the batch frame's own header.
+const controlsMax = 2*maxHeader + 125 + maxHeader
+
 // errCloseSent is WriteBatch's error once a close frame went out: no data
 // frame may follow it.
 var errCloseSent = errors.New("websocket: close frame already sent")
@@ -77,7 +81,7 @@ var (
 // frame's header and the control frames ahead of it.
 type vecBuf struct {
 	v   net.Buffers
-	hdr [2*maxHeader + 125 + maxHeader]byte
+	hdr [controlsMax]byte
 }
 
 // frameWriter writes a WebSocket connection's server frames.
@@ -226,7 +230,7 @@ func (w *frameWriter) writeBatch(objs [][]byte) error {
 	}
 	if !w.vec || useCopy(size, len(objs)) {
 		bp := copyBufs.Get().(*[]byte)
-		if need := 2*maxHeader + 125 + maxHeader + size; cap(*bp) < need {
+		if need := controlsMax + size; cap(*bp) < need {
 			*bp = make([]byte, 0, need) // one allocation, not append's several
 		}
 		b := w.appendControls((*bp)[:0])
@@ -238,7 +242,7 @@ func (w *frameWriter) writeBatch(objs [][]byte) error {
 			b = append(b, o...)
 		}
 		err := w.writeLocked(b, time.Time{})
-		if cap(b) <= copyMax+2*maxHeader+125 {
+		if cap(b) <= controlsMax+copyMax {
 			*bp = b[:0]
 			copyBufs.Put(bp)
 		}

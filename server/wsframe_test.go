@@ -241,11 +241,19 @@ func payloadOf(n int, seed byte) []byte {
 // TestFrameSizes: batches whose payload lengths sit on each side of the
 // 7-bit, 16-bit and 64-bit length forms arrive as one final text frame
 // each, which gorilla's client reads, over TCP (writev) and TLS (one copy).
+//
+// Not parallel: it sets writeMode, to take each way of writing (chosen,
+// copied, writev) through every size.
 func TestFrameSizes(t *testing.T) {
 	sizes := []int{1, 125, 126, 65535, 65536, 1 << 20}
-	for _, useTLS := range []bool{false, true} {
-		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
-			h := newFrameHarness(t, harnessOpts{tls: useTLS})
+	for _, tc := range []struct {
+		tls  bool
+		mode int
+	}{{false, 0}, {false, 1}, {false, 2}, {true, 0}} {
+		t.Run(fmt.Sprintf("tls=%v/mode=%d", tc.tls, tc.mode), func(t *testing.T) {
+			writeMode = tc.mode
+			defer func() { writeMode = 0 }()
+			h := newFrameHarness(t, harnessOpts{tls: tc.tls})
 			var want [][]byte
 			for i, n := range sizes {
 				// As one object, and as three joined by newlines.
