@@ -94,8 +94,9 @@ fuzz:
 	@GO=$(GO) scripts/fuzz.sh $(FUZZTIME) '$(FUZZFLAGS)' $(FUZZ_TARGETS)
 
 # The fuzz stage of make test: 13 targets at 7s each, about 110s on two
-# cores with the builds. scripts/fuzz.sh runs a target again when it
-# failed only with the fuzzer's own deadline race (Go 1.26).
+# cores with the builds. scripts/fuzz.sh passes a target that ran its
+# time and failed only with the fuzzer's own deadline race (Go 1.26),
+# having written no failing input.
 # Minimizing each new input is capped at 100 runs: the fuzzer stops a
 # minimization cut short by -fuzztime with "context deadline exceeded", a
 # failure that says nothing about the code; a crasher is still reported
