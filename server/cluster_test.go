@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,13 @@ func (b *seqBroker) PublishRoom(m *broker.RoomMessage) error {
 		return nil
 	}
 	return b.InProcess.PublishRoom(m)
+}
+
+// Query: there is no other node to ask.
+func (b *seqBroker) Query(context.Context, string, []byte) ([]broker.Answer, error) { return nil, nil }
+func (b *seqBroker) Node() string                                                   { return "test" }
+func (b *seqBroker) Nodes() ([]broker.Node, error) {
+	return []broker.Node{{ID: "test", Seen: time.Now()}}, nil
 }
 
 // published returns the messages appended so far, as a node receives
@@ -191,4 +199,18 @@ func TestClusterDelivery(t *testing.T) {
 	if r.Recovered == nil || *r.Recovered || r.Epoch != e2 || r.Seq != 5 {
 		t.Fatalf("join with the lost epoch: recovered %v, epoch %s seq %d; want false, %s, 5", r.Recovered, r.Epoch, r.Seq, e2)
 	}
+}
+
+// TestClusterPresenceRateLimited: in a cluster a presence op asks every
+// node, so it counts toward the connection's rate limit.
+func TestClusterPresenceRateLimited(t *testing.T) {
+	t.Parallel()
+	b := &seqBroker{InProcess: broker.NewInProcess(), st: memory.New(store.Options{})}
+	_, url := startServer(t, Config{Broker: b, PublishRate: 0.1, PublishBurst: 2,
+		OpenStore: func(store.Options) (store.Store, error) { return b.st, nil }})
+	c := dial(t, url)
+	mustOK(t, c.cmd(map[string]any{"op": "join", "room": "r"}))
+	mustOK(t, c.cmd(map[string]any{"op": "presence", "room": "r"}))
+	mustOK(t, c.cmd(map[string]any{"op": "presence", "room": "r"}))
+	mustErr(t, c.cmd(map[string]any{"op": "presence", "room": "r"}), protocol.CodeRateLimited)
 }

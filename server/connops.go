@@ -67,6 +67,10 @@ func (c *conn) exitRoom(room string, self bool) bool {
 type identityChange struct {
 	uid, name *string
 	meta      json.RawMessage
+	// answer, when set, is called with the new identity once it is in
+	// place (the uid index included) and before the new uid's offline
+	// messages go out: the hello op's reply.
+	answer func(uid, name string)
 }
 
 // rebind changes c's identity, keeps the uid index in step and, when c
@@ -89,6 +93,11 @@ func (s *Server) rebind(c *conn, ch identityChange) (uid, name string) {
 	c.stateMu.Unlock()
 	if uid != old {
 		s.hub.setUID(c, old, uid)
+	}
+	if ch.answer != nil {
+		ch.answer(uid, name)
+	}
+	if uid != old {
 		// What the old uid's inbox handed over says nothing of the new's.
 		c.inboxSent.Store(0)
 		if c.welcomed.Load() {

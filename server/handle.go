@@ -97,17 +97,11 @@ func (c *conn) hello(cmd *protocol.Command) {
 		ch.uid = &cmd.UID
 	}
 	ch.meta = cmd.Meta
-	// The reply goes before the inbox a new uid brings.
-	c.stateMu.Lock()
-	uid, name := c.uid, c.name
-	if ch.uid != nil {
-		uid = *ch.uid
+	// The reply goes once the uid is bound (an API call the client makes
+	// on it finds it) and before the inbox a new uid brings.
+	ch.answer = func(uid, name string) {
+		c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Client: c.id, UID: uid, Name: name})
 	}
-	if ch.name != nil {
-		name = *ch.name
-	}
-	c.stateMu.Unlock()
-	c.send(protocol.Reply{Type: protocol.TypeReply, ID: cmd.ID, OK: true, Client: c.id, UID: uid, Name: name})
 	c.srv.rebind(c, ch)
 }
 

@@ -218,6 +218,11 @@ func (c *conn) presence(cmd *protocol.Command) {
 	if r == nil {
 		return
 	}
+	if c.srv.querier != nil && c.limited(cmd) {
+		// In a cluster each presence asks every node: it counts
+		// toward the rate limit, so one client cannot flood them.
+		return
+	}
 	budget := c.roomForReply()
 	c.push(encodePresenceReply(cmd.ID, r.name, c.srv.presencePage(r, cmd.After, cmd.Limit, budget)), true)
 }
