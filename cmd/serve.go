@@ -177,6 +177,10 @@ const serveExample = `  # a local server on 127.0.0.1:7000
   # nothing on disk (tests, demos): history and offline messages in memory
   rtsync serve --store memory
 
+  # two nodes of one cluster on a Redis (any node serves any client)
+  rtsync serve --addr 127.0.0.1:7001 --node a --redis redis://127.0.0.1:6379/0
+  rtsync serve --addr 127.0.0.1:7002 --node b --redis redis://127.0.0.1:6379/0
+
   # without --api-key the API takes serve's own key, made on first start
   curl -H "Authorization: Bearer $(cat ~/.config/rtsync/api-key)" http://127.0.0.1:7000/api/v1/stats
 

@@ -50,6 +50,8 @@ type opArgs struct {
 	After   string          `json:"after,omitempty"`
 	Limit   int             `json:"limit,omitempty"`
 	Top     int             `json:"top,omitempty"`
+	// Bytes bounds the encoded members of a presence listing.
+	Bytes int `json:"bytes,omitempty"`
 }
 
 // opAnswer is a node's answer: Found when the client was there, with the
@@ -327,7 +329,7 @@ func (s *Server) listHere(a *opArgs) any {
 	case listRoomMembers:
 		var ans roomMembersAnswer
 		if r := s.hub.room(a.Room, false); r != nil {
-			ans.Members, ans.Total = r.memberEntries(a.After, a.Limit)
+			ans.Members, ans.Total = r.memberEntries(a.After, a.Limit, max(a.Bytes, 1))
 		}
 		return ans
 	}
@@ -399,7 +401,7 @@ type roomAnswer struct {
 
 func (s *Server) roomHere(room string) roomAnswer {
 	members := s.roomMembers(room)
-	return roomAnswer{Clients: len(members), UIDs: s.roomUIDsHere(room)}
+	return roomAnswer{Clients: len(members), UIDs: distinctUIDs(members)}
 }
 
 // broadcastHere queues a direct event with data for every connection

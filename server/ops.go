@@ -724,10 +724,13 @@ func (s *Server) RoomUIDs(room string, opts ListOptions) (Page[string], error) {
 }
 
 // roomUIDsHere lists the distinct uids of room's members here.
-func (s *Server) roomUIDsHere(room string) []string {
+func (s *Server) roomUIDsHere(room string) []string { return distinctUIDs(s.roomMembers(room)) }
+
+// distinctUIDs lists the distinct uids of conns, in their order.
+func distinctUIDs(conns []*conn) []string {
 	seen := make(map[string]struct{})
 	uids := []string{}
-	for _, m := range s.roomMembers(room) {
+	for _, m := range conns {
 		if _, uid, _ := m.identity(); uid != "" {
 			if _, dup := seen[uid]; !dup {
 				seen[uid] = struct{}{}

@@ -99,9 +99,10 @@ type memberEntry struct {
 }
 
 // memberEntries lists r's members here whose client id sorts after
-// after, sorted, at most limit of them (0: no limit), with the count of
-// all its members here.
-func (r *room) memberEntries(after string, limit int) (entries []memberEntry, total int) {
+// after, sorted, at most limit of them (0: no limit) and about maxBytes
+// encoded, with one more when there is one (so the caller knows more are
+// left), and the count of all its members here.
+func (r *room) memberEntries(after string, limit, maxBytes int) (entries []memberEntry, total int) {
 	r.mu.Lock()
 	snap := r.snapshotLocked()
 	r.mu.Unlock()
@@ -111,9 +112,11 @@ func (r *room) memberEntries(after string, limit int) (entries []memberEntry, to
 	for start < len(conns) && after != "" && conns[start].id <= after {
 		start++
 	}
-	for i := start; i < len(conns) && (limit <= 0 || len(entries) <= limit); i++ {
+	size := 0
+	for i := start; i < len(conns) && (limit <= 0 || len(entries) <= limit) && size <= maxBytes; i++ {
 		if b, err := protocol.Marshal(conns[i].member()); err == nil {
 			entries = append(entries, memberEntry{ID: conns[i].id, Member: b})
+			size += len(b) + 1
 		}
 	}
 	return entries, len(conns)
@@ -124,9 +127,9 @@ func (r *room) memberEntries(after string, limit int) (entries []memberEntry, to
 // encoded, but always one when any is left. In a cluster it lists the
 // members on every node.
 func (s *Server) presencePage(r *room, after string, limit, maxBytes int) presencePage {
-	entries, total := r.memberEntries(after, limit)
+	entries, total := r.memberEntries(after, limit, maxBytes)
 	if s.querier != nil {
-		answers, err := s.ask(queryList, &opArgs{What: listRoomMembers, Room: r.name, After: after, Limit: limit})
+		answers, err := s.ask(queryList, &opArgs{What: listRoomMembers, Room: r.name, After: after, Limit: limit, Bytes: maxBytes})
 		if err != nil {
 			s.hub.logLim.note(s.log, "cluster-query", "cluster: some nodes did not answer; presence lists the members of those that did", "err", err)
 		}

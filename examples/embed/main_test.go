@@ -145,6 +145,12 @@ func TestEmbedChat(t *testing.T) {
 	if ann.welcome.UID != "ann" || ann.welcome.Name != "ann" {
 		t.Fatalf("welcome = %+v, want uid and name ann", ann.welcome)
 	}
+	// The connect hook's rooms are joined just after the welcome goes
+	// out; a reply to ann's first command proves she is in them, so she
+	// sees bob arrive.
+	if r := ann.cmd(map[string]any{"op": "presence", "room": "lobby"}); !r.OK || len(r.Members) != 1 {
+		t.Fatalf("lobby presence before bob = %+v", r)
+	}
 	bob, err := dial(t, url+"?user=bob")
 	if err != nil {
 		t.Fatal(err)

@@ -60,6 +60,25 @@ func (s *testServer) serve(ln net.Listener) {
 	s.mu.Unlock()
 }
 
+// waitMembers waits until room has n members.
+func (s *testServer) waitMembers(t *testing.T, room string, n int) {
+	t.Helper()
+	s.mu.Lock()
+	cur := s.cur
+	s.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := cur.Srv.Room(room)
+		if err == nil && info.Clients == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("room %s: %+v, %v; want %d members", room, info, err, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // stop shuts the server down (clients get 4012) and waits for it.
 func (s *testServer) stop() {
 	s.mu.Lock()

@@ -104,6 +104,9 @@ func TestViewUnread(t *testing.T) {
 	bob := dialPeer(t, srv.url(), "bob", "lobby", "dev")
 	p, tm := startView(t, testOptions(srv.url(), "ann", "lobby", "dev"), 100, 30)
 	p.waitScreen(t, "you joined #lobby")
+	// #dev is joined after #lobby, and a join does not replay what came
+	// before it: wait until ann is in it.
+	srv.waitMembers(t, "dev", 2)
 	bob.say(t, "lobby", text("lunch?"))
 	bob.say(t, "dev", text("build is red"))
 	bob.say(t, "dev", text("ann: your test, I think"))
