@@ -241,7 +241,7 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.IntVar(&s.PublishBurst, "publish-burst", d.PublishBurst, "messages one connection may send at once above --publish-rate")
 	cliconf.ByteSizeVar(fs, &s.SendQueueBytes, "send-queue", d.SendQueueBytes, "bytes queued for one client before it is closed as too slow (code 4008)")
 	fs.DurationVar(&s.WriteTimeout, "write-timeout", d.WriteTimeout, "longest one write to a client may take")
-	fs.DurationVar(&s.WriteCoalesce, "write-coalesce", d.WriteCoalesce, "shortest gap between two writes to one client; faster traffic is batched into one write, 0 writes each message at once")
+	fs.DurationVar(&s.WriteCoalesce, "write-coalesce", d.WriteCoalesce, "a fixed shortest gap between two writes to one client, faster traffic batched into one write; 0 (default): no fixed window, batching follows the load and messages are written at once when the socket takes them")
 	fs.IntVar(&s.HistorySize, "history-size", d.HistorySize, "messages each room keeps for recovery and the history op; 0 turns history off")
 	fs.DurationVar(&s.HistoryTTL, "history-ttl", d.HistoryTTL, "how long a room keeps a message")
 	cliconf.ByteSizeVar(fs, &s.MaxHistoryBytes, "max-history-bytes", d.MaxHistoryBytes, "history of all rooms together, in memory or on disk; past it the oldest messages go first, whichever room holds them; 0 for no bound")

@@ -78,11 +78,14 @@ type Config struct {
 	SendQueueBytes int
 	// WriteTimeout bounds one write to a client's socket.
 	WriteTimeout time.Duration
-	// WriteCoalesce is the shortest time between two writes to one
-	// connection. Messages arriving sooner are written together when it
-	// has passed: a client receiving more than 1/WriteCoalesce messages a
-	// second gets them in batches, which costs a fraction of the syscalls;
-	// slower traffic is written at once. Negative: no coalescing.
+	// WriteCoalesce, when positive, is the shortest time between two
+	// writes to one connection: messages arriving sooner are written
+	// together when it has passed. Zero or negative (the default): no
+	// fixed window. Batching then follows the load: what arrives while a
+	// write is under way or a room's fan-out is busy goes out together in
+	// the next write, and the rest is written at once, from the room's
+	// fan-out when the socket takes it (the fan-out writes only when no
+	// window is set).
 	WriteCoalesce time.Duration
 
 	// HistorySize is how many messages each room keeps for recovery and
@@ -236,7 +239,6 @@ func DefaultConfig() Config {
 		PublishBurst:           200,
 		SendQueueBytes:         1 << 20,
 		WriteTimeout:           10 * time.Second,
-		WriteCoalesce:          10 * time.Millisecond,
 		HistorySize:            1000,
 		HistoryTTL:             24 * time.Hour,
 		PresenceMaxMembers:     1000,

@@ -34,6 +34,9 @@ type conn struct {
 	mu     sync.Mutex
 	queue  [][]byte
 	queued int // bytes in queue
+	// qobjs counts the objects in queue: an entry may hold several,
+	// joined by '\n' (a room's fan-out batch).
+	qobjs int
 	// pubAt is when the oldest room message in the queue was published
 	// (unix ns), 0 when the queue holds none; the writer reports the
 	// time from then until the write that carried it
@@ -47,6 +50,12 @@ type conn struct {
 	// the tick came).
 	flushNow bool
 	spare    [][]byte // the last batch's slice, kept for the next
+	// restPending: a frame the fan-out wrote in part (dw.tryWrite) must
+	// be finished by the writer before anything else.
+	restPending bool
+	// dw writes frames straight from a room's fan-out when nothing is
+	// queued (fanout.go); nil where the transport cannot.
+	dw directWriter
 	// lastWrite is when the last write finished (unix ns).
 	lastWrite int64
 
@@ -106,6 +115,9 @@ type conn struct {
 
 func newConn(s *Server, t Transport) *conn {
 	c := &conn{id: randomID(10), srv: s, t: t, lim: newLimiter(s.cfg.PublishRate, s.cfg.PublishBurst)}
+	if dw, ok := t.(directWriter); ok && dw.canWriteDirect() {
+		c.dw = dw
+	}
 	c.touch()
 	c.connectedAt = c.lastSeen.Load()
 	return c
@@ -135,7 +147,10 @@ func (c *conn) push(b []byte, urgent bool) { c.pushAt(b, urgent, 0) }
 
 // pushAt is push for an object published at unix ns at, for room
 // messages (0: not one).
-func (c *conn) pushAt(b []byte, urgent bool, at int64) {
+func (c *conn) pushAt(b []byte, urgent bool, at int64) { c.pushN(b, 1, urgent, at) }
+
+// pushN is pushAt for b holding n objects joined by '\n'.
+func (c *conn) pushN(b []byte, n int, urgent bool, at int64) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -153,6 +168,7 @@ func (c *conn) pushAt(b []byte, urgent bool, at int64) {
 	}
 	c.queue = append(c.queue, b)
 	c.queued += len(b)
+	c.qobjs += n
 	if c.pubAt == 0 {
 		c.pubAt = at
 	}
@@ -190,6 +206,20 @@ func (c *conn) send(v any) {
 func (c *conn) writeLoop(ws *writerStats) {
 	for {
 		c.mu.Lock()
+		if !c.closed && c.restPending {
+			// Finish the frame the fan-out wrote in part first.
+			c.restPending = false
+			c.mu.Unlock()
+			c.writeStarted.Store(time.Now().UnixNano())
+			err := c.dw.flushRest()
+			c.writeStarted.Store(0)
+			if err != nil {
+				c.srv.log.Debug("write failed", "client", c.id, "err", err)
+				c.close(0, "")
+				return
+			}
+			continue
+		}
 		if c.closed || len(c.queue) == 0 {
 			c.writing = false
 			c.signalDrainedLocked()
@@ -206,9 +236,9 @@ func (c *conn) writeLoop(ws *writerStats) {
 			return
 		}
 		c.flushNow = false
-		batch, queued, pubAt := c.queue, c.queued, c.pubAt
+		batch, queued, pubAt, qobjs := c.queue, c.queued, c.pubAt, c.qobjs
 		c.queue, c.spare = c.spare[:0], nil
-		c.queued, c.pubAt = 0, 0
+		c.queued, c.pubAt, c.qobjs = 0, 0, 0
 		c.signalDrainedLocked()
 		c.mu.Unlock()
 
@@ -230,9 +260,12 @@ func (c *conn) writeLoop(ws *writerStats) {
 				// below, with no clock read of its own.
 				written = time.Now().UnixNano()
 			}
-			objs, frames, nbytes = objs+uint64(n), frames+1, nbytes+uint64(size-1)
+			frames, nbytes = frames+1, nbytes+uint64(size-1)
 			clear(batch[:n])
 			batch = batch[n:]
+		}
+		if err == nil {
+			objs = uint64(qobjs)
 		}
 		now := time.Now().UnixNano()
 		if written == 0 {
@@ -281,7 +314,8 @@ func (c *conn) close(code int, reason string) {
 // markClosedLocked stops all further queueing and discards the queue.
 func (c *conn) markClosedLocked() {
 	c.closed = true
-	c.queue, c.spare, c.queued, c.pubAt = nil, nil, 0, 0
+	c.queue, c.spare, c.queued, c.pubAt, c.qobjs = nil, nil, 0, 0, 0
+	c.restPending = false
 	c.signalDrainedLocked()
 	if c.hookCancel != nil {
 		c.hookCancel(errConnClosed)
@@ -293,7 +327,7 @@ func (c *conn) markClosedLocked() {
 // and let go of the queue, or the connection closed (true), or after d
 // (false): a peer that does not read cannot hold its closer longer.
 func (c *conn) waitDrained(d time.Duration) bool {
-	return c.waitQueue(d, func() bool { return !c.writing && len(c.queue) == 0 })
+	return c.waitQueue(d, func() bool { return !c.writing && len(c.queue) == 0 && !c.restPending })
 }
 
 // waitQueue waits until ok (called with c.mu held) holds or the

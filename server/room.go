@@ -54,6 +54,12 @@ type room struct {
 	// Neither needs mu.
 	pubs atomic.Uint64
 	rate rateMeter
+
+	// fan is the queue of the room's fan-out goroutine (fanout.go).
+	// fanInline, set by a caller that ends with unlockFan, has that
+	// caller hand the items out itself when the queue was idle.
+	fan       fanQueue
+	fanInline bool
 }
 
 // pendingPub is a publish waiting for its commit.
@@ -251,49 +257,40 @@ func (s *Server) answerPub(c *conn, id json.RawMessage, m *broker.RoomMessage, e
 // node, in seq order.
 func (r *room) deliver(s *Server, m *broker.RoomMessage) {
 	r.mu.Lock()
+	r.inlineFanLocked()
 	delivered := r.deliverLocked(m)
-	r.mu.Unlock()
+	r.unlockFan(s)
 	s.metrics.deliveries.Add(uint64(delivered))
 }
 
 // deliverLocked is deliver with r.mu held; it returns the members it
-// queued m for.
+// queued m for, or will: the members not held get it from the room's
+// fan-out (fanout.go), in the order of these calls.
 func (r *room) deliverLocked(m *broker.RoomMessage) int {
 	origin, _ := m.Local.(*conn)
 	exclude := excludeSet(m.Exclude)
-	if m.Origin != "" && origin == nil {
-		// Published on another node: skip the origin by id.
-		if exclude == nil {
-			exclude = make(map[string]struct{}, 1)
+	it := fanItem{ev: m.Event, at: m.At, msg: true, exclude: exclude}
+	if m.Origin != "" {
+		if origin != nil {
+			it.skip = origin
+		} else {
+			// Published on another node: skip the origin by id.
+			it.skipID = m.Origin
 		}
-		exclude[m.Origin] = struct{}{}
 	}
-	skipOrigin := m.Origin != "" && origin != nil
 	if m.Seq > r.seq || m.Epoch != r.epoch {
 		r.seq, r.epoch = m.Seq, m.Epoch
 	}
 	r.ready = true
 	r.pubs.Add(1)
 	members := r.snapshotLocked()
-	delivered := len(members)
-	for _, c := range members {
-		if skipOrigin && c == origin {
-			delivered--
-			continue
-		}
-		if exclude != nil {
-			if _, skip := exclude[c.id]; skip {
-				delivered--
-				continue
-			}
-		}
-		c.enqueueMsg(m.Event, m.At)
+	delivered := 0
+	if len(members) > 0 {
+		it.to = members
+		r.queueFan(members[0].srv, it)
 	}
 	for c, h := range r.holds {
-		if skipOrigin && c == origin {
-			continue
-		}
-		if _, skip := exclude[c.id]; !skip {
+		if !it.skips(c) {
 			h.add(m.Event)
 			delivered++
 		}
@@ -312,10 +309,8 @@ func (r *room) presenceLocked(s *Server, typ string, c *conn) {
 	if err != nil {
 		return
 	}
-	for _, m := range r.snapshotLocked() {
-		if m != c {
-			m.enqueue(b)
-		}
+	if members := r.snapshotLocked(); len(members) > 0 {
+		r.queueFan(s, fanItem{ev: b, to: members, skip: c})
 	}
 	s.publishPresence(r.name, b)
 }
@@ -339,7 +334,8 @@ const (
 // room was dropped meanwhile.
 func (r *room) join(s *Server, c *conn, id json.RawMessage, mode joinMode) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.inlineFanLocked()
+	defer r.unlockFan(s)
 	if r.dead {
 		return false
 	}
@@ -377,7 +373,8 @@ func (r *room) addLocked(s *Server, c *conn) {
 // on a client's behalf). It reports whether c was a member.
 func (r *room) leave(s *Server, c *conn, self bool) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.inlineFanLocked()
+	defer r.unlockFan(s)
 	// A member catching up is held, not yet a member: letting it go
 	// stops its catch-up (recover.go).
 	delete(r.holds, c)
@@ -398,9 +395,10 @@ func (r *room) leave(s *Server, c *conn, self bool) bool {
 func (r *room) notifySelfLocked(typ string, c *conn) {
 	_, uid, name := c.identity()
 	if b, err := protocol.Marshal(protocol.Presence{Type: typ, Room: r.name, Client: c.id, UID: uid, Name: name}); err == nil {
-		c.enqueue(b)
+		r.sendOrderedLocked(c, b, false)
 	}
 }
+
 
 // dissolve takes every member out of the room (ungroup). Each member gets
 // its own leave event and no other: they all leave, so events about one

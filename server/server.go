@@ -74,6 +74,8 @@ type Server struct {
 	started time.Time
 
 	draining atomic.Bool
+	// fanouts counts the rooms' fan-out goroutines running (fanout.go).
+	fanouts fanCount
 	mux      *http.ServeMux
 	// life ends when shutdown begins (endLife), and with it every hook
 	// call under way but the close events'.
@@ -378,6 +380,8 @@ func (s *Server) shutdown(hs *http.Server) error {
 	defer cancel()
 	// Stop accepting; hijacked WebSocket connections are ours to close.
 	err := hs.Shutdown(deadline)
+	// What the rooms queued reaches the queues before they drain.
+	s.fanouts.wait(deadline)
 	conns := s.hub.snapshot()
 	s.log.Info("shutting down", "clients", len(conns), "timeout", s.cfg.ShutdownTimeout)
 	for _, c := range conns {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -98,6 +99,14 @@ type frameWriter struct {
 	lock      chan struct{}
 	closeSent bool
 	broken    bool
+	// rest is the unwritten end of a frame that tryWrite could only
+	// partly write: it goes out before any other frame. It is a slice of
+	// a frame shared by many connections, never changed.
+	rest []byte
+
+	// rc writes without blocking (tryWrite): the socket's RawConn, nil
+	// where frames are not written that way (TLS, systems without it).
+	rc syscall.RawConn
 
 	// Control frames queued by goroutines that found the lock taken: the
 	// holder writes them before it lets go (unlock), so a ping never waits
@@ -111,7 +120,11 @@ func newFrameWriter(raw net.Conn) frameWriter {
 	if _, ok := raw.(*net.TCPConn); ok {
 		vec = true
 	}
-	return frameWriter{raw: raw, vec: vec, lock: make(chan struct{}, 1)}
+	var rc syscall.RawConn
+	if sc, ok := raw.(syscall.Conn); ok && vec && directWrites {
+		rc, _ = sc.SyscallConn()
+	}
+	return frameWriter{raw: raw, vec: vec, lock: make(chan struct{}, 1), rc: rc}
 }
 
 // appendHeader appends the header of an unmasked final frame with opcode op
@@ -181,12 +194,61 @@ func (w *frameWriter) appendControls(b []byte) []byte {
 // writeControlsLocked writes the queued control frames, bounded by
 // controlTimeout.
 func (w *frameWriter) writeControlsLocked() error {
+	if len(w.rest) > 0 {
+		// A frame is half written, and its writer (the connection's
+		// writer goroutine, which finishes it) sends the controls after.
+		return nil
+	}
 	var buf [2*maxHeader + 125]byte
 	b := w.appendControls(buf[:0])
 	if len(b) == 0 || w.closeSent || w.broken {
 		return nil // after a close frame, only the peer's close may come
 	}
 	return w.writeLocked(b, time.Now().Add(controlTimeout))
+}
+
+// flushRestLocked writes the end of a partly written frame, if any, with
+// deadline d (zero: none).
+func (w *frameWriter) flushRestLocked(d time.Time) error {
+	if len(w.rest) == 0 {
+		return nil
+	}
+	rest := w.rest
+	w.rest = nil
+	return w.writeLocked(rest, d)
+}
+
+// tryWrite writes frame, a whole server frame, without waiting: not for
+// the lock, nor for room in the socket. It returns how much it wrote:
+// len(frame); or less, and the rest is kept to be written (flushRest)
+// before any other frame; or -1 when it did not try (the lock is taken, a
+// frame is half written, the connection is closing, or it cannot write
+// this way), and the caller queues frame's content instead.
+func (w *frameWriter) tryWrite(frame []byte) (int, error) {
+	if w.rc == nil || !w.tryLock() {
+		return -1, nil
+	}
+	defer w.unlock()
+	if w.closeSent || w.broken || len(w.rest) > 0 {
+		return -1, nil
+	}
+	n, err := rawWrite(w.rc, frame)
+	if err != nil {
+		w.breakLocked()
+		return 0, err
+	}
+	if n < len(frame) {
+		w.rest = frame[n:]
+	}
+	return n, nil
+}
+
+// flushRest writes the end of a frame tryWrite left half written,
+// waiting for the socket as a batch write does.
+func (w *frameWriter) flushRest() error {
+	w.lock <- struct{}{}
+	defer w.unlock()
+	return w.flushRestLocked(time.Time{})
 }
 
 // writeLocked writes b whole with one Write, with deadline d (zero: none;
@@ -224,6 +286,9 @@ func (w *frameWriter) writeBatch(objs [][]byte) error {
 	defer w.unlock()
 	if w.closeSent {
 		return errCloseSent
+	}
+	if err := w.flushRestLocked(time.Time{}); err != nil {
+		return err
 	}
 	if w.broken {
 		return errBroken
@@ -313,6 +378,9 @@ func (w *frameWriter) writeClose(msg []byte, d time.Duration) bool {
 	if w.closeSent || w.broken {
 		return false
 	}
+	if w.flushRestLocked(time.Now().Add(d)) != nil {
+		return false
+	}
 	w.closeSent = true
 	var buf [maxHeader + 125]byte
 	return w.writeLocked(append(appendHeader(buf[:0], websocket.CloseMessage, len(msg)), msg...), time.Now().Add(d)) == nil
@@ -347,6 +415,9 @@ func (c *wsNetConn) Write(p []byte) (int, error) {
 	defer c.w.unlock()
 	if c.w.closeSent {
 		return len(p), nil // answered once
+	}
+	if err := c.w.flushRestLocked(time.Now().Add(controlTimeout)); err != nil {
+		return 0, err
 	}
 	if p[0] == 0x80|websocket.CloseMessage {
 		c.w.closeSent = true
