@@ -312,6 +312,7 @@ func (b *fanBatch) deliverSome(c *conn, st *fanStats) {
 // the server's metrics.
 type fanStats struct {
 	deliveries, frames, objects uint64
+	whole, short                uint64
 	ws                          writerStats
 }
 
@@ -323,9 +324,11 @@ func (st *fanStats) flush(s *Server) {
 	if st.frames > 0 {
 		m.frames.Add(st.frames)
 		m.objects.Add(st.objects)
+		m.fanWhole.Add(st.whole)
+		m.fanShort.Add(st.short)
 	}
 	st.ws.flush(s, time.Now().UnixNano())
-	st.deliveries, st.frames, st.objects = 0, 0, 0
+	st.deliveries, st.frames, st.objects, st.whole, st.short = 0, 0, 0, 0, 0
 }
 
 // deliverBatch hands c a payload of n objects, msgs of them room messages
@@ -367,6 +370,11 @@ func (c *conn) deliverBatch(payload, frame []byte, n, msgs int, urgent bool, at 
 			pubAt = at
 		}
 		st.ws.observed(c.srv, len(payload), pubAt, now, now, uint64(len(payload)))
+		if w == len(frame) {
+			st.whole++
+		} else {
+			st.short++
+		}
 	}
 	c.mu.Lock()
 	switch {

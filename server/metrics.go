@@ -48,7 +48,11 @@ type metrics struct {
 	bytesOut      atomic.Uint64 // bytes of the objects written, separators included; the writers add in bulk
 	slowConsumers atomic.Uint64
 	timeouts      atomic.Uint64
-	errors        atomic.Uint64
+	// Frames a room's fan-out wrote to a socket itself (fanout.go):
+	// whole, or short (the socket took part; the writer finished it).
+	fanWhole atomic.Uint64
+	fanShort atomic.Uint64
+	errors   atomic.Uint64
 	// The global bounds biting (limits.go): history messages evicted,
 	// rooms forgotten to make way and rooms refused at MaxRooms, times
 	// the heap passed MaxMemory and connections refused meanwhile.

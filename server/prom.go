@@ -82,7 +82,7 @@ type collector struct {
 
 	buildInfo, connections, accepted, rejected, rooms, uids *prometheus.Desc
 	messagesIn, published, directs, deliveries              *prometheus.Desc
-	messagesOut, framesOut, bytesOut                        *prometheus.Desc
+	messagesOut, framesOut, bytesOut, fanoutWrites          *prometheus.Desc
 	slowConsumers, heartbeatTimeouts, errors                *prometheus.Desc
 	historyMessages, historyBytes                           *prometheus.Desc
 	historyEvicted, roomsReclaimed, roomsRefused            *prometheus.Desc
@@ -117,6 +117,7 @@ func newCollector(s *Server, p *promMetrics) *collector {
 		messagesOut:       d("messages_out_total", "Objects (events, replies) written to clients."),
 		framesOut:         d("frames_out_total", "Writes to clients: WebSocket frames, TCP writes."),
 		bytesOut:          d("bytes_out_total", "Bytes of the objects written to clients, separators included, framing and TLS not."),
+		fanoutWrites:      d("fanout_writes_total", "Frames a room's fan-out wrote to a client's socket itself, without a writer: whole, or short (the socket took part of the frame and the connection's writer finished it).", "result"),
 		slowConsumers:     d("slow_consumers_total", "Connections closed with 4008 because their send queue overflowed."),
 		heartbeatTimeouts: d("heartbeat_timeouts_total", "Connections closed with 4009 because they were silent for two heartbeat intervals."),
 		errors:            d("errors_total", "Error replies and events sent to clients, by code.", "code"),
@@ -158,7 +159,7 @@ func newCollector(s *Server, p *promMetrics) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.buildInfo, c.connections, c.accepted, c.rejected, c.rooms, c.uids,
-		c.messagesIn, c.published, c.directs, c.deliveries, c.messagesOut, c.framesOut, c.bytesOut,
+		c.messagesIn, c.published, c.directs, c.deliveries, c.messagesOut, c.framesOut, c.bytesOut, c.fanoutWrites,
 		c.slowConsumers, c.heartbeatTimeouts, c.errors, c.historyMessages, c.historyBytes,
 		c.historyEvicted, c.roomsReclaimed, c.roomsRefused, c.memoryHigh, c.memoryShed, c.memoryRefused,
 		c.hookCalls, c.hookFailures, c.hookInFlight, c.hookWaiting, c.hookLatency, c.hookCloseQueued, c.hookBreakersOpen,
@@ -203,6 +204,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.messagesOut, m.objects.Load())
 	counter(c.framesOut, m.frames.Load())
 	counter(c.bytesOut, m.bytesOut.Load())
+	counter(c.fanoutWrites, m.fanWhole.Load(), "whole")
+	counter(c.fanoutWrites, m.fanShort.Load(), "short")
 	counter(c.slowConsumers, m.slowConsumers.Load())
 	counter(c.heartbeatTimeouts, m.timeouts.Load())
 	for code, n := range m.errorsByCode() {

@@ -399,7 +399,6 @@ func (r *room) notifySelfLocked(typ string, c *conn) {
 	}
 }
 
-
 // dissolve takes every member out of the room (ungroup). Each member gets
 // its own leave event and no other: they all leave, so events about one
 // another would be n² noise. It returns how many members there were.

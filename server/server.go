@@ -76,7 +76,7 @@ type Server struct {
 	draining atomic.Bool
 	// fanouts counts the rooms' fan-out goroutines running (fanout.go).
 	fanouts fanCount
-	mux      *http.ServeMux
+	mux     *http.ServeMux
 	// life ends when shutdown begins (endLife), and with it every hook
 	// call under way but the close events'.
 	life    context.Context

@@ -174,6 +174,12 @@ func (w *frameWriter) unlock() {
 		if !w.controlsDue() || !w.tryLock() {
 			return
 		}
+		if len(w.rest) > 0 {
+			// A frame is half written: whoever finishes it (flushRest)
+			// sends the controls after it.
+			<-w.lock
+			return
+		}
 		_ = w.writeControlsLocked()
 	}
 }
