@@ -82,8 +82,9 @@ Scenarios:
   broadcast  --conns subscribers spread over --rooms rooms; --publishers
              per room publish --rate messages/s in all (the default)
   direct     --conns peers in pairs send each other direct messages
-  connect    a connection storm: how fast --conns connect, handshake
-             latency, failures by cause; --churn reconnects a share/s
+  connect    a connection storm: how fast --conns connect (each says hello
+             and joins one of --rooms), handshake latency, failures by
+             cause; --churn reconnects a share/s
   idle       hold --conns connections; reports the server's memory per
              connection when the bench started it (or from its stats API)
 
@@ -155,7 +156,7 @@ func newBenchCmd(ios *iostreams.IOStreams) *cobra.Command {
 	f.StringVar(&opts.Scenario, "scenario", d.Scenario, "broadcast, direct, connect or idle")
 	f.StringVar(&opts.Protocol, "protocol", d.Protocol, "rtsync, or raw for a server that broadcasts bare text frames")
 	f.IntVar(&opts.Conns, "conns", d.Conns, "receiving connections (subscribers; peers; all connections for connect and idle)")
-	f.IntVar(&opts.Rooms, "rooms", d.Rooms, "rooms per server, or in the whole --cluster (broadcast); subscribers are spread over them")
+	f.IntVar(&opts.Rooms, "rooms", d.Rooms, "rooms per server, or in the whole --cluster (broadcast); subscribers, or the connect scenario's connections, are spread over them")
 	f.IntVar(&opts.Publishers, "publishers", d.Publishers, "publishing connections per room and server, or per room and node with --cluster (broadcast)")
 	f.Float64Var(&opts.Rate, "rate", d.Rate, "messages per second in total, over every publisher")
 	f.IntVar(&opts.Payload, "payload", d.Payload, "message size in bytes (at least 64: the marker)")

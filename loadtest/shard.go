@@ -415,8 +415,13 @@ func (s *shard) setupCommands(c *benchConn) (hello, join []byte) {
 		h["uid"] = s.l.uid(c.s.g)
 	}
 	hello, _ = json.Marshal(h)
-	if s.cfg.Scenario == ScenarioBroadcast {
+	switch s.cfg.Scenario {
+	case ScenarioBroadcast:
 		join, _ = json.Marshal(map[string]any{"op": "join", "id": 2, "room": s.l.roomName(c.s.room)})
+	case ScenarioConnect:
+		// A connect is a whole client's arrival: hello and a join, both
+		// answered. Connections are dealt over --rooms round-robin.
+		join, _ = json.Marshal(map[string]any{"op": "join", "id": 2, "room": s.l.roomName(c.s.g)})
 	}
 	return hello, join
 }
