@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -48,10 +49,11 @@ type benchOptions struct {
 	APIKey     string
 	Remote     bool
 
-	Out      string
-	Format   string
-	HTML     string
-	Progress string
+	Out        string
+	CPUProfile string
+	Format     string
+	HTML       string
+	Progress   string
 
 	MaxP99  time.Duration
 	MaxLoss string
@@ -173,6 +175,7 @@ func newBenchCmd(ios *iostreams.IOStreams) *cobra.Command {
 	f.StringVar(&opts.APIKey, "api-key", "", "HTTP API key, to read the server's stats (idle scenario with --url; default: the key a server on this machine keeps for itself)")
 	f.BoolVar(&opts.Remote, "allow-remote", false, "allow a non-loopback --url (only a server you own)")
 	f.StringVarP(&opts.Out, "out", "o", "", "also write every figure, the parameters and the machine as JSON to `FILE`")
+	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write the bench's own CPU profile for the whole run to `FILE` (go tool pprof reads it; this process only, not --procs workers)")
 	f.StringVar(&opts.Format, "format", "table", "report format on stdout: table, json or csv")
 	f.StringVar(&opts.HTML, "html", "", "also write a self-contained HTML report with charts to `FILE`")
 	f.StringVar(&opts.Progress, "progress", "auto", "live progress: auto (a live view on a terminal, else lines), tui, plain or none")
@@ -253,6 +256,14 @@ func runBench(ctx context.Context, o *benchOptions) error {
 	}
 	if err := check.Normalize(); err != nil {
 		return flagError("%v", err)
+	}
+
+	if o.CPUProfile != "" {
+		stop, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	opt := loadtest.Options{Tool: "rtsync bench " + buildinfo.Get().Version}
@@ -458,4 +469,21 @@ between the runs are listed first, since they make a comparison unfair.`,
 			return report.Compare(ios.Out, a, b, args[0], args[1])
 		},
 	}
+}
+
+// startCPUProfile starts profiling this process's CPU into path; stop ends
+// the profile and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w; give a path in a writable directory", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
