@@ -97,17 +97,17 @@ func (l *ipLimiter) release(ip netip.Addr) {
 // back when closed, once.
 type guardConn struct {
 	*net.TCPConn
-	release func()
-	once    sync.Once
+	// lim counts ip's connections; nil when ip is not limited.
+	lim      *ipLimiter
+	ip       netip.Addr
+	released atomic.Bool
 }
 
 func (c *guardConn) Close() error {
 	err := c.TCPConn.Close()
-	c.once.Do(func() {
-		if c.release != nil {
-			c.release()
-		}
-	})
+	if c.lim != nil && c.released.CompareAndSwap(false, true) {
+		c.lim.release(c.ip)
+	}
 	return err
 }
 
@@ -144,7 +144,11 @@ func (s *Server) accept(ln net.Listener) (*guardConn, net.Conn, error) {
 			_ = tc.Close()
 			continue
 		}
-		return &guardConn{TCPConn: tc, release: func() { s.perIP.release(ip) }}, nil, nil
+		gc := &guardConn{TCPConn: tc}
+		if s.perIP.limits(ip) {
+			gc.lim, gc.ip = &s.perIP, ip
+		}
+		return gc, nil, nil
 	}
 }
 

@@ -114,8 +114,21 @@ type connInfo struct {
 	transport string
 	remote    string
 	header    http.Header
-	query     url.Values
-	token     string
+	// rawQuery is the upgrade request's query (hasQuery: there was a
+	// request), parsed only when a connect hook asks for it.
+	rawQuery string
+	hasQuery bool
+	token    string
+}
+
+// query returns the upgrade request's query parameters; nil for a
+// transport without a request (TCP).
+func (i *connInfo) query() url.Values {
+	if !i.hasQuery {
+		return nil
+	}
+	q, _ := url.ParseQuery(i.rawQuery) // as http.Request's URL.Query: bad pairs are dropped
+	return q
 }
 
 // New checks cfg, fills its defaults and returns a Server ready to Run.
