@@ -39,7 +39,10 @@ func (e *replyError) Error() string { return fmt.Sprintf("server replied %s: %s"
 // kernel pick). Binding a source address costs a port per address, so it
 // is only done when --source-ips asks for it.
 func newDialer(src netip.Addr) *websocket.Dialer {
-	nd := &net.Dialer{Timeout: handshakeTimeout}
+	// No TCP keep-alive: the server's heartbeat pings keep a connection
+	// checked, and the probes' socket options cost four system calls a
+	// dial.
+	nd := &net.Dialer{Timeout: handshakeTimeout, KeepAlive: -1}
 	if src.IsValid() {
 		nd.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
 	}

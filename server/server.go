@@ -302,7 +302,7 @@ func (s *Server) open(c *conn, info *connInfo) bool {
 	}
 	_, uid, name := c.identity()
 	c.welcomed.Store(true)
-	c.send(protocol.Welcome{
+	c.greet(protocol.Welcome{
 		Type: protocol.TypeWelcome, Client: c.id, UID: uid, Name: name, Node: s.cfg.Node, Server: s.cfg.Version,
 		Protocol: protocol.Version, Heartbeat: s.cfg.HeartbeatInterval.Milliseconds(),
 	})

@@ -119,7 +119,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	info := &connInfo{transport: "ws", remote: r.RemoteAddr, header: r.Header, rawQuery: r.URL.RawQuery, hasQuery: true, token: tokenFrom(r)}
 	t := &wsTransport{remote: r.RemoteAddr, wt: s.cfg.WriteTimeout}
-	ws, err := s.up.Upgrade(&hijackWriter{ResponseWriter: w, w: &t.w}, r, nil)
+	ws, err := s.up.Upgrade(holdingHijacker{&hijackWriter{ResponseWriter: w, w: &t.w}}, r, nil)
 	if err != nil {
 		s.metrics.errors.Add(1)
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
@@ -133,7 +133,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// writer's lock, as gorilla's default handlers would answer them.
 	ws.SetPingHandler(func(p string) error { t.w.answerPing(p); return nil })
 	ws.SetCloseHandler(t.w.answerClose)
-	if !s.open(c, info) {
+	ok := s.open(c, info)
+	if fc, isFC := t.w.raw.(*frameConn); isFC {
+		// open wrote the welcome, or a close frame, behind the held
+		// handshake response (greet.go); should it have written neither,
+		// the response goes now.
+		_ = fc.flushHeld()
+	}
+	if !ok {
 		return
 	}
 	go s.readLoop(c, ws, t.w.raw)
