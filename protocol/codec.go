@@ -67,7 +67,9 @@ func Decode(obj []byte) (Command, *Error) {
 		c.ID = recoverID(obj)
 		return c, Errorf(CodeBadRequest, "the command nests objects and arrays more than %d levels deep (data and meta may nest %d)", MaxDepth+1, MaxDepth)
 	}
-	if err := json.Unmarshal(obj, &c); err != nil {
+	if fc, ok := decodeFast(obj); ok {
+		c = fc
+	} else if err := json.Unmarshal(obj, &c); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			c.ID = recoverID(obj)
