@@ -255,7 +255,7 @@ func TestConnectJoins(t *testing.T) {
 			return
 		}
 		st := ts.Srv.Stats()
-		commands = st.Commands
+		commands = st.MessagesIn
 		members = []int{}
 		for _, r := range st.TopRooms {
 			members = append(members, r.Members)
