@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -48,10 +49,11 @@ type benchOptions struct {
 	APIKey     string
 	Remote     bool
 
-	Out      string
-	Format   string
-	HTML     string
-	Progress string
+	Out        string
+	CPUProfile string
+	Format     string
+	HTML       string
+	Progress   string
 
 	MaxP99  time.Duration
 	MaxLoss string
@@ -82,8 +84,9 @@ Scenarios:
   broadcast  --conns subscribers spread over --rooms rooms; --publishers
              per room publish --rate messages/s in all (the default)
   direct     --conns peers in pairs send each other direct messages
-  connect    a connection storm: how fast --conns connect, handshake
-             latency, failures by cause; --churn reconnects a share/s
+  connect    a connection storm: how fast --conns connect (each says hello
+             and joins one of --rooms), handshake latency, failures by
+             cause; --churn reconnects a share/s
   idle       hold --conns connections; reports the server's memory per
              connection when the bench started it (or from its stats API)
 
@@ -155,7 +158,7 @@ func newBenchCmd(ios *iostreams.IOStreams) *cobra.Command {
 	f.StringVar(&opts.Scenario, "scenario", d.Scenario, "broadcast, direct, connect or idle")
 	f.StringVar(&opts.Protocol, "protocol", d.Protocol, "rtsync, or raw for a server that broadcasts bare text frames")
 	f.IntVar(&opts.Conns, "conns", d.Conns, "receiving connections (subscribers; peers; all connections for connect and idle)")
-	f.IntVar(&opts.Rooms, "rooms", d.Rooms, "rooms per server, or in the whole --cluster (broadcast); subscribers are spread over them")
+	f.IntVar(&opts.Rooms, "rooms", d.Rooms, "rooms per server, or in the whole --cluster (broadcast); subscribers, or the connect scenario's connections, are spread over them")
 	f.IntVar(&opts.Publishers, "publishers", d.Publishers, "publishing connections per room and server, or per room and node with --cluster (broadcast)")
 	f.Float64Var(&opts.Rate, "rate", d.Rate, "messages per second in total, over every publisher")
 	f.IntVar(&opts.Payload, "payload", d.Payload, "message size in bytes (at least 64: the marker)")
@@ -172,6 +175,7 @@ func newBenchCmd(ios *iostreams.IOStreams) *cobra.Command {
 	f.StringVar(&opts.APIKey, "api-key", "", "HTTP API key, to read the server's stats (idle scenario with --url; default: the key a server on this machine keeps for itself)")
 	f.BoolVar(&opts.Remote, "allow-remote", false, "allow a non-loopback --url (only a server you own)")
 	f.StringVarP(&opts.Out, "out", "o", "", "also write every figure, the parameters and the machine as JSON to `FILE`")
+	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write the bench's own CPU profile for the whole run to `FILE` (go tool pprof reads it; this process only, not --procs workers)")
 	f.StringVar(&opts.Format, "format", "table", "report format on stdout: table, json or csv")
 	f.StringVar(&opts.HTML, "html", "", "also write a self-contained HTML report with charts to `FILE`")
 	f.StringVar(&opts.Progress, "progress", "auto", "live progress: auto (a live view on a terminal, else lines), tui, plain or none")
@@ -252,6 +256,14 @@ func runBench(ctx context.Context, o *benchOptions) error {
 	}
 	if err := check.Normalize(); err != nil {
 		return flagError("%v", err)
+	}
+
+	if o.CPUProfile != "" {
+		stop, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	opt := loadtest.Options{Tool: "rtsync bench " + buildinfo.Get().Version}
@@ -457,4 +469,21 @@ between the runs are listed first, since they make a comparison unfair.`,
 			return report.Compare(ios.Out, a, b, args[0], args[1])
 		},
 	}
+}
+
+// startCPUProfile starts profiling this process's CPU into path; stop ends
+// the profile and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w; give a path in a writable directory", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

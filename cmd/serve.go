@@ -352,7 +352,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 
 	// Listen first: a bad address should not leave a data directory
 	// behind.
-	ln, err := listen(ctx, opts.Addr)
+	ln, err := listen(ctx, opts.Addr, false)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it started
@@ -385,7 +385,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		scheme, wsScheme = "https", "wss"
 	}
 	if opts.TCPAddr != "" {
-		tl, err := listen(ctx, opts.TCPAddr)
+		tl, err := listen(ctx, opts.TCPAddr, true)
 		if err != nil {
 			_ = ln.Close()
 			return fmt.Errorf("--tcp-addr: %w", err)
@@ -503,9 +503,16 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 }
 
 // listen opens the TCP listener, turning the usual failures into errors
-// that say what to do.
-func listen(ctx context.Context, addr string) (net.Listener, error) {
+// that say what to do. keepAlive turns TCP keep-alive probes on for the
+// accepted connections: the TCP transport wants them (a silent nc client
+// has no other check); the HTTP listener does not, since its WebSocket
+// clients are pinged (the heartbeat) and its HTTP requests have timeouts,
+// and setting them costs four system calls per connection.
+func listen(ctx context.Context, addr string, keepAlive bool) (net.Listener, error) {
 	var lc net.ListenConfig
+	if !keepAlive {
+		lc.KeepAlive = -1
+	}
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, listenError(addr, err)

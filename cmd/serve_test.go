@@ -299,7 +299,7 @@ func TestListenError(t *testing.T) {
 		{"127.0.0.1:99999", "listen on 127.0.0.1:99999: address 99999: invalid port; give --addr as host:port"},
 	}
 	for _, tt := range tests {
-		_, err := listen(context.Background(), tt.addr)
+		_, err := listen(context.Background(), tt.addr, false)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("listen(%q) = %v, want %q", tt.addr, err, tt.want)
 		}

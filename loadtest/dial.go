@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,11 +37,17 @@ type replyError struct{ code, message string }
 
 func (e *replyError) Error() string { return fmt.Sprintf("server replied %s: %s", e.code, e.message) }
 
+// writeBufs are the dialers' shared write buffers.
+var writeBufs = &sync.Pool{}
+
 // dialer builds the gorilla dialer for one source address (nil: let the
 // kernel pick). Binding a source address costs a port per address, so it
 // is only done when --source-ips asks for it.
 func newDialer(src netip.Addr) *websocket.Dialer {
-	nd := &net.Dialer{Timeout: handshakeTimeout}
+	// No TCP keep-alive: the server's heartbeat pings keep a connection
+	// checked, and the probes' socket options cost four system calls a
+	// dial.
+	nd := &net.Dialer{Timeout: handshakeTimeout, KeepAlive: -1}
 	if src.IsValid() {
 		nd.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
 	}
@@ -48,6 +56,9 @@ func newDialer(src netip.Addr) *websocket.Dialer {
 		HandshakeTimeout: handshakeTimeout,
 		ReadBufferSize:   readBuffer,
 		WriteBufferSize:  writeBuffer,
+		// A connection holds a write buffer only while it writes a
+		// message: receivers write only hello and join.
+		WriteBufferPool: writeBufs,
 	}
 }
 
@@ -140,11 +151,16 @@ func rtsyncSetup(ws *websocket.Conn, hello, join []byte) (handshake, error) {
 		want["2"] = true
 	}
 	welcomed := false
+	var buf []byte
 	for !welcomed || len(want) > 0 {
-		_, data, err := ws.ReadMessage()
+		_, r, err := ws.NextReader()
 		if err != nil {
 			return hs, err
 		}
+		if buf, err = readAll(r, buf[:0]); err != nil {
+			return hs, err
+		}
+		data := buf
 		for len(data) > 0 {
 			line := data
 			if i := indexByte(data, '\n'); i >= 0 {
@@ -153,7 +169,7 @@ func rtsyncSetup(ws *websocket.Conn, hello, join []byte) (handshake, error) {
 				data = nil
 			}
 			var ev wireEvent
-			if json.Unmarshal(line, &ev) != nil {
+			if !quickEvent(line, &ev) && json.Unmarshal(line, &ev) != nil {
 				continue
 			}
 			switch ev.Type {
@@ -185,6 +201,47 @@ func rtsyncSetup(ws *websocket.Conn, hello, join []byte) (handshake, error) {
 		}
 	}
 	return hs, nil
+}
+
+// quickEvent reads the events the set-up waits through without decoding
+// JSON, as rtsync writes them: an event it does not look at (presence,
+// early messages: only its type is set) and a successful reply (type, id,
+// ok). It reports false for anything else (the welcome, an error, a reply
+// written otherwise), which is then decoded in full.
+func quickEvent(line []byte, ev *wireEvent) bool {
+	const typePrefix = `{"type":"`
+	if !bytes.HasPrefix(line, []byte(typePrefix)) {
+		return false
+	}
+	rest := line[len(typePrefix):]
+	end := indexByte(rest, '"')
+	if end < 0 {
+		return false
+	}
+	typ := rest[:end]
+	switch string(typ) {
+	case "welcome", "error":
+		return false
+	case "reply":
+	default:
+		ev.Type = string(typ)
+		return true
+	}
+	// {"type":"reply","id":N,"ok":true...
+	rest = rest[end+1:]
+	if !bytes.HasPrefix(rest, []byte(`,"id":`)) {
+		return false
+	}
+	rest = rest[len(`,"id":`):]
+	n := 0
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	if n == 0 || !bytes.HasPrefix(rest[n:], []byte(`,"ok":true`)) {
+		return false
+	}
+	ev.Type, ev.ID, ev.OK = "reply", rest[:n], true
+	return true
 }
 
 func indexByte(b []byte, c byte) int {

@@ -236,3 +236,39 @@ func TestUnreachableServer(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestConnectJoins: each connect of the connect scenario says hello and
+// joins a room, the connections dealt over --rooms.
+func TestConnectJoins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a bench run; runs without -short")
+	}
+	ts := testserver.Start(t, server.Config{})
+	cfg := quick(ts.URL())
+	cfg.Scenario = loadtest.ScenarioConnect
+	cfg.Conns = 30
+	cfg.Rooms = 3
+	var members []int
+	var commands uint64
+	opt := loadtest.Options{Progress: func(p loadtest.Progress) {
+		if members != nil || p.Phase == "connecting" || p.Connected != int64(cfg.Conns) {
+			return
+		}
+		st := ts.Srv.Stats()
+		commands = st.MessagesIn
+		members = []int{}
+		for _, r := range st.TopRooms {
+			members = append(members, r.Members)
+		}
+	}}
+	res, err := loadtest.Run(context.Background(), cfg, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := res.Connect; c.Connected != 30 || c.Failed != 0 {
+		t.Fatalf("connect: %+v", c)
+	}
+	if !slices.Equal(members, []int{10, 10, 10}) || commands != 60 {
+		t.Errorf("rooms' members %v, commands %d; want 3 rooms of 10 and a hello and a join per connection", members, commands)
+	}
+}

@@ -410,15 +410,37 @@ func (s *shard) dial(ctx context.Context, c *benchConn, d *websocket.Dialer) (*w
 // setupCommands are the hello and join a connection sends after the
 // welcome (nil when not needed).
 func (s *shard) setupCommands(c *benchConn) (hello, join []byte) {
-	h := map[string]any{"op": "hello", "id": 1, "name": "bench-" + strconv.Itoa(c.s.g)}
+	hello = append(strconv.AppendInt([]byte(`{"op":"hello","id":1,"name":"bench-`), int64(c.s.g), 10), '"')
 	if s.cfg.Scenario == ScenarioDirect {
-		h["uid"] = s.l.uid(c.s.g)
+		hello = appendJSONString(append(hello, `,"uid":`...), s.l.uid(c.s.g))
 	}
-	hello, _ = json.Marshal(h)
-	if s.cfg.Scenario == ScenarioBroadcast {
-		join, _ = json.Marshal(map[string]any{"op": "join", "id": 2, "room": s.l.roomName(c.s.room)})
+	hello = append(hello, '}')
+	room := -1
+	switch s.cfg.Scenario {
+	case ScenarioBroadcast:
+		room = c.s.room
+	case ScenarioConnect:
+		// A connect is a whole client's arrival: hello and a join, both
+		// answered. Connections are dealt over --rooms round-robin.
+		room = c.s.g
+	}
+	if room >= 0 {
+		join = append(appendJSONString([]byte(`{"op":"join","id":2,"room":`), s.l.roomName(room)), '}')
 	}
 	return hello, join
+}
+
+// appendJSONString appends s as a JSON string: as it is, quoted, when it
+// needs no escaping (the bench's names and rooms), else as encoding/json
+// writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
 }
 
 // prepareReceiver sets up which streams c receives and their bitmaps.
@@ -453,7 +475,9 @@ var (
 // finds and, for a sender, counts the server's refusals.
 func (s *shard) read(c *benchConn, ws *websocket.Conn) {
 	defer s.readers.Done()
-	buf := make([]byte, 0, readBuffer)
+	// Small to start with (an idle connection keeps it); readAll grows it
+	// to the largest frame.
+	buf := make([]byte, 0, 512)
 	isSender := c.s.stream >= 0
 	for {
 		_, r, err := ws.NextReader()

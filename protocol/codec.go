@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -66,7 +67,9 @@ func Decode(obj []byte) (Command, *Error) {
 		c.ID = recoverID(obj)
 		return c, Errorf(CodeBadRequest, "the command nests objects and arrays more than %d levels deep (data and meta may nest %d)", MaxDepth+1, MaxDepth)
 	}
-	if err := json.Unmarshal(obj, &c); err != nil {
+	if fc, ok := decodeFast(obj); ok {
+		c = fc
+	} else if err := json.Unmarshal(obj, &c); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			c.ID = recoverID(obj)
@@ -330,13 +333,41 @@ func truncate(s string, n int) string {
 // It does not escape < > & as json.Marshal does: that would grow a payload up
 // to six times, past the limits (id, meta, frame size) it was checked against.
 func Marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	e := encoders.Get().(*encoder)
+	defer e.put()
+	if err := e.enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("encode %T: %w", v, err)
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
+	b := bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'})
+	// The one allocation: the result, with room for the newline a line
+	// transport appends.
+	out := make([]byte, len(b), len(b)+1)
+	copy(out, b)
+	return out, nil
+}
+
+// encoder is a reusable json.Encoder writing into its own buffer: one per
+// Marshal cost an encoder and a few buffer growths each time.
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
+// put returns e to the pool, unless it grew past what a small event
+// needs (a history page): that memory goes back to the heap.
+func (e *encoder) put() {
+	if e.buf.Cap() > 64<<10 {
+		return
+	}
+	e.buf.Reset()
+	encoders.Put(e)
 }
 
 // DecodeEvent parses one server → client object.

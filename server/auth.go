@@ -804,8 +804,11 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 // tokenFrom extracts a token from the upgrade request: ?token= or
 // Authorization: Bearer.
 func tokenFrom(r *http.Request) string {
-	if t := r.URL.Query().Get("token"); t != "" {
-		return t
+	// No query, nothing to parse (a connect without ?token= pays nothing).
+	if r.URL.RawQuery != "" {
+		if t := r.URL.Query().Get("token"); t != "" {
+			return t
+		}
 	}
 	const prefix = "bearer "
 	if h := r.Header.Get("Authorization"); len(h) > len(prefix) && strings.EqualFold(h[:len(prefix)], prefix) {

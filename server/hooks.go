@@ -329,7 +329,7 @@ func (s *Server) hookConnect(c *conn, info *connInfo, claims map[string]any) (*C
 	if h == nil {
 		return nil, nil
 	}
-	ev := &ConnectEvent{Who: c.who(), Transport: info.transport, RemoteAddr: info.remote, Header: info.header, Query: info.query, Claims: claims}
+	ev := &ConnectEvent{Who: c.who(), Transport: info.transport, RemoteAddr: info.remote, Header: info.header, Query: info.query(), Claims: claims}
 	var res *ConnectResult
 	ctx, done := c.hookContext()
 	defer done()

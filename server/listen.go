@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"net"
@@ -97,17 +98,82 @@ func (l *ipLimiter) release(ip netip.Addr) {
 // back when closed, once.
 type guardConn struct {
 	*net.TCPConn
-	release func()
-	once    sync.Once
+	// lim counts ip's connections; nil when ip is not limited.
+	lim      *ipLimiter
+	ip       netip.Addr
+	released atomic.Bool
+
+	// hold is holdNone, or holdArmed once a WebSocket upgrade hijacked the
+	// connection: the handshake response (101) is then kept back
+	// (holdHeld, in held) and goes out ahead of the next write, the
+	// welcome's, in one segment (greet.go). Once armed, every write is
+	// made under the frame writer's lock (wsframe.go) but the response's,
+	// made before anyone else knows the connection; heldMu covers the
+	// hand-over anyway.
+	hold   atomic.Int32
+	heldMu sync.Mutex
+	held   []byte
+}
+
+const (
+	holdNone int32 = iota
+	holdArmed
+	holdHeld
+)
+
+// upgradeResponse is how the handshake response that guardConn keeps back
+// starts.
+var upgradeResponse = []byte("HTTP/1.1 101 ")
+
+// armHold makes the next write, if it is a handshake response, wait for
+// the write after it.
+func (c *guardConn) armHold() { c.hold.Store(holdArmed) }
+
+func (c *guardConn) Write(p []byte) (int, error) {
+	switch c.hold.Load() {
+	case holdArmed:
+		if bytes.HasPrefix(p, upgradeResponse) {
+			c.heldMu.Lock()
+			c.held = append(make([]byte, 0, len(p)+256), p...)
+			c.hold.Store(holdHeld)
+			c.heldMu.Unlock()
+			return len(p), nil
+		}
+		c.hold.Store(holdNone)
+	case holdHeld:
+		return c.writeHeld(p)
+	}
+	return c.TCPConn.Write(p)
+}
+
+// writeHeld writes the held response and p in one write.
+func (c *guardConn) writeHeld(p []byte) (int, error) {
+	c.heldMu.Lock()
+	defer c.heldMu.Unlock()
+	h := c.held
+	c.held = nil
+	c.hold.Store(holdNone)
+	if h == nil {
+		return c.TCPConn.Write(p)
+	}
+	n, err := c.TCPConn.Write(append(h, p...))
+	return max(n-len(h), 0), err
+}
+
+// flushHeld writes the held response, if it is still held.
+func (c *guardConn) flushHeld() error {
+	if c.hold.Load() != holdHeld {
+		return nil
+	}
+	_, err := c.writeHeld(nil)
+	return err
 }
 
 func (c *guardConn) Close() error {
 	err := c.TCPConn.Close()
-	c.once.Do(func() {
-		if c.release != nil {
-			c.release()
-		}
-	})
+	if c.lim != nil && c.released.CompareAndSwap(false, true) {
+		c.lim.release(c.ip)
+	}
 	return err
 }
 
@@ -144,7 +210,11 @@ func (s *Server) accept(ln net.Listener) (*guardConn, net.Conn, error) {
 			_ = tc.Close()
 			continue
 		}
-		return &guardConn{TCPConn: tc, release: func() { s.perIP.release(ip) }}, nil, nil
+		gc := &guardConn{TCPConn: tc}
+		if s.perIP.limits(ip) {
+			gc.lim, gc.ip = &s.perIP, ip
+		}
+		return gc, nil, nil
 	}
 }
 

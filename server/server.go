@@ -116,8 +116,21 @@ type connInfo struct {
 	transport string
 	remote    string
 	header    http.Header
-	query     url.Values
-	token     string
+	// rawQuery is the upgrade request's query (hasQuery: there was a
+	// request), parsed only when a connect hook asks for it.
+	rawQuery string
+	hasQuery bool
+	token    string
+}
+
+// query returns the upgrade request's query parameters; nil for a
+// transport without a request (TCP).
+func (i *connInfo) query() url.Values {
+	if !i.hasQuery {
+		return nil
+	}
+	q, _ := url.ParseQuery(i.rawQuery) // as http.Request's URL.Query: bad pairs are dropped
+	return q
 }
 
 // New checks cfg, fills its defaults and returns a Server ready to Run.
@@ -291,7 +304,7 @@ func (s *Server) open(c *conn, info *connInfo) bool {
 	}
 	_, uid, name := c.identity()
 	c.welcomed.Store(true)
-	c.send(protocol.Welcome{
+	c.greet(protocol.Welcome{
 		Type: protocol.TypeWelcome, Client: c.id, UID: uid, Name: name, Node: s.cfg.Node, Server: s.cfg.Version,
 		Protocol: protocol.Version, Heartbeat: s.cfg.HeartbeatInterval.Milliseconds(),
 	})

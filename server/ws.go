@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -115,9 +117,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("origin %.128q may not open a WebSocket on this server: only its own pages and the origins given with --allowed-origins may", r.Header.Get("Origin")), http.StatusForbidden)
 		return
 	}
-	info := &connInfo{transport: "ws", remote: r.RemoteAddr, header: r.Header, query: r.URL.Query(), token: tokenFrom(r)}
+	info := &connInfo{transport: "ws", remote: r.RemoteAddr, header: r.Header, rawQuery: r.URL.RawQuery, hasQuery: true, token: tokenFrom(r)}
 	t := &wsTransport{remote: r.RemoteAddr, wt: s.cfg.WriteTimeout}
-	ws, err := s.up.Upgrade(&hijackWriter{ResponseWriter: w, w: &t.w}, r, nil)
+	ws, err := s.up.Upgrade(holdingHijacker{&hijackWriter{ResponseWriter: w, w: &t.w}}, r, nil)
 	if err != nil {
 		s.metrics.errors.Add(1)
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
@@ -131,7 +133,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// writer's lock, as gorilla's default handlers would answer them.
 	ws.SetPingHandler(func(p string) error { t.w.answerPing(p); return nil })
 	ws.SetCloseHandler(t.w.answerClose)
-	if !s.open(c, info) {
+	ok := s.open(c, info)
+	if fc, isFC := t.w.raw.(*frameConn); isFC {
+		// open wrote the welcome, or a close frame, behind the held
+		// handshake response (greet.go); should it have written neither,
+		// the response goes now.
+		_ = fc.flushHeld()
+	}
+	if !ok {
 		return
 	}
 	go s.readLoop(c, ws, t.w.raw)
@@ -237,12 +246,19 @@ func readLimited(r io.Reader, buf []byte, limit int) ([]byte, bool, error) {
 }
 
 func (s *Server) logClose(c *conn, err error) {
+	if errors.Is(err, websocket.ErrReadLimit) {
+		s.log.Info("frame over hard limit, closing", "client", c.id, "remote", c.t.RemoteAddr())
+		return
+	}
+	// The rest is debug: skip building the attributes (a few allocations
+	// on every disconnect) when nobody reads them.
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
 	var ce *websocket.CloseError
 	switch {
 	case errors.As(err, &ce):
 		s.log.Debug("client closed", "client", c.id, "code", ce.Code, "reason", ce.Text)
-	case errors.Is(err, websocket.ErrReadLimit):
-		s.log.Info("frame over hard limit, closing", "client", c.id, "remote", c.t.RemoteAddr())
 	case errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF):
 		s.log.Debug("connection closed", "client", c.id)
 	default:
