@@ -68,7 +68,7 @@ type Server struct {
 	// cluster is what the broker offers beyond the Broker interface
 	// (cluster.go); its fields are nil for the in-process broker.
 	cluster
-	up      *websocket.Upgrader
+	up *websocket.Upgrader
 	// poller reads the WebSocket connections Run accepted on the poll
 	// path (wsin.go); nil on the goroutine path and outside Run.
 	poller  atomic.Pointer[poller]

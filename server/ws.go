@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
 )
 
 // Socket tuning. Small read buffers and pooled write buffers keep an idle
