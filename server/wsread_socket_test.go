@@ -1,0 +1,405 @@
+package server
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtsync/rtsync/protocol"
+)
+
+// rawWS is a WebSocket client that writes whatever bytes a test gives it
+// over a real TCP socket and reads the server's frames one by one.
+type rawWS struct {
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
+}
+
+// dialRaw opens a TCP connection to the server of url (ws://HOST/ws), does
+// the upgrade by hand and reads the welcome.
+func dialRaw(t *testing.T, url string) *rawWS {
+	t.Helper()
+	host := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws")
+	nc, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	req := "GET /ws HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := nc.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %s", resp.Status)
+	}
+	c := &rawWS{t: t, nc: nc, br: br}
+	if e := c.event(); e.Type != protocol.TypeWelcome {
+		t.Fatalf("first event %+v, want welcome", e)
+	}
+	return c
+}
+
+func (c *rawWS) write(b []byte) {
+	c.t.Helper()
+	if _, err := c.nc.Write(b); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// frame reads the server's next frame.
+func (c *rawWS) frame() (op byte, payload []byte, err error) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var h [2]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	if h[1]&0x80 != 0 {
+		return 0, nil, fmt.Errorf("the server sent a masked frame")
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		_, err = io.ReadFull(c.br, b[:])
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		_, err = io.ReadFull(c.br, b[:])
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	payload = make([]byte, n)
+	_, err = io.ReadFull(c.br, payload)
+	return h[0] & 0x0f, payload, err
+}
+
+// events reads the next text frame's events, answering nothing: pings
+// are returned as a "ping:" event, a close as "close:CODE".
+func (c *rawWS) events() []protocol.Event {
+	c.t.Helper()
+	op, pl, err := c.frame()
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	switch op {
+	case opText:
+	case opPong:
+		return []protocol.Event{{Type: "pong:" + string(pl)}}
+	case opPing:
+		return []protocol.Event{{Type: "ping:" + string(pl)}}
+	case opClose:
+		code := 1005
+		if len(pl) >= 2 {
+			code = int(binary.BigEndian.Uint16(pl))
+		}
+		return []protocol.Event{{Type: "close:" + itoa(code)}}
+	default:
+		c.t.Fatalf("frame with opcode %d", op)
+	}
+	var evs []protocol.Event
+	_ = protocol.Split(pl, func(obj []byte) error {
+		var e protocol.Event
+		if err := json.Unmarshal(obj, &e); err != nil {
+			c.t.Fatalf("event %q: %v", obj, err)
+		}
+		evs = append(evs, e)
+		return nil
+	})
+	return evs
+}
+
+func (c *rawWS) event() protocol.Event {
+	c.t.Helper()
+	evs := c.events()
+	if len(evs) != 1 {
+		c.t.Fatalf("got %d events in one frame, want 1: %+v", len(evs), evs)
+	}
+	return evs[0]
+}
+
+// collect reads events until it has n of them.
+func (c *rawWS) collect(n int) []protocol.Event {
+	c.t.Helper()
+	var all []protocol.Event
+	for len(all) < n {
+		all = append(all, c.events()...)
+	}
+	return all
+}
+
+// closeCode reads until the server's close frame and returns its code.
+func (c *rawWS) closeCode() int {
+	c.t.Helper()
+	for {
+		op, pl, err := c.frame()
+		if err != nil {
+			c.t.Fatalf("no close frame: %v", err)
+		}
+		if op == opClose {
+			if len(pl) < 2 {
+				return 1005
+			}
+			return int(binary.BigEndian.Uint16(pl))
+		}
+	}
+}
+
+func pingCmd(id int) string { return `{"op":"ping","id":` + itoa(id) + `}` }
+
+// padded is a ping command of exactly n bytes: white space before it.
+func padded(id, n int) string {
+	cmd := pingCmd(id)
+	return strings.Repeat(" ", n-len(cmd)) + cmd
+}
+
+// TestReadFramingOverSockets sends the Autobahn-style cases that the
+// server answers visibly, over real sockets on the configured read path.
+func TestReadFramingOverSockets(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{MaxMessageSize: 70000})
+	closes := []struct {
+		name   string
+		stream []byte
+		code   int
+	}{
+		{"unmasked", cframeMask(0x80|opText, []byte(pingCmd(1)), false), closeProtocolError},
+		{"reserved bit", cframe(0x80|0x40|opText, []byte(pingCmd(1))), closeProtocolError},
+		{"unknown opcode", cframe(0x80|3, nil), closeProtocolError},
+		{"control opcode 11", cframe(0x80|11, nil), closeProtocolError},
+		{"oversized ping", final(opPing, strings.Repeat("p", 126)), closeProtocolError},
+		{"fragmented ping", fragment(opPing, "p"), closeProtocolError},
+		{"continuation first", final(opContinuation, pingCmd(1)), closeProtocolError},
+		{"new message mid-message", cat(fragment(opText, "{"), final(opText, pingCmd(1))), closeProtocolError},
+		{"bad utf-8", ctext(`{"op":"hello","name":"` + "\xff\xfe" + `"}`), closeInvalidPayload},
+		{"bad utf-8 across fragments", cat(fragment(opText, `{"op":"ping","x":"`+"\xce"), final(opContinuation, `"}`)), closeInvalidPayload},
+		{"64-bit length, top bit", cat([]byte{0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1}, []byte{1, 2, 3, 4}), closeProtocolError},
+		{"close code 1005", cframe(0x80|opClose, closePayload(1005, "")), closeProtocolError},
+		{"close code 999", cframe(0x80|opClose, closePayload(999, "")), closeProtocolError},
+		{"close 1-byte payload", cframe(0x80|opClose, []byte{1}), closeProtocolError},
+		{"close reason not utf-8", cframe(0x80|opClose, closePayload(1000, "\xff")), closeInvalidPayload},
+		{"close 1000", cframe(0x80|opClose, closePayload(1000, "bye")), 1000},
+		{"close 4321", cframe(0x80|opClose, closePayload(4321, "")), 4321},
+		{"close empty", final(opClose, ""), 1005},
+		{"over the hard limit", ctext(strings.Repeat(" ", 70000*hardLimitFactor+1)), closeTooBig},
+	}
+	for _, tc := range closes {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := dialRaw(t, url)
+			c.write(tc.stream)
+			if code := c.closeCode(); code != tc.code {
+				t.Fatalf("close code %d, want %d", code, tc.code)
+			}
+		})
+	}
+
+	t.Run("sizes", func(t *testing.T) {
+		t.Parallel()
+		c := dialRaw(t, url)
+		for i, n := range []int{125, 126, 127, 65535, 65536, 70000} {
+			c.write(ctext(padded(i+1, n)))
+			if e := c.event(); e.Type != protocol.TypeReply || string(e.ID) != itoa(i+1) {
+				t.Fatalf("%d bytes: got %+v, want reply %d", n, e, i+1)
+			}
+		}
+		c.write(ctext(padded(9, 70001)))
+		if e := c.event(); e.Type != protocol.TypeError || e.Code != protocol.CodeTooLarge {
+			t.Fatalf("over the limit: got %+v, want a too_large error", e)
+		}
+		c.write(cframe(0x80|opBinary, []byte(pingCmd(10))))
+		if e := c.event(); e.Type != protocol.TypeError || e.Code != protocol.CodeBadFrame {
+			t.Fatalf("binary: got %+v, want a bad_frame error", e)
+		}
+		c.write(ctext(pingCmd(11)))
+		if e := c.event(); string(e.ID) != "11" {
+			t.Fatalf("after: got %+v, want reply 11", e)
+		}
+	})
+
+	t.Run("fragmented with pings between", func(t *testing.T) {
+		t.Parallel()
+		c := dialRaw(t, url)
+		cmd := pingCmd(5)
+		c.write(cat(fragment(opText, cmd[:3]), final(opPing, "p1"), fragment(opContinuation, cmd[3:9]),
+			final(opPong, ""), final(opPing, "p2"), final(opContinuation, cmd[9:])))
+		var got []string
+		for len(got) < 3 {
+			for _, e := range c.events() {
+				got = append(got, e.Type+string(e.ID))
+			}
+		}
+		// Each ping is answered when it comes, before the message ends;
+		// two may be answered by one pong (the latest's payload).
+		if got[len(got)-1] != "reply5" || !strings.HasPrefix(got[0], "pong:") {
+			t.Fatalf("got %q, want pongs then reply 5", got)
+		}
+	})
+
+	t.Run("many frames in one segment", func(t *testing.T) {
+		t.Parallel()
+		c := dialRaw(t, url)
+		var b []byte
+		for i := 1; i <= 200; i++ {
+			b = append(b, ctext(pingCmd(i))...)
+		}
+		c.write(b)
+		evs := c.collect(200)
+		for i, e := range evs {
+			if string(e.ID) != itoa(i+1) {
+				t.Fatalf("reply %d has id %s: order lost", i+1, e.ID)
+			}
+		}
+	})
+
+	t.Run("a few bytes at a time", func(t *testing.T) {
+		t.Parallel()
+		c := dialRaw(t, url)
+		var b []byte
+		cmd := pingCmd(3)
+		b = append(b, ctext(pingCmd(1))...)
+		b = append(b, final(opPing, "hi")...)
+		b = append(b, ctext(padded(2, 300))...)
+		b = append(b, fragment(opText, cmd[:4])...)
+		b = append(b, final(opContinuation, cmd[4:])...)
+		for i := 0; i < len(b); i += 3 {
+			c.write(b[i:min(i+3, len(b))])
+			time.Sleep(time.Millisecond)
+		}
+		var got []string
+		for len(got) < 4 {
+			for _, e := range c.events() {
+				got = append(got, e.Type+string(e.ID))
+			}
+		}
+		// Replies keep their order; the pong goes out at once, so it may
+		// pass a reply that waits in the queue.
+		var replies []string
+		pong := false
+		for _, g := range got {
+			if g == "pong:hi" {
+				pong = true
+			} else {
+				replies = append(replies, g)
+			}
+		}
+		if !pong || strings.Join(replies, " ") != "reply1 reply2 reply3" {
+			t.Fatalf("got %q, want replies 1, 2, 3 in order and a pong", got)
+		}
+	})
+}
+
+// TestReadClosedMidFrame: a client that leaves in the middle of a frame
+// header, of a payload, or of a fragmented message is dropped, and its
+// reader ends (goleak checks the goroutines when the package's tests end).
+func TestReadClosedMidFrame(t *testing.T) {
+	t.Parallel()
+	s, url := startServer(t, Config{})
+	big := ctext(padded(1, 5000))
+	for _, cut := range [][]byte{big[:1], big[:5], big[:100], big[:4000], fragment(opText, "{\"op\"")} {
+		c := dialRaw(t, url)
+		c.write(cut)
+		time.Sleep(5 * time.Millisecond)
+		_ = c.nc.Close()
+	}
+	waitFor(t, func() bool { return s.hub.count.Load() == 0 })
+}
+
+// TestPollIdleHoldsNoGoroutine: on the poll path, 1,000 idle connections
+// add no goroutine, and all of them still answer.
+func TestPollIdleHoldsNoGoroutine(t *testing.T) {
+	if !pollerAvailable {
+		t.Skip("no poller on this system")
+	}
+	if testing.Short() {
+		t.Skip("1,000 connections")
+	}
+	s, url := startServer(t, Config{ReadMode: ReadModePoll, MaxConnsPerIP: -1})
+	one := dialRaw(t, url) // the server's own goroutines are started
+	_ = one
+	runtime.GC()
+	before := runtime.NumGoroutine()
+	const n = 1000
+	conns := make([]*rawWS, n)
+	for i := range conns {
+		conns[i] = dialRaw(t, url)
+	}
+	waitFor(t, func() bool { return s.hub.count.Load() == n+1 })
+	// The net/http goroutines of the upgrades end after the handler.
+	var after int
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after = runtime.NumGoroutine()
+		if after-before < 50 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if after-before >= 50 {
+		t.Fatalf("%d goroutines before %d idle connections, %d after", before, n, after)
+	}
+	for i, c := range conns {
+		if i%100 == 0 {
+			c.write(ctext(pingCmd(i)))
+			if e := c.event(); string(e.ID) != itoa(i) {
+				t.Fatalf("connection %d: got %+v", i, e)
+			}
+		}
+	}
+}
+
+// TestReadModeGoroutine: the goroutine path serves, and holds one reader
+// goroutine per connection, which ends with it.
+func TestReadModeGoroutine(t *testing.T) {
+	t.Parallel()
+	s, url := startServer(t, Config{ReadMode: ReadModeGoroutine})
+	c := dialRaw(t, url)
+	c.write(cat(ctext(pingCmd(1)), final(opPing, "x"), ctext(pingCmd(2))))
+	var got []string
+	for _, e := range c.collect(3) {
+		got = append(got, e.Type+string(e.ID))
+	}
+	// The pong goes out at once and may pass the first reply.
+	if g := strings.Join(got, " "); g != "reply1 pong:x reply2" && g != "pong:x reply1 reply2" {
+		t.Fatalf("got %q", got)
+	}
+	c.write(cframe(0x80|opClose, closePayload(1000, "")))
+	if code := c.closeCode(); code != 1000 {
+		t.Fatalf("close reply %d, want 1000", code)
+	}
+	waitFor(t, func() bool { return s.hub.count.Load() == 0 })
+	if s.poller.Load() != nil {
+		t.Fatal("a poller runs in goroutine mode")
+	}
+}
+
+// TestReadModeConfig checks the mode's validation.
+func TestReadModeConfig(t *testing.T) {
+	t.Parallel()
+	if _, err := New(Config{ReadMode: "epoll"}); err == nil || !strings.Contains(err.Error(), "--read-mode") {
+		t.Fatalf("unknown mode: err %v, want one naming --read-mode", err)
+	}
+	cfg, err := Config{ReadMode: ReadModeAuto}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]string{true: ReadModePoll, false: ReadModeGoroutine}[pollerAvailable]; cfg.ReadMode != want {
+		t.Fatalf("auto is %q here, want %q", cfg.ReadMode, want)
+	}
+}
