@@ -256,6 +256,7 @@ func DefaultConfig() Config {
 		MaxRooms:               50_000,
 		MaxRoomsCreatedPerConn: 1000,
 		MaxMemory:              1 << 30,
+		ReadMode:               ReadModeAuto,
 		HeartbeatInterval:      25 * time.Second,
 		ShutdownTimeout:        10 * time.Second,
 		HookTimeout:            5 * time.Second,
@@ -330,9 +331,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.WriteCoalesce < 0 {
 		c.WriteCoalesce = 0
 	}
-	switch c.ReadMode {
-	case "":
+	if c.ReadMode == "" || c.ReadMode == ReadModeAuto {
 		c.ReadMode = defaultReadMode
+	}
+	switch c.ReadMode {
 	case ReadModeAuto, ReadModePoll, ReadModeGoroutine:
 	default:
 		errs0 = append(errs0, fmt.Errorf("read mode %q is not one of auto, poll, goroutine (--read-mode)", c.ReadMode))

@@ -22,9 +22,6 @@ import (
 // descriptor is no longer in the table, or belongs to a new socket whose
 // reader then finds nothing to read and re-arms.
 
-// errNoPoller is New's error for ReadMode "poll" where there is no poller.
-var errNoPoller = errors.New("this system has neither epoll nor kqueue")
-
 // poller is the part the systems share: the table of registered sockets.
 type poller struct {
 	sys pollSys

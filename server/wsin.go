@@ -37,8 +37,8 @@ const (
 	ReadModeGoroutine = "goroutine"
 )
 
-// defaultReadMode is the mode of a Config that names none. Tests set it
-// from RTSYNC_READ_MODE, so the whole suite runs on either path.
+// defaultReadMode is the mode of a Config that names none or auto. Tests
+// set it from RTSYNC_READ_MODE, so the whole suite runs on either path.
 var defaultReadMode = ReadModeAuto
 
 // readBufSize is the size of the pooled buffers reads go into: a read takes

@@ -399,7 +399,19 @@ func TestReadModeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[bool]string{true: ReadModePoll, false: ReadModeGoroutine}[pollerAvailable]; cfg.ReadMode != want {
-		t.Fatalf("auto is %q here, want %q", cfg.ReadMode, want)
+	if cfg.ReadMode != ReadModePoll && cfg.ReadMode != ReadModeGoroutine || cfg.ReadMode == ReadModePoll && !pollerAvailable {
+		t.Fatalf("auto is %q here", cfg.ReadMode)
+	}
+	for _, mode := range []string{ReadModePoll, ReadModeGoroutine} {
+		cfg, err := Config{ReadMode: mode}.withDefaults()
+		if !pollerAvailable && mode == ReadModePoll {
+			if err == nil || !strings.Contains(err.Error(), "--read-mode") {
+				t.Fatalf("poll without a poller: err %v, want one naming --read-mode", err)
+			}
+			continue
+		}
+		if err != nil || cfg.ReadMode != mode {
+			t.Fatalf("mode %s: got %q, err %v", mode, cfg.ReadMode, err)
+		}
 	}
 }
