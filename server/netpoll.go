@@ -11,8 +11,9 @@ import (
 // system's readiness queue (epoll or kqueue, netpoll_linux.go and
 // netpoll_kqueue.go) for every registered WebSocket socket, and starts a
 // reader goroutine for each one that turns readable. Registrations are
-// one-shot: a socket fires once, and again only once its reader re-armed
-// it, so one connection never has two readers.
+// edge-triggered and made once: a socket fires when bytes arrive; when it
+// fires while its reader runs, the reader reads again (wsIn.state), so one
+// connection never has two readers and nothing has to be re-armed.
 //
 // A socket is deregistered before its descriptor is closed (frameConn.Close
 // calls remove), and every operation on a descriptor goes through the
@@ -20,7 +21,7 @@ import (
 // no operation can reach a number the system gave to another socket. An
 // event queued before a socket was deregistered may still arrive: its
 // descriptor is no longer in the table, or belongs to a new socket whose
-// reader then finds nothing to read and re-arms.
+// reader then finds nothing to read.
 
 // poller is the part the systems share: the table of registered sockets.
 type poller struct {
@@ -56,7 +57,7 @@ func (p *poller) add(in *wsIn, fc *frameConn) error {
 	var err error
 	cerr := in.rc.Control(func(fd uintptr) {
 		in.fd, in.poller = int(fd), p
-		in.state.Store(inArmed)
+		in.state.Store(inIdle)
 		p.conns[in.fd] = in
 		if err = p.sys.add(in.fd); err != nil {
 			delete(p.conns, in.fd)
@@ -78,21 +79,6 @@ func (p *poller) add(in *wsIn, fc *frameConn) error {
 
 var errPollerStopped = errors.New("the poller has stopped")
 
-// rearm lets in's socket fire once more.
-func (p *poller) rearm(in *wsIn) error {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.stopped {
-		return errPollerStopped
-	}
-	var err error
-	cerr := in.rc.Control(func(fd uintptr) { err = p.sys.rearm(int(fd)) })
-	if cerr != nil {
-		return cerr
-	}
-	return err
-}
-
 // remove deregisters in's socket; the socket is still open. Calling it
 // again does nothing.
 func (p *poller) remove(in *wsIn) {
@@ -108,13 +94,29 @@ func (p *poller) remove(in *wsIn) {
 	_ = in.rc.Control(func(fd uintptr) { _ = p.sys.remove(int(fd)) })
 }
 
-// fire starts the reader of the socket fd, if it is registered and armed.
+// fire starts the reader of the socket fd, or tells the one that runs to
+// read again.
 func (p *poller) fire(fd int) {
 	p.mu.RLock()
 	in := p.conns[fd]
 	p.mu.RUnlock()
-	if in != nil && in.state.CompareAndSwap(inArmed, inReading) {
-		go in.ready(p)
+	if in == nil {
+		return
+	}
+	for {
+		switch in.state.Load() {
+		case inIdle:
+			if in.state.CompareAndSwap(inIdle, inReading) {
+				go in.ready()
+				return
+			}
+		case inReading:
+			if in.state.CompareAndSwap(inReading, inPending) {
+				return
+			}
+		default: // inPending, inDone
+			return
+		}
 	}
 }
 
@@ -153,10 +155,9 @@ func (p *poller) stop() {
 
 // pollSys is the system's readiness queue.
 type pollSys interface {
-	// add registers fd for one readable event; rearm allows one more;
-	// remove deregisters it.
+	// add registers fd, edge-triggered, for readable events; remove
+	// deregisters it.
 	add(fd int) error
-	rearm(fd int) error
 	remove(fd int) error
 	// wait blocks until sockets are readable and appends them to fds;
 	// stop reports that wake was called.

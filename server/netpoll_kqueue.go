@@ -7,8 +7,9 @@ import (
 )
 
 // kqueueSys is the poller's queue on macOS and the BSDs: kqueue, with
-// one-shot read filters (EV_ONESHOT), added again to re-arm; a socket that
-// already holds bytes then fires at once. A pipe wakes the wait for stop.
+// edge-triggered read filters (EV_CLEAR); a socket that holds bytes when
+// it is added fires at once. A thread blocks in kevent; a pipe wakes it
+// for stop.
 type kqueueSys struct {
 	kq     int
 	pr, pw int
@@ -46,8 +47,7 @@ func (k *kqueueSys) ctl(fd, flags int) error {
 	return err
 }
 
-func (k *kqueueSys) add(fd int) error   { return k.ctl(fd, unix.EV_ADD|unix.EV_ONESHOT) }
-func (k *kqueueSys) rearm(fd int) error { return k.ctl(fd, unix.EV_ADD|unix.EV_ONESHOT) }
+func (k *kqueueSys) add(fd int) error { return k.ctl(fd, unix.EV_ADD|unix.EV_CLEAR) }
 
 func (k *kqueueSys) remove(fd int) error {
 	if err := k.ctl(fd, unix.EV_DELETE); err != nil && err != unix.ENOENT {

@@ -1,50 +1,55 @@
 package server
 
 import (
-	"encoding/binary"
+	"errors"
+	"os"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// epollSys is the poller's queue on Linux: epoll, level-triggered and
-// one-shot (EPOLLONESHOT), so a re-armed socket that already holds bytes
-// fires at once. An eventfd wakes the wait for stop.
+// epollSys is the poller's queue on Linux: epoll, edge-triggered
+// (EPOLLET; a socket that holds bytes when it is added fires at once).
+//
+// The epoll descriptor is itself waited on in Go's own poller (an epoll
+// descriptor is readable while it has events): the loop parks like any
+// goroutine blocked on a socket and collects events with a wait that does
+// not block. No thread sits in epoll_wait, and a wake-up costs about what
+// Go's wake-up of a blocked reader costs.
 type epollSys struct {
-	ep, ev int
+	ep     int
+	f      *os.File
+	rc     syscall.RawConn
 	events [128]unix.EpollEvent
 }
 
 // pollerAvailable reports whether this system has a poller.
 const pollerAvailable = true
 
-const epollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+const epollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
 
 func openPollSys() (pollSys, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	ev, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err := unix.SetNonblock(ep, true); err != nil {
+		_ = unix.Close(ep)
+		return nil, err
+	}
+	// A non-blocking descriptor: os.NewFile registers it with Go's poller.
+	f := os.NewFile(uintptr(ep), "epoll")
+	rc, err := f.SyscallConn()
 	if err != nil {
-		_ = unix.Close(ep)
+		_ = f.Close()
 		return nil, err
 	}
-	// The eventfd stays registered, level-triggered: once written it
-	// reads as ready until the queue closes.
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, ev, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ev)}); err != nil {
-		_ = unix.Close(ep)
-		_ = unix.Close(ev)
-		return nil, err
-	}
-	return &epollSys{ep: ep, ev: ev}, nil
+	return &epollSys{ep: ep, f: f, rc: rc}, nil
 }
 
 func (e *epollSys) add(fd int) error {
 	return unix.EpollCtl(e.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: epollEvents, Fd: int32(fd)})
-}
-
-func (e *epollSys) rearm(fd int) error {
-	return unix.EpollCtl(e.ep, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Events: epollEvents, Fd: int32(fd)})
 }
 
 func (e *epollSys) remove(fd int) error {
@@ -52,31 +57,31 @@ func (e *epollSys) remove(fd int) error {
 }
 
 func (e *epollSys) wait(fds []int) ([]int, bool, error) {
-	for {
-		n, err := unix.EpollWait(e.ep, e.events[:], -1)
-		if err == unix.EINTR {
-			continue
+	var n int
+	var werr error
+	err := e.rc.Read(func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), e.events[:], 0)
+		if werr == unix.EINTR {
+			n, werr = 0, nil
 		}
-		if err != nil {
-			return fds, false, err
-		}
-		for _, ev := range e.events[:n] {
-			if int(ev.Fd) == e.ev {
-				return fds, true, nil
-			}
-			fds = append(fds, int(ev.Fd))
-		}
-		return fds, false, nil
+		return n > 0 || werr != nil
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, os.ErrClosed) {
+		return fds, true, nil
 	}
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		return fds, false, err
+	}
+	for _, ev := range e.events[:n] {
+		fds = append(fds, int(ev.Fd))
+	}
+	return fds, false, nil
 }
 
-func (e *epollSys) wake() {
-	var b [8]byte
-	binary.NativeEndian.PutUint64(b[:], 1)
-	_, _ = unix.Write(e.ev, b[:])
-}
+// wake ends the wait: a deadline in the past.
+func (e *epollSys) wake() { _ = e.f.SetReadDeadline(time.Unix(1, 0)) }
 
-func (e *epollSys) close() {
-	_ = unix.Close(e.ep)
-	_ = unix.Close(e.ev)
-}
+func (e *epollSys) close() { _ = e.f.Close() }

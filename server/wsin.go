@@ -15,14 +15,14 @@ import (
 // two ways of waiting for the client's bytes:
 //
 //   - poll: the socket is registered with the server's poller (epoll on
-//     Linux, kqueue on macOS and the BSDs; netpoll_*.go), one-shot. An idle
-//     connection then holds no goroutine and no read buffer. When the
-//     socket turns readable the poller starts a goroutine, which reads into
-//     a pooled buffer and handles every frame until the socket has no more
-//     bytes, then re-arms the registration and exits. One registration
-//     fires once until re-armed, so at most one goroutine reads a
-//     connection and its frames are handled in order; a command that
-//     waits on a hook holds only its own connection's goroutine.
+//     Linux, kqueue on macOS and the BSDs; netpoll_*.go), edge-triggered.
+//     An idle connection then holds no goroutine and no read buffer. When
+//     the socket turns readable the poller starts a goroutine, which reads
+//     into a pooled buffer and handles every frame until the socket has no
+//     more bytes, then exits. An edge while that goroutine runs only tells
+//     it to read again, so at most one goroutine reads a connection and
+//     its frames are handled in order; a command that waits on a hook
+//     holds only its own connection's goroutine.
 //   - goroutine: a goroutine per connection blocks reading. It serves TLS
 //     connections (crypto/tls reads through its own buffers), connections
 //     served through Server.Handler by another HTTP server, systems without
@@ -71,8 +71,9 @@ type wsIn struct {
 
 // wsIn states on the poll path.
 const (
-	inArmed   = iota // registered; the poller starts a reader when it fires
+	inIdle    = iota // registered; the poller starts a reader when it fires
 	inReading        // a goroutine reads and handles frames
+	inPending        // the same, and the socket fired again meanwhile
 	inDone           // the connection ended; no more reads
 )
 
@@ -232,8 +233,11 @@ func (in *wsIn) runRaw(rc syscall.RawConn) {
 
 // ready is the poll path's reader, started by the poller when the socket
 // turned readable: it reads and handles frames until the socket has no
-// more, then re-arms the registration.
-func (in *wsIn) ready(p *poller) {
+// more. A read shorter than the buffer emptied the socket, and any byte
+// that comes after it raises a new edge, so it needs no read to see
+// EAGAIN; an edge raised while it still runs (inPending) makes it read
+// again instead of starting a second reader.
+func (in *wsIn) ready() {
 	for {
 		bp, k := in.take()
 		var n int
@@ -262,18 +266,13 @@ func (in *wsIn) ready(p *poller) {
 		} else {
 			readBufs.Put(bp)
 		}
-		// A short read emptied the socket (or it had nothing): wait for
-		// more. A level-triggered re-arm fires at once if bytes came
-		// meanwhile, so no read is needed to see EAGAIN.
 		if again || k+n < readBufSize {
-			in.state.Store(inArmed)
-			if err := p.rearm(in); err != nil {
-				// Deregistered: the socket is being closed.
-				if in.state.CompareAndSwap(inArmed, inDone) {
-					in.fail(net.ErrClosed)
-				}
+			if in.state.CompareAndSwap(inReading, inIdle) {
+				return
 			}
-			return
+			// inPending: bytes came meanwhile. Only this goroutine moves
+			// the state out of inReading or inPending.
+			in.state.Store(inReading)
 		}
 	}
 }

@@ -19,14 +19,14 @@ import (
 // rawWS is a WebSocket client that writes whatever bytes a test gives it
 // over a real TCP socket and reads the server's frames one by one.
 type rawWS struct {
-	t  *testing.T
+	t  testing.TB
 	nc net.Conn
 	br *bufio.Reader
 }
 
 // dialRaw opens a TCP connection to the server of url (ws://HOST/ws), does
 // the upgrade by hand and reads the welcome.
-func dialRaw(t *testing.T, url string) *rawWS {
+func dialRaw(t testing.TB, url string) *rawWS {
 	t.Helper()
 	host := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws")
 	nc, err := net.Dial("tcp", host)
