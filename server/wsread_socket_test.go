@@ -415,3 +415,49 @@ func TestReadModeConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestReadBlockedHookStallsOnlyItsConnection: while an rpc hook blocks one
+// connection's reader, other connections are read and answered, and the
+// blocked client's next frames wait, to be handled in order once the hook
+// returns (here: cut by the client's kick).
+func TestReadBlockedHookStallsOnlyItsConnection(t *testing.T) {
+	t.Parallel()
+	ev := newCtxEvents()
+	s, url := startServer(t, Config{Events: ev, HookTimeout: time.Minute})
+	blocked := dialRaw(t, url)
+	blocked.write(ctext(`{"op":"rpc","method":"m","id":1}`))
+	ev.waitEntered(t, eventRPC)
+	blocked.write(cat(ctext(pingCmd(2)), final(opPing, "still"), ctext(pingCmd(3))))
+	for i := range 20 {
+		other := dialRaw(t, url)
+		other.write(ctext(pingCmd(100 + i)))
+		if e := other.event(); string(e.ID) != itoa(100+i) {
+			t.Fatalf("other connection %d: got %+v", i, e)
+		}
+	}
+	// Cut the hook: the rpc fails, then ping 2, the pong and ping 3.
+	for _, c := range s.hub.snapshot() {
+		if c.t.RemoteAddr() == blocked.nc.LocalAddr().String() {
+			c.mu.Lock()
+			cancel := c.hookCancel
+			c.mu.Unlock()
+			cancel(errClientGone)
+		}
+	}
+	ev.waitCut(t, errClientGone)
+	var got []string
+	for len(got) < 4 {
+		for _, e := range blocked.events() {
+			got = append(got, e.Type+string(e.ID))
+		}
+	}
+	var replies []string
+	for _, g := range got {
+		if g != "pong:still" {
+			replies = append(replies, g)
+		}
+	}
+	if strings.Join(replies, " ") != "reply1 reply2 reply3" {
+		t.Fatalf("got %q, want replies 1, 2, 3 in order and the pong", got)
+	}
+}
