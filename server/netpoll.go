@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 )
 
 // The poller of the poll read path (wsin.go): one goroutine waits on the
@@ -34,7 +35,19 @@ type poller struct {
 	conns   map[int]*wsIn
 	stopped bool
 	done    chan struct{}
+
+	// work hands a socket that fired to an idle reader goroutine, which
+	// waits on it up to workerIdle; quit ends the idle ones.
+	work chan *wsIn
+	quit chan struct{}
 }
+
+// workerIdle is how long a reader goroutine waits for another socket
+// before it exits. Readers are reused, rather than one started per
+// event, because a reader's stack grows to what handling a command needs
+// (JSON, hub, replies): a fresh goroutine grows and copies it again on
+// every event.
+const workerIdle = 2 * time.Second
 
 // newPoller opens the system's readiness queue and starts waiting on it.
 func newPoller(log *slog.Logger) (*poller, error) {
@@ -42,7 +55,8 @@ func newPoller(log *slog.Logger) (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{sys: sys, log: log, conns: make(map[int]*wsIn), done: make(chan struct{})}
+	p := &poller{sys: sys, log: log, conns: make(map[int]*wsIn), done: make(chan struct{}),
+		work: make(chan *wsIn), quit: make(chan struct{})}
 	go p.loop()
 	return p, nil
 }
@@ -107,7 +121,11 @@ func (p *poller) fire(fd int) {
 		switch in.state.Load() {
 		case inIdle:
 			if in.state.CompareAndSwap(inIdle, inReading) {
-				go in.ready()
+				select {
+				case p.work <- in:
+				default:
+					go p.reader(in)
+				}
 				return
 			}
 		case inReading:
@@ -115,6 +133,25 @@ func (p *poller) fire(fd int) {
 				return
 			}
 		default: // inPending, inDone
+			return
+		}
+	}
+}
+
+// reader reads in, then each socket handed to it, until none comes for
+// workerIdle or the poller stops.
+func (p *poller) reader(in *wsIn) {
+	in.ready()
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		select {
+		case in = <-p.work:
+			in.ready()
+			t.Reset(workerIdle)
+		case <-t.C:
+			return
+		case <-p.quit:
 			return
 		}
 	}
@@ -146,6 +183,7 @@ func (p *poller) loop() {
 func (p *poller) stop() {
 	p.sys.wake()
 	<-p.done
+	close(p.quit)
 	p.mu.Lock()
 	p.stopped = true
 	p.conns = nil
