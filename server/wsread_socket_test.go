@@ -2,10 +2,17 @@ package server
 
 import (
 	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"runtime"
@@ -460,4 +467,88 @@ func TestReadBlockedHookStallsOnlyItsConnection(t *testing.T) {
 	if strings.Join(replies, " ") != "reply1 reply2 reply3" {
 		t.Fatalf("got %q, want replies 1, 2, 3 in order and the pong", got)
 	}
+}
+
+// TestReadTLSOnGoroutinePath: a TLS connection to a server in poll mode is
+// read on a goroutine of its own, frames split across TLS records and all.
+func TestReadTLSOnGoroutinePath(t *testing.T) {
+	t.Parallel()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	s, err := New(Config{ReadMode: defaultReadModeOr(ReadModePoll)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server Run: %v", err)
+		}
+	})
+	nc, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	host := ln.Addr().String()
+	req := "GET /ws HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := nc.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	c := &rawWS{t: t, nc: nc, br: br}
+	if e := c.event(); e.Type != protocol.TypeWelcome {
+		t.Fatalf("first event %+v", e)
+	}
+	// A frame split over three TLS records, then two frames in one.
+	f := ctext(padded(1, 3000))
+	c.write(f[:1])
+	c.write(f[1:2000])
+	c.write(cat(f[2000:], ctext(pingCmd(2)), final(opPing, "tls")))
+	var got []string
+	for len(got) < 3 {
+		for _, e := range c.events() {
+			got = append(got, e.Type+string(e.ID))
+		}
+	}
+	if g := strings.Join(got, " "); g != "reply1 reply2 pong:tls" && g != "reply1 pong:tls reply2" && g != "pong:tls reply1 reply2" {
+		t.Fatalf("got %q", got)
+	}
+	if p := s.poller.Load(); p != nil {
+		p.mu.RLock()
+		n := len(p.conns)
+		p.mu.RUnlock()
+		if n != 0 {
+			t.Fatalf("%d sockets registered with the poller; a TLS connection must not be", n)
+		}
+	}
+}
+
+// defaultReadModeOr is mode unless the tests run on the goroutine path.
+func defaultReadModeOr(mode string) string {
+	if defaultReadMode == ReadModeGoroutine || !pollerAvailable {
+		return ReadModeGoroutine
+	}
+	return mode
 }
