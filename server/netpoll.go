@@ -108,14 +108,17 @@ func (p *poller) remove(in *wsIn) {
 	_ = in.rc.Control(func(fd uintptr) { _ = p.sys.remove(int(fd)) })
 }
 
-// fire starts the reader of the socket fd, or tells the one that runs to
-// read again.
-func (p *poller) fire(fd int) {
+// fire starts the reader of the socket ev names, or tells the one that
+// runs to read again.
+func (p *poller) fire(ev pollEvent) {
 	p.mu.RLock()
-	in := p.conns[fd]
+	in := p.conns[ev.fd]
 	p.mu.RUnlock()
 	if in == nil {
 		return
+	}
+	if ev.hup {
+		in.hup.Store(true)
 	}
 	for {
 		switch in.state.Load() {
@@ -160,11 +163,11 @@ func (p *poller) reader(in *wsIn) {
 // loop waits for readiness until stop.
 func (p *poller) loop() {
 	defer close(p.done)
-	fds := make([]int, 0, 256)
+	evs := make([]pollEvent, 0, 256)
 	for {
 		var err error
 		var stop bool
-		fds, stop, err = p.sys.wait(fds[:0])
+		evs, stop, err = p.sys.wait(evs[:0])
 		if stop {
 			return
 		}
@@ -172,8 +175,8 @@ func (p *poller) loop() {
 			p.log.Error("waiting for readable sockets failed; the WebSocket connections registered with the poller may stall", "err", err)
 			return
 		}
-		for _, fd := range fds {
-			p.fire(fd)
+		for _, ev := range evs {
+			p.fire(ev)
 		}
 	}
 }
@@ -191,15 +194,24 @@ func (p *poller) stop() {
 	p.mu.Unlock()
 }
 
+// pollEvent is a socket that turned readable; hup: its peer closed or
+// reset it, or it has an error. A peer that sends its last bytes and
+// closes raises one edge for both, so the reader must then read on to the
+// end, not stop at a short read (wsIn.ready).
+type pollEvent struct {
+	fd  int
+	hup bool
+}
+
 // pollSys is the system's readiness queue.
 type pollSys interface {
 	// add registers fd, edge-triggered, for readable events; remove
 	// deregisters it.
 	add(fd int) error
 	remove(fd int) error
-	// wait blocks until sockets are readable and appends them to fds;
-	// stop reports that wake was called.
-	wait(fds []int) (_ []int, stop bool, err error)
+	// wait blocks until sockets are readable and appends their events to
+	// evs; stop reports that wake was called.
+	wait(evs []pollEvent) (_ []pollEvent, stop bool, err error)
 	wake()
 	close()
 }

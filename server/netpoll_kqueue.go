@@ -56,22 +56,22 @@ func (k *kqueueSys) remove(fd int) error {
 	return nil
 }
 
-func (k *kqueueSys) wait(fds []int) ([]int, bool, error) {
+func (k *kqueueSys) wait(evs []pollEvent) ([]pollEvent, bool, error) {
 	for {
 		n, err := unix.Kevent(k.kq, nil, k.events[:], nil)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return fds, false, err
+			return evs, false, err
 		}
 		for _, ev := range k.events[:n] {
 			if int(ev.Ident) == k.pr {
-				return fds, true, nil
+				return evs, true, nil
 			}
-			fds = append(fds, int(ev.Ident))
+			evs = append(evs, pollEvent{fd: int(ev.Ident), hup: ev.Flags&(unix.EV_EOF|unix.EV_ERROR) != 0})
 		}
-		return fds, false, nil
+		return evs, false, nil
 	}
 }
 

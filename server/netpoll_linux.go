@@ -56,7 +56,7 @@ func (e *epollSys) remove(fd int) error {
 	return unix.EpollCtl(e.ep, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
-func (e *epollSys) wait(fds []int) ([]int, bool, error) {
+func (e *epollSys) wait(evs []pollEvent) ([]pollEvent, bool, error) {
 	var n int
 	var werr error
 	err := e.rc.Read(func(fd uintptr) bool {
@@ -67,18 +67,18 @@ func (e *epollSys) wait(fds []int) ([]int, bool, error) {
 		return n > 0 || werr != nil
 	})
 	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, os.ErrClosed) {
-		return fds, true, nil
+		return evs, true, nil
 	}
 	if err == nil {
 		err = werr
 	}
 	if err != nil {
-		return fds, false, err
+		return evs, false, err
 	}
 	for _, ev := range e.events[:n] {
-		fds = append(fds, int(ev.Fd))
+		evs = append(evs, pollEvent{fd: int(ev.Fd), hup: ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0})
 	}
-	return fds, false, nil
+	return evs, false, nil
 }
 
 // wake ends the wait: a deadline in the past.

@@ -67,6 +67,9 @@ type wsIn struct {
 	poller *poller
 	fd     int
 	state  atomic.Int32
+	// hup: the poller saw the peer close or reset the socket, so a short
+	// read no longer means the reader may stop: it reads to the end.
+	hup atomic.Bool
 }
 
 // wsIn states on the poll path.
@@ -236,7 +239,9 @@ func (in *wsIn) runRaw(rc syscall.RawConn) {
 // more. A read shorter than the buffer emptied the socket, and any byte
 // that comes after it raises a new edge, so it needs no read to see
 // EAGAIN; an edge raised while it still runs (inPending) makes it read
-// again instead of starting a second reader.
+// again instead of starting a second reader. Once the peer closed (hup)
+// it reads on until the end of the stream, which the edge that brought
+// the last bytes announced too.
 func (in *wsIn) ready() {
 	for {
 		bp, k := in.take()
@@ -266,7 +271,7 @@ func (in *wsIn) ready() {
 		} else {
 			readBufs.Put(bp)
 		}
-		if again || k+n < readBufSize {
+		if again || k+n < readBufSize && !in.hup.Load() {
 			if in.state.CompareAndSwap(inReading, inIdle) {
 				return
 			}

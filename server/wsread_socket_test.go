@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -551,4 +552,56 @@ func defaultReadModeOr(mode string) string {
 		return ReadModeGoroutine
 	}
 	return mode
+}
+
+// TestPollChurnDeregisters: connections that come and go, some closing
+// cleanly, some dropping mid-frame, some closed by the server, each get
+// their own replies (a descriptor reused by a new socket is never read for
+// an old one), and every socket leaves the poller's table.
+func TestPollChurnDeregisters(t *testing.T) {
+	if !pollerAvailable {
+		t.Skip("no poller on this system")
+	}
+	t.Parallel()
+	s, url := startServer(t, Config{ReadMode: ReadModePoll})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 40 {
+				c := dialRaw(t, url)
+				id := w*1000 + i
+				c.write(cat(ctext(pingCmd(id)), final(opPing, "x")))
+				for _, e := range c.collect(2) {
+					if e.Type == protocol.TypeReply && string(e.ID) != itoa(id) {
+						t.Errorf("connection %d got the reply for %s", id, e.ID)
+					}
+				}
+				switch i % 3 {
+				case 0:
+					c.write(cframe(0x80|opClose, closePayload(1000, "")))
+					c.closeCode()
+				case 1:
+					c.write(ctext(padded(id, 500))[:100])
+				case 2:
+					c.write(cframe(0x80|3, nil)) // protocol error: the server closes
+					c.closeCode()
+				}
+				_ = c.nc.Close()
+			}
+		})
+	}
+	wg.Wait()
+	p := s.poller.Load()
+	registered := func() int {
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		return len(p.conns)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.hub.count.Load() != 0 || registered() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections in the hub and %d sockets registered after they all closed", s.hub.count.Load(), registered())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
