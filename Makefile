@@ -70,8 +70,11 @@ fmt-check:
 		exit 1; \
 	fi
 
+# The server package runs a second time on the other read path (wsin.go):
+# the first run takes auto (poll on Linux and macOS), the second goroutine.
 unit:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	RTSYNC_READ_MODE=goroutine $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./server/
 
 ## quick: the fast local loop: -short skips the browser, bench runs,
 ## scripts that start servers and tests that wait out timeouts; no -race.
@@ -83,7 +86,7 @@ quick:
 # run in `unit` anyway; `fuzz` also mutates them.
 FUZZ_TARGETS := \
 	./protocol:FuzzDecode ./protocol:FuzzDecodeEvent ./protocol:FuzzDecodeFast \
-	./server:FuzzTCPLines ./server:FuzzAPIBody ./server:FuzzToken ./server:FuzzHookAnswer \
+	./server:FuzzTCPLines ./server:FuzzWSParse ./server:FuzzAPIBody ./server:FuzzToken ./server:FuzzHookAnswer \
 	./client:FuzzServerFrames ./cmd:FuzzConfigFile \
 	./loadtest:FuzzNextMark ./loadtest:FuzzReplyID ./tui/top:FuzzStats ./internal/termtext:FuzzClean \
 	./server/broker/redisbroker:FuzzDecodePayload

@@ -250,6 +250,7 @@ func newServeCmd(ios *iostreams.IOStreams, runF func(context.Context, *serveOpti
 	fs.IntVar(&s.MaxRoomsCreatedPerConn, "max-rooms-created", d.MaxRoomsCreatedPerConn, "most rooms one connection may make by joining rooms that did not exist; 0 for no bound")
 	cliconf.ByteSizeVar(fs, &s.MaxMemory, "max-memory", d.MaxMemory, "Go heap size past which new connections are refused (close 4011) and the oldest half of the history goes; 0 for no bound")
 	fs.IntVar(&s.PresenceMaxMembers, "presence-max", d.PresenceMaxMembers, "rooms with more members than this send no join/leave events")
+	cliconf.ChoiceVar(fs, &s.ReadMode, "read-mode", server.ReadModeAuto, "how WebSocket frames are read: poll waits on epoll (Linux) or kqueue (macOS, BSD), so an idle connection holds no goroutine; goroutine reads each connection on its own goroutine; auto is poll where the system has it; TLS connections always use a goroutine", server.ReadModeAuto, server.ReadModePoll, server.ReadModeGoroutine)
 	fs.DurationVar(&s.HeartbeatInterval, "heartbeat", d.HeartbeatInterval, "how often clients are pinged; one silent for two intervals is closed")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "how long a graceful stop waits for clients to drain")
 	fs.BoolVar(&opts.Web, "web", true, "serve the browser chat page at /")

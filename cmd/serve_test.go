@@ -348,6 +348,7 @@ func TestServeFlagsCoverConfig(t *testing.T) {
 		"MaxRoomsCreatedPerConn": "max-rooms-created",
 		"MaxMemory":              "max-memory",
 		"HeartbeatInterval":      "heartbeat",
+		"ReadMode":               "read-mode",
 		"ShutdownTimeout":        "shutdown-timeout",
 		"JWTSecret":              "jwt-secret",
 		"JWTPublicKeyFile":       "jwt-public-key",

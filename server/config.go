@@ -144,6 +144,16 @@ type Config struct {
 	// presence op still works.
 	PresenceMaxMembers int
 
+	// ReadMode is how the client frames of WebSocket connections are
+	// read: "poll" registers each socket with the system's readiness
+	// queue (epoll on Linux, kqueue on macOS and the BSDs), so an idle
+	// connection holds no goroutine and no buffer; "goroutine" reads each
+	// connection on a goroutine of its own; "auto" (the default) is poll
+	// where the system has one, else goroutine. TLS connections, and
+	// connections served through Handler by another HTTP server, are
+	// always read on a goroutine.
+	ReadMode string
+
 	// HeartbeatInterval is how often the server pings each client. A
 	// client silent for two intervals is closed.
 	HeartbeatInterval time.Duration
@@ -248,6 +258,7 @@ func DefaultConfig() Config {
 		MaxRooms:               50_000,
 		MaxRoomsCreatedPerConn: 1000,
 		MaxMemory:              1 << 30,
+		ReadMode:               ReadModeAuto,
 		HeartbeatInterval:      25 * time.Second,
 		ShutdownTimeout:        10 * time.Second,
 		HookTimeout:            5 * time.Second,
@@ -311,6 +322,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.PublishRate == 0 {
 		c.PublishRate = d.PublishRate
 	}
+	var errs0 []error
 	setDur := func(v *time.Duration, def time.Duration) {
 		if *v == 0 {
 			*v = def
@@ -320,6 +332,23 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.WriteCoalesce, d.WriteCoalesce)
 	if c.WriteCoalesce < 0 {
 		c.WriteCoalesce = 0
+	}
+	if c.ReadMode == "" || c.ReadMode == ReadModeAuto {
+		c.ReadMode = defaultReadMode
+	}
+	switch c.ReadMode {
+	case ReadModeAuto, ReadModePoll, ReadModeGoroutine:
+	default:
+		errs0 = append(errs0, fmt.Errorf("read mode %q is not one of auto, poll, goroutine (--read-mode)", c.ReadMode))
+	}
+	if c.ReadMode == ReadModeAuto {
+		c.ReadMode = ReadModeGoroutine
+		if pollerAvailable {
+			c.ReadMode = ReadModePoll
+		}
+	}
+	if c.ReadMode == ReadModePoll && !pollerAvailable {
+		errs0 = append(errs0, fmt.Errorf("read mode poll needs epoll or kqueue, which this system lacks; use --read-mode auto or goroutine"))
 	}
 	setDur(&c.HeartbeatInterval, d.HeartbeatInterval)
 	setDur(&c.ShutdownTimeout, d.ShutdownTimeout)
@@ -331,7 +360,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	var errs []error
+	errs := errs0
 	neg := func(name string, v int) {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %d", name, v))

@@ -6,15 +6,19 @@
 //
 // # Concurrency contract
 //
-// Each connection has exactly one reader goroutine, which owns decoding and
-// runs every command the client sends, so a client's commands take effect in
-// the order it sent them. Writes go through the connection's bounded send
+// Each connection has at most one reader goroutine at a time, which owns
+// decoding and runs every command the client sends, so a client's commands
+// take effect in the order it sent them. A WebSocket connection's reader
+// (wsin.go) exists only while the socket has bytes, on the poll path
+// (epoll or kqueue readiness, netpoll.go), or for the connection's life on
+// the goroutine path (TLS, Config.ReadMode goroutine); TCP connections have
+// one for their life. Writes go through the connection's bounded send
 // queue (conn.enqueue); a writer goroutine exists only while the queue holds
 // something, and it writes everything queued as one frame (a frame per
-// 64 KiB), each frame with one write to the socket. An idle
-// connection therefore holds one parked goroutine and no timers: a single
-// sweeper sends heartbeats and closes silent connections, and those whose
-// token expired (see auth.go).
+// 64 KiB), each frame with one write to the socket. An idle WebSocket
+// connection on the poll path therefore holds no goroutine and no timers:
+// a single sweeper sends heartbeats and closes silent connections, and
+// those whose token expired (see auth.go).
 //
 // A room's lock orders everything that happens to the room: seq assignment,
 // history, fan-out and membership changes all take it, so every member sees

@@ -68,7 +68,10 @@ type Server struct {
 	// cluster is what the broker offers beyond the Broker interface
 	// (cluster.go); its fields are nil for the in-process broker.
 	cluster
-	up      *websocket.Upgrader
+	up *websocket.Upgrader
+	// poller reads the WebSocket connections Run accepted on the poll
+	// path (wsin.go); nil on the goroutine path and outside Run.
+	poller  atomic.Pointer[poller]
 	metrics metrics
 	writers *writerPool
 	started time.Time
@@ -357,6 +360,14 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       httpIdleTimeout,
 		MaxHeaderBytes:    httpMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if s.cfg.ReadMode == ReadModePoll {
+		p, err := newPoller(s.log)
+		if err != nil {
+			return fmt.Errorf("start the poller of --read-mode poll: %w; use --read-mode goroutine", err)
+		}
+		s.poller.Store(p)
+		defer func() { s.poller.Store(nil); p.stop() }()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(frameListener{ln, s}) }()
