@@ -52,7 +52,7 @@ func runServer(t *testing.T, s *Server) string {
 type wsClient struct {
 	t       *testing.T
 	ws      *websocket.Conn
-	events  chan protocol.Event
+	events  chan *protocol.Event // pointers: 64k slots cost 512 KB, not 29 MB
 	err     chan error // the read error that ended the reader
 	pending []protocol.Event
 	welcome protocol.Event
@@ -81,7 +81,7 @@ func dialHeader(t *testing.T, url string, h http.Header) (*wsClient, error) {
 		}
 		return nil, err
 	}
-	c := &wsClient{t: t, ws: ws, events: make(chan protocol.Event, 1<<16), err: make(chan error, 1)}
+	c := &wsClient{t: t, ws: ws, events: make(chan *protocol.Event, 1<<16), err: make(chan error, 1)}
 	t.Cleanup(func() { _ = ws.Close() })
 	go c.readLoop()
 	e, err := c.tryRead(5 * time.Second)
@@ -138,18 +138,18 @@ func (c *wsClient) tryRead(d time.Duration) (protocol.Event, error) {
 	}
 	select {
 	case e := <-c.events:
-		return e, nil
+		return *e, nil
 	default:
 	}
 	select {
 	case e := <-c.events:
-		return e, nil
+		return *e, nil
 	case err := <-c.err:
 		c.err <- err
 		// Deliver what was read before the error first.
 		select {
 		case e := <-c.events:
-			return e, nil
+			return *e, nil
 		default:
 		}
 		return protocol.Event{}, err
@@ -175,7 +175,7 @@ func (c *wsClient) readLoop() {
 				}
 				e, err := protocol.DecodeEvent(obj)
 				if err == nil {
-					c.events <- e
+					c.events <- &e
 				}
 				return err
 			})

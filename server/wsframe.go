@@ -17,15 +17,16 @@ import (
 // Server frames are written here, on the socket, not by gorilla: a batch
 // goes out as one text frame (FIN set, never masked, RFC 6455 §5.2) in one
 // write, where gorilla's writer cut it into 4 KiB continuation frames, a
-// write each. gorilla still upgrades the connection and reads from it.
+// write each. gorilla only upgrades the connection; rtsync reads the
+// client's frames too (wsread.go, wsin.go).
 //
 // Every frame the server sends, whoever sends it, is written holding the
-// frameWriter's lock: batches (the connection's writer), pings (the
-// heartbeat sweep), pongs and close replies (the reader, through the
-// handlers set in serveWS), close frames (Transport.Close), and the few
-// frames gorilla still writes itself (a close on a protocol error or an
-// over-long frame), which reach the socket through wsNetConn.Write. No two
-// frames can interleave.
+// frameWriter's lock: batches (the connection's writer, or a room's
+// fan-out, fanout.go), pings (the heartbeat sweep), pongs and close
+// replies (the reader), and close frames (Transport.Close). No two frames
+// can interleave. Should gorilla write a frame after the upgrade (it has
+// no reason to: it no longer reads), it too would go through the lock
+// (wsNetConn.Write).
 
 // A batch frame is either copied into one pooled buffer and written with
 // write(2), or written with writev(2) straight from the objects (two
@@ -394,16 +395,15 @@ func (w *frameWriter) writeClose(msg []byte, d time.Duration) bool {
 
 // answerClose answers the client's close frame with its code, once: not
 // if the server closed first (the client's frame is then the answer).
-// This is gorilla's default close handler, written through the lock.
+// The reader calls it (wsin.go), as gorilla's default close handler did.
 func (w *frameWriter) answerClose(code int, _ string) error {
 	w.writeClose(websocket.FormatCloseMessage(code, ""), controlTimeout)
 	return nil
 }
 
 // wsNetConn is the socket as gorilla sees it. gorilla writes through it
-// only the handshake response and, on a protocol error or an over-long
-// frame, a close frame: both through the lock. Its write deadlines are
-// ignored: the frameWriter sets its own.
+// only the handshake response; any frame it might write would go through
+// the lock. Its write deadlines are ignored: the frameWriter sets its own.
 type wsNetConn struct {
 	net.Conn
 	w *frameWriter
