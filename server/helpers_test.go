@@ -53,7 +53,7 @@ type wsClient struct {
 	t       *testing.T
 	ws      *websocket.Conn
 	events  chan *protocol.Event // pointers: 64k slots cost 512 KB, not 29 MB
-	err     chan error // the read error that ended the reader
+	err     chan error           // the read error that ended the reader
 	pending []protocol.Event
 	welcome protocol.Event
 	nextID  int
