@@ -52,6 +52,9 @@ type clusterClient struct {
 	// closed receives the close error once the connection ends.
 	closed chan error
 	wmu    sync.Mutex
+	// kept are the events a request read before its reply: next looks
+	// at them first (a message's echo may come before the pub's reply).
+	kept []protocol.Event
 }
 
 func dialNode(t *testing.T, n *crashServer) *clusterClient {
@@ -97,6 +100,20 @@ func (c *clusterClient) send(v any) {
 // fails if none comes within d.
 func (c *clusterClient) next(f func(protocol.Event) bool, d time.Duration) protocol.Event {
 	c.t.Helper()
+	for i, e := range c.kept {
+		if f(e) {
+			c.kept = append(c.kept[:i:i], c.kept[i+1:]...)
+			return e
+		}
+	}
+	c.kept = nil
+	return c.nextKeeping(f, d, false)
+}
+
+// nextKeeping is next; with keep, the events that do not match are kept
+// for the next call instead of dropped.
+func (c *clusterClient) nextKeeping(f func(protocol.Event) bool, d time.Duration, keep bool) protocol.Event {
+	c.t.Helper()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
@@ -107,6 +124,9 @@ func (c *clusterClient) next(f func(protocol.Event) bool, d time.Duration) proto
 			}
 			if f(e) {
 				return e
+			}
+			if keep {
+				c.kept = append(c.kept, e)
 			}
 		case <-timer.C:
 			c.t.Fatalf("client %s: nothing matching within %s", c.id, d)
@@ -120,7 +140,7 @@ func (c *clusterClient) request(cmd map[string]any) protocol.Event {
 	id := fmt.Sprint(time.Now().UnixNano())
 	cmd["id"] = id
 	c.send(cmd)
-	return c.next(func(e protocol.Event) bool { return e.Type == protocol.TypeReply && string(e.ID) == `"`+id+`"` }, 10*time.Second)
+	return c.nextKeeping(func(e protocol.Event) bool { return e.Type == protocol.TypeReply && string(e.ID) == `"`+id+`"` }, 10*time.Second, true)
 }
 
 func (c *clusterClient) join(room string) protocol.Event {

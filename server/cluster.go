@@ -147,8 +147,9 @@ func (s *Server) memberLeft(room string, c *conn) {
 func (s *Server) deliverSequenced(r *room, m *broker.RoomMessage) {
 	r.mu.Lock()
 	if m.Presence {
-		for _, c := range r.snapshotLocked() {
-			c.enqueue(m.Event)
+		// In the room's order with its messages (fanout.go).
+		if members := r.snapshotLocked(); len(members) > 0 {
+			r.queueFan(s, fanItem{ev: m.Event, to: members})
 		}
 		r.mu.Unlock()
 		return
