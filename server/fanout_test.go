@@ -188,31 +188,7 @@ func TestFanOutShortWrites(t *testing.T) {
 	t.Parallel()
 	const size = 32 << 10
 	s, url := startServer(t, Config{MaxMessageSize: 64 << 10, SendQueueBytes: 64 << 20, PresenceMaxMembers: 1})
-	var tcp *net.TCPConn
-	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			tcp = nc.(*net.TCPConn)
-			_ = tcp.SetReadBuffer(64 << 10)
-		}
-		return nc, err
-	}}
-	slow, _, err := d.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
-	if err := slow.WriteMessage(websocket.TextMessage, []byte(`{"op":"join","room":"short","id":1}`)); err != nil {
-		t.Fatal(err)
-	}
-	for seen := ""; !strings.Contains(seen, `"id":1`); {
-		_ = slow.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, b, err := slow.ReadMessage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen += string(b)
-	}
+	slow, _ := dialSlowMember(t, url, "short")
 	fast := dial(t, url)
 	mustOK(t, fast.cmd(map[string]any{"op": "join", "room": "short"}))
 	// Until the slow member's socket buffers are full (a few MB on
@@ -268,30 +244,7 @@ func TestFanOutShortWrites(t *testing.T) {
 func TestFanOutPeerResetMidFrame(t *testing.T) {
 	t.Parallel()
 	s, url := startServer(t, Config{MaxMessageSize: 64 << 10, SendQueueBytes: 64 << 20, PresenceMaxMembers: 1})
-	var tcp *net.TCPConn
-	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			tcp = nc.(*net.TCPConn)
-			_ = tcp.SetReadBuffer(64 << 10)
-		}
-		return nc, err
-	}}
-	ws, _, err := d.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"join","room":"reset","id":1}`)); err != nil {
-		t.Fatal(err)
-	}
-	for seen := ""; !strings.Contains(seen, `"id":1`); {
-		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, b, err := ws.ReadMessage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen += string(b)
-	}
+	ws, tcp := dialSlowMember(t, url, "reset")
 	data := []byte(`"` + strings.Repeat("r", 32<<10) + `"`)
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; i < 1500 && s.metrics.fanShort.Load() == 0; i++ {
@@ -316,4 +269,36 @@ func TestFanOutPeerResetMidFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.expect(protocol.TypeMsg)
+}
+
+// dialSlowMember connects a client with a 64 KiB receive buffer, which
+// joins room and then reads nothing until the test reads through ws.
+func dialSlowMember(t *testing.T, url, room string) (*websocket.Conn, *net.TCPConn) {
+	t.Helper()
+	var tcp *net.TCPConn
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			tcp = nc.(*net.TCPConn)
+			_ = tcp.SetReadBuffer(64 << 10)
+		}
+		return nc, err
+	}}
+	ws, _, err := d.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"join","room":"`+room+`","id":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	for seen := ""; !strings.Contains(seen, `"id":1`); {
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += string(b)
+	}
+	return ws, tcp
 }

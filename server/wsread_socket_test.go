@@ -41,6 +41,12 @@ func dialRaw(t testing.TB, url string) *rawWS {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return upgradeRaw(t, nc, host)
+}
+
+// upgradeRaw does the upgrade by hand on nc and reads the welcome.
+func upgradeRaw(t testing.TB, nc net.Conn, host string) *rawWS {
+	t.Helper()
 	t.Cleanup(func() { _ = nc.Close() })
 	req := "GET /ws HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -514,22 +520,7 @@ func TestReadTLSOnGoroutinePath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = nc.Close() })
-	host := ln.Addr().String()
-	req := "GET /ws HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	if _, err := nc.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", resp, err)
-	}
-	c := &rawWS{t: t, nc: nc, br: br}
-	if e := c.event(); e.Type != protocol.TypeWelcome {
-		t.Fatalf("first event %+v", e)
-	}
+	c := upgradeRaw(t, nc, ln.Addr().String())
 	// A frame split over three TLS records, then two frames in one.
 	f := ctext(padded(1, 3000))
 	c.write(f[:1])
