@@ -384,6 +384,7 @@ func (s *shard) connect(ctx context.Context, c *benchConn, d *websocket.Dialer) 
 	if h, ok := ws.NetConn().(*handoffConn); ok {
 		if err := s.pollers[c.s.g%len(s.pollers)].add(c, h.tcp, h.held()); err == nil {
 			h.take()
+			connsPolled.Add(1)
 			return true
 		}
 		// The poller could not take it: gorilla reads on.
@@ -393,6 +394,9 @@ func (s *shard) connect(ctx context.Context, c *benchConn, d *websocket.Dialer) 
 	go s.read(c, ws)
 	return true
 }
+
+// connsPolled counts the connections the poll path took, for the tests.
+var connsPolled atomic.Int64
 
 // startPollers starts one poller per core for the poll path; where that
 // fails, every connection is read on its own goroutine.
