@@ -1,8 +1,11 @@
 package loadtest
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
+	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -54,10 +57,13 @@ type poller struct {
 
 // pollConn is one connection's state on the poll path.
 type pollConn struct {
-	c  *benchConn
-	rc syscall.RawConn
-	fd int32
-	r  wsReader
+	c *benchConn
+	// fd is the poll path's own descriptor of the socket: a duplicate,
+	// the net.Conn's closed, so that Go's poller no longer wakes for
+	// every frame as well (the poller's epoll alone does).
+	fd     int32
+	closed bool // fd is closed (under the poller's mu)
+	r      wsReader
 	// pending is the start of a frame the last read ended in.
 	pending []byte
 	p       *poller
@@ -86,32 +92,33 @@ func newPoller(s *shard) (*poller, error) {
 	return p, nil
 }
 
-// add registers c's socket with the poller; held is what the server sent
-// after the set-up (handoffConn.take), read first.
-func (p *poller) add(c *benchConn, tcp syscall.Conn, held []byte) error {
+// add registers c's socket with the poller and closes nc, the net.Conn
+// it came as (the socket stays open on the poller's own descriptor); held
+// is what the server sent after the set-up (handoffConn.held), read first.
+// On an error nc is untouched.
+func (p *poller) add(c *benchConn, nc net.Conn, tcp syscall.Conn, held []byte) error {
 	rc, err := tcp.SyscallConn()
 	if err != nil {
 		return err
 	}
-	pc := &pollConn{c: c, rc: rc, p: p}
+	dup := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) { dup, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return err
+	}
+	if derr != nil {
+		return os.NewSyscallError("fcntl", derr)
+	}
+	pc := &pollConn{c: c, fd: int32(dup), p: p}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var aerr error
-	cerr := rc.Control(func(fd uintptr) {
-		pc.fd = int32(fd)
-		ev := unix.EpollEvent{Events: epollEvents, Fd: pc.fd}
-		if aerr = unix.EpollCtl(p.ep, unix.EPOLL_CTL_ADD, int(fd), &ev); aerr != nil {
-			aerr = os.NewSyscallError("epoll_ctl", aerr)
-			return
-		}
-		p.conns[pc.fd] = pc
-	})
-	if cerr != nil {
-		return cerr
+	ev := unix.EpollEvent{Events: epollEvents, Fd: pc.fd}
+	if err := unix.EpollCtl(p.ep, unix.EPOLL_CTL_ADD, dup, &ev); err != nil {
+		_ = unix.Close(dup)
+		return os.NewSyscallError("epoll_ctl", err)
 	}
-	if aerr != nil {
-		return aerr
-	}
+	p.conns[pc.fd] = pc
+	_ = nc.Close()
 	c.pc = pc
 	if len(held) > 0 {
 		// These came before anything the socket holds now, and may
@@ -121,22 +128,45 @@ func (p *poller) add(c *benchConn, tcp syscall.Conn, held []byte) error {
 	return nil
 }
 
-// remove deregisters c's socket, which stays open; once it returns the
-// poller no longer reads it. Calling it again does nothing.
-func (p *poller) remove(pc *pollConn) {
-	p.mu.Lock()
-	p.removeLocked(pc)
-	p.mu.Unlock()
-}
-
 func (p *poller) removeLocked(pc *pollConn) {
 	if p.conns[pc.fd] != pc {
 		return
 	}
 	delete(p.conns, pc.fd)
-	_ = pc.rc.Control(func(fd uintptr) { _ = unix.EpollCtl(p.ep, unix.EPOLL_CTL_DEL, int(fd), nil) })
+	_ = unix.EpollCtl(p.ep, unix.EPOLL_CTL_DEL, int(pc.fd), nil)
 	pc.pending = nil
 	pc.r = wsReader{}
+}
+
+// close deregisters pc and closes its socket; calling it again does nothing.
+func (p *poller) close(pc *pollConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.removeLocked(pc)
+	if !pc.closed {
+		pc.closed = true
+		_ = unix.Close(int(pc.fd))
+	}
+}
+
+// write sends a control frame (pong, close) to pc's server, masked as a
+// client's frames are. A socket's send buffer is empty but for these on
+// the poll path (subscribers send nothing else), so a write that would
+// block is dropped, as gorilla drops one that times out.
+func (p *poller) write(pc *pollConn, op byte, payload []byte) {
+	var b [2 + 4 + maxControlPayload]byte
+	payload = payload[:min(len(payload), maxControlPayload)]
+	b[0], b[1] = 0x80|op, 0x80|byte(len(payload))
+	key := rand.Uint32()
+	binary.BigEndian.PutUint32(b[2:6], key)
+	for i, x := range payload {
+		b[6+i] = x ^ b[2+i%4]
+	}
+	for {
+		if _, err := syscall.Write(int(pc.fd), b[:6+len(payload)]); err != syscall.EINTR {
+			return
+		}
+	}
 }
 
 // loop waits for readable sockets and reads them, until stop.
@@ -202,10 +232,8 @@ func (p *poller) service(pc *pollConn, hup bool) {
 				wb, n0, own = pc.pending[:cap(pc.pending)], len(pc.pending), true
 			}
 		}
-		// The descriptor is read directly, not through the RawConn (whose
-		// closure and reference count cost 5% of the bench's CPU here):
-		// it stays open while pc is registered, as the bench closes a
-		// socket only after remove, which waits for the batch being read.
+		// fd stays open while pc is registered: close removes it first,
+		// under mu.
 		var n int
 		var rerr error
 		for {
@@ -249,7 +277,7 @@ func (p *poller) parse(pc *pollConn, wb []byte, end int, now time.Time, own bool
 			pc.r.done()
 			continue
 		case evPing:
-			_ = c.ws.WriteControl(websocket.PongMessage, data, time.Now().Add(time.Second))
+			p.write(pc, opPong, data)
 			continue
 		case evClose:
 			var ce *websocket.CloseError
@@ -257,14 +285,13 @@ func (p *poller) parse(pc *pollConn, wb []byte, end int, now time.Time, own bool
 			if errors.As(err, &ce) && ce.Code != websocket.CloseNoStatusReceived {
 				msg = websocket.FormatCloseMessage(ce.Code, "")
 			}
-			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			p.write(pc, opClose, msg)
 			p.lose(pc, err)
 			return false
 		}
 		if err != nil {
 			if isFrameError(err) {
-				_ = c.ws.WriteControl(websocket.CloseMessage,
-					websocket.FormatCloseMessage(websocket.CloseProtocolError, ""), time.Now().Add(time.Second))
+				p.write(pc, opClose, websocket.FormatCloseMessage(websocket.CloseProtocolError, ""))
 			}
 			p.lose(pc, err)
 			return false

@@ -4,6 +4,7 @@ package loadtest
 
 import (
 	"errors"
+	"net"
 	"syscall"
 )
 
@@ -19,10 +20,10 @@ func newPoller(*shard) (*poller, error) {
 	return nil, errors.New("this system has no poll read path")
 }
 
-func (*poller) add(*benchConn, syscall.Conn, []byte) error {
+func (*poller) add(*benchConn, net.Conn, syscall.Conn, []byte) error {
 	return errors.New("this system has no poll read path")
 }
 
-func (*poller) remove(*pollConn) {}
+func (*poller) close(*pollConn) {}
 
 func stopPollers([]*poller) {}

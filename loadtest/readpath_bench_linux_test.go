@@ -67,7 +67,7 @@ func benchReadPath(b *testing.B, mode string) {
 		}
 		c.ws = ws
 		if h, ok := ws.NetConn().(*handoffConn); ok {
-			if err := s.pollers[i%len(s.pollers)].add(c, h.tcp, h.held()); err != nil {
+			if err := s.pollers[i%len(s.pollers)].add(c, h, h.tcp, h.held()); err != nil {
 				b.Fatal(err)
 			}
 			h.take()

@@ -382,7 +382,7 @@ func (s *shard) connect(ctx context.Context, c *benchConn, d *websocket.Dialer) 
 		nc.connected.Add(1)
 	}
 	if h, ok := ws.NetConn().(*handoffConn); ok {
-		if err := s.pollers[c.s.g%len(s.pollers)].add(c, h.tcp, h.held()); err == nil {
+		if err := s.pollers[c.s.g%len(s.pollers)].add(c, h, h.tcp, h.held()); err == nil {
 			h.take()
 			connsPolled.Add(1)
 			return true
@@ -417,7 +417,8 @@ func (s *shard) startPollers() {
 func (s *shard) closeConn(c *benchConn) {
 	c.closing.Store(true)
 	if c.pc != nil {
-		c.pc.p.remove(c.pc)
+		c.pc.p.close(c.pc)
+		return
 	}
 	c.ws.Close()
 }
@@ -435,7 +436,9 @@ func (s *shard) dial(ctx context.Context, c *benchConn, d *websocket.Dialer) (*w
 		hdr = http.Header{"Authorization": {"Bearer " + s.cfg.Token}}
 	}
 	url := s.cfg.URLs[c.s.target]
-	if s.pollers != nil && strings.HasPrefix(url, "ws://") {
+	// The poll path takes the connections that only receive after their
+	// set-up: a sender writes through gorilla, on its own goroutine.
+	if s.pollers != nil && c.s.stream < 0 && strings.HasPrefix(url, "ws://") {
 		ctx = wantHandoff(ctx)
 	}
 	ws, resp, err := d.DialContext(ctx, url, hdr)
