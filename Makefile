@@ -72,9 +72,11 @@ fmt-check:
 
 # The server package runs a second time on the other read path (wsin.go):
 # the first run takes auto (poll on Linux and macOS), the second goroutine.
+# So does the bench's package (loadtest/readmode.go; poll is Linux only).
 unit:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	RTSYNC_READ_MODE=goroutine $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./server/
+	RTSYNC_BENCH_READ_MODE=goroutine $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./loadtest/
 
 ## quick: the fast local loop: -short skips the browser, bench runs,
 ## scripts that start servers and tests that wait out timeouts; no -race.
@@ -88,7 +90,7 @@ FUZZ_TARGETS := \
 	./protocol:FuzzDecode ./protocol:FuzzDecodeEvent ./protocol:FuzzDecodeFast \
 	./server:FuzzTCPLines ./server:FuzzWSParse ./server:FuzzAPIBody ./server:FuzzToken ./server:FuzzHookAnswer \
 	./client:FuzzServerFrames ./cmd:FuzzConfigFile \
-	./loadtest:FuzzNextMark ./loadtest:FuzzReplyID ./tui/top:FuzzStats ./internal/termtext:FuzzClean \
+	./loadtest:FuzzNextMark ./loadtest:FuzzReplyID ./loadtest:FuzzBenchFrames ./tui/top:FuzzStats ./internal/termtext:FuzzClean \
 	./server/broker/redisbroker:FuzzDecodePayload
 FUZZTIME ?= 10s
 
@@ -96,7 +98,7 @@ FUZZTIME ?= 10s
 fuzz:
 	@GO=$(GO) scripts/fuzz.sh $(FUZZTIME) '$(FUZZFLAGS)' $(FUZZ_TARGETS)
 
-# The fuzz stage of make test: 14 targets at 7s each, about 120s on two
+# The fuzz stage of make test: 16 targets at 7s each, about 140s on two
 # cores with the builds. scripts/fuzz.sh passes a target that ran its
 # time and failed only with the fuzzer's own deadline race (Go 1.26),
 # having written no failing input.

@@ -45,6 +45,7 @@ type benchOptions struct {
 	Churn      float64
 	SourceIPs  []string
 	Procs      int
+	ReadMode   string
 	Token      string
 	APIKey     string
 	Remote     bool
@@ -171,6 +172,7 @@ func newBenchCmd(ios *iostreams.IOStreams) *cobra.Command {
 	f.Float64Var(&opts.Churn, "churn", 0, "connect scenario: share of connections closed and reopened each second (0-1)")
 	f.StringSliceVar(&opts.SourceIPs, "source-ips", nil, "local addresses to connect from, e.g. 127.0.0.1-127.0.0.16 (past ~28,000 connections per server)")
 	f.IntVar(&opts.Procs, "procs", 0, "worker processes to shard the connections over (default: one per 18,000)")
+	f.StringVar(&opts.ReadMode, "read-mode", loadtest.ReadModeAuto, "how the bench reads its connections: poll (epoll, Linux: a few poller goroutines read every socket that turned readable), goroutine (one reader goroutine per connection), or auto (poll where the system has it); wss:// connections are always read on a goroutine")
 	f.StringVar(&opts.Token, "token", "", "JWT sent in hello and as Authorization on upgrade (rtsync protocol)")
 	f.StringVar(&opts.APIKey, "api-key", "", "HTTP API key, to read the server's stats (idle scenario with --url; default: the key a server on this machine keeps for itself)")
 	f.BoolVar(&opts.Remote, "allow-remote", false, "allow a non-loopback --url (only a server you own)")
@@ -195,7 +197,7 @@ func (o *benchOptions) config() loadtest.Config {
 		Ramp: loadtest.Duration(o.Ramp), Warmup: loadtest.Duration(o.Warmup), Duration: loadtest.Duration(o.Duration),
 		Drain: loadtest.Duration(o.Drain), Timeout: loadtest.Duration(o.Timeout),
 		Dialers: o.Dialers, Churn: o.Churn, SourceIPs: o.SourceIPs, Procs: o.Procs,
-		Token: o.Token, AllowRemote: o.Remote,
+		Token: o.Token, AllowRemote: o.Remote, ReadMode: o.ReadMode,
 	}
 }
 

@@ -84,6 +84,10 @@ type Config struct {
 	Token string `json:"-"`
 	// AllowRemote lets the bench load a non-loopback address.
 	AllowRemote bool `json:"allow_remote,omitempty"`
+	// ReadMode is how connections are read (ReadModePoll or
+	// ReadModeGoroutine); empty or ReadModeAuto is poll where the system
+	// has it (Linux). Normalize sets the mode it resolves to.
+	ReadMode string `json:"read_mode,omitempty"`
 }
 
 // Where a cluster's publishers are (Config.PublishOn).
@@ -155,6 +159,9 @@ func (c *Config) Normalize() error {
 		}
 	default:
 		return fmt.Errorf("unknown protocol %q: use rtsync or raw", c.Protocol)
+	}
+	if err := c.normalizeReadMode(); err != nil {
+		return err
 	}
 	if c.Conns < 0 || c.Rooms < 0 || c.Publishers < 0 || c.Rate < 0 || c.Payload < 0 || c.Dialers < 0 || c.Procs < 0 {
 		return errors.New("--conns, --rooms, --publishers, --rate, --payload, --dialers and --procs cannot be negative")

@@ -52,7 +52,7 @@ func newDialer(src netip.Addr) *websocket.Dialer {
 		nd.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
 	}
 	return &websocket.Dialer{
-		NetDialContext:   nd.DialContext,
+		NetDialContext:   wrapDial(nd.DialContext),
 		HandshakeTimeout: handshakeTimeout,
 		ReadBufferSize:   readBuffer,
 		WriteBufferSize:  writeBuffer,

@@ -40,8 +40,11 @@
 // # Concurrency contract
 //
 // Run owns everything it starts and returns only when all of it has
-// stopped. Inside a shard each connection has one reader goroutine, which
-// alone touches that connection's receive state; one pacer goroutine per
-// shard does every publish write. Counters shared across goroutines are
-// atomics, histograms are sharded under locks.
+// stopped. Inside a shard each connection is read by one goroutine, which
+// alone touches that connection's receive state: its own reader goroutine
+// on the goroutine path, or on the poll path (readmode.go) the poller it
+// was registered with, which reads it only under the poller's lock, so a
+// connection taken off its poller is never read again. One pacer
+// goroutine per shard does every publish write. Counters shared across
+// goroutines are atomics, histograms are sharded under locks.
 package loadtest

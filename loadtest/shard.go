@@ -10,7 +10,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +86,9 @@ type shard struct {
 	schedP99    float64
 	readers     sync.WaitGroup
 	measureMu   sync.Mutex
+	// pollers read the connections on the poll path (readmode.go); nil
+	// on the goroutine path.
+	pollers []*poller
 }
 
 // benchConn is one connection and, owned by its reader goroutine, its
@@ -91,6 +96,8 @@ type shard struct {
 type benchConn struct {
 	s  slot
 	ws *websocket.Conn
+	// pc is the connection's poll-path state, nil when a goroutine reads it.
+	pc *pollConn
 	// closing is set before the bench closes the connection itself, so
 	// its reader does not count a drop.
 	closing atomic.Bool
@@ -283,6 +290,9 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 // its place in the ramp, with at most the shard's share of --dialers at
 // once.
 func (s *shard) connectAll(ctx context.Context) {
+	if s.cfg.ReadMode == ReadModePoll {
+		s.startPollers()
+	}
 	dialers := max(s.cfg.Dialers/s.p.Shards, 1)
 	ips, _ := ParseSourceIPs(s.cfg.SourceIPs)
 	dl := map[netip.Addr]*websocket.Dialer{}
@@ -371,9 +381,46 @@ func (s *shard) connect(ctx context.Context, c *benchConn, d *websocket.Dialer) 
 	if nc != nil {
 		nc.connected.Add(1)
 	}
+	if h, ok := ws.NetConn().(*handoffConn); ok {
+		if err := s.pollers[c.s.g%len(s.pollers)].add(c, h, h.tcp, h.held()); err == nil {
+			h.take()
+			connsPolled.Add(1)
+			return true
+		}
+		// The poller could not take it: gorilla reads on.
+		h.release()
+	}
 	s.readers.Add(1)
 	go s.read(c, ws)
 	return true
+}
+
+// connsPolled counts the connections the poll path took, for the tests.
+var connsPolled atomic.Int64
+
+// startPollers starts one poller per core for the poll path; where that
+// fails, every connection is read on its own goroutine.
+func (s *shard) startPollers() {
+	for range runtime.GOMAXPROCS(0) {
+		p, err := newPoller(s)
+		if err != nil {
+			stopPollers(s.pollers)
+			s.pollers = nil
+			s.count(s.errorCodes, "poller_unavailable")
+			return
+		}
+		s.pollers = append(s.pollers, p)
+	}
+}
+
+// closeConn closes c: off its poller first, if it has one.
+func (s *shard) closeConn(c *benchConn) {
+	c.closing.Store(true)
+	if c.pc != nil {
+		c.pc.p.close(c.pc)
+		return
+	}
+	c.ws.Close()
 }
 
 type dialErr struct {
@@ -388,7 +435,13 @@ func (s *shard) dial(ctx context.Context, c *benchConn, d *websocket.Dialer) (*w
 	if s.cfg.Token != "" && s.cfg.Protocol == ProtocolRtsync {
 		hdr = http.Header{"Authorization": {"Bearer " + s.cfg.Token}}
 	}
-	ws, resp, err := d.DialContext(ctx, s.cfg.URLs[c.s.target], hdr)
+	url := s.cfg.URLs[c.s.target]
+	// The poll path takes the connections that only receive after their
+	// set-up: a sender writes through gorilla, on its own goroutine.
+	if s.pollers != nil && c.s.stream < 0 && strings.HasPrefix(url, "ws://") {
+		ctx = wantHandoff(ctx)
+	}
+	ws, resp, err := d.DialContext(ctx, url, hdr)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
@@ -478,7 +531,6 @@ func (s *shard) read(c *benchConn, ws *websocket.Conn) {
 	// Small to start with (an idle connection keeps it); readAll grows it
 	// to the largest frame.
 	buf := make([]byte, 0, 512)
-	isSender := c.s.stream >= 0
 	for {
 		_, r, err := ws.NextReader()
 		if err != nil {
@@ -490,19 +542,26 @@ func (s *shard) read(c *benchConn, ws *websocket.Conn) {
 			s.lost(c, err)
 			return
 		}
-		if !s.started.Load() {
-			continue
+		if s.started.Load() {
+			s.deliver(c, buf, time.Now())
 		}
-		now := time.Now()
-		if now.After(s.windowFrom) && now.Before(s.windowTo) {
-			c.bytes.Add(int64(len(buf)))
-		}
-		if c.seen != nil {
-			s.receive(c, buf, now)
-		}
-		if isSender && s.cfg.Protocol == ProtocolRtsync && bytes.Contains(buf, replyType) {
-			s.replies(c, buf)
-		}
+	}
+}
+
+// deliver handles one whole message c received at now, on either read
+// path: its bytes, its markers, and a sender's replies.
+func (s *shard) deliver(c *benchConn, msg []byte, now time.Time) {
+	if !s.started.Load() {
+		return
+	}
+	if now.After(s.windowFrom) && now.Before(s.windowTo) {
+		c.bytes.Add(int64(len(msg)))
+	}
+	if c.seen != nil {
+		s.receive(c, msg, now)
+	}
+	if c.s.stream >= 0 && s.cfg.Protocol == ProtocolRtsync && bytes.Contains(msg, replyType) {
+		s.replies(c, msg)
 	}
 }
 
@@ -884,8 +943,7 @@ func (s *shard) churn(ctx context.Context) {
 			if c.dead.Load() || c.ws == nil {
 				continue
 			}
-			c.closing.Store(true)
-			c.ws.Close()
+			s.closeConn(c)
 			s.connected.Add(-1)
 			if nc := s.nodeOf(c); nc != nil {
 				nc.connected.Add(-1)
@@ -907,10 +965,10 @@ func (s *shard) churn(ctx context.Context) {
 func (s *shard) closeAll() {
 	for _, c := range s.conns {
 		if c.ws != nil {
-			c.closing.Store(true)
-			c.ws.Close()
+			s.closeConn(c)
 		}
 	}
+	stopPollers(s.pollers)
 	s.readers.Wait()
 }
 
