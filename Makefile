@@ -72,11 +72,13 @@ fmt-check:
 
 # The server package runs a second time on the other read path (wsin.go):
 # the first run takes auto (poll on Linux and macOS), the second goroutine.
+# The bench's two read paths are compared on a real server by
+# TestReadModesAgree; RTSYNC_BENCH_READ_MODE=goroutine runs all of
+# ./loadtest/ on the goroutine path (about 50 s more, so not here).
 # So does the bench's package (loadtest/readmode.go; poll is Linux only).
 unit:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	RTSYNC_READ_MODE=goroutine $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./server/
-	RTSYNC_BENCH_READ_MODE=goroutine $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./loadtest/
 
 ## quick: the fast local loop: -short skips the browser, bench runs,
 ## scripts that start servers and tests that wait out timeouts; no -race.
