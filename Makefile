@@ -75,7 +75,6 @@ fmt-check:
 # The bench's two read paths are compared on a real server by
 # TestReadModesAgree; RTSYNC_BENCH_READ_MODE=goroutine runs all of
 # ./loadtest/ on the goroutine path (about 50 s more, so not here).
-# So does the bench's package (loadtest/readmode.go; poll is Linux only).
 unit:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	RTSYNC_READ_MODE=goroutine $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./server/
