@@ -137,10 +137,6 @@ func (c *conn) touch() { c.lastSeen.Store(time.Now().UnixNano()) }
 // reader cannot stall a room's fan-out or grow the server's memory.
 func (c *conn) enqueue(b []byte) { c.pushAt(b, false, 0) }
 
-// enqueueMsg is enqueue for a room message published at unix ns at. The
-// time costs a compare and a store under the lock pushAt takes anyway.
-func (c *conn) enqueueMsg(b []byte, at int64) { c.pushAt(b, false, at) }
-
 // push queues b; urgent objects (replies) are written without waiting for
 // the coalescing window, taking along whatever is queued before them.
 func (c *conn) push(b []byte, urgent bool) { c.pushAt(b, urgent, 0) }
