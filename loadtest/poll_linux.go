@@ -13,6 +13,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/sys/unix"
+
+	"github.com/rtsync/rtsync/internal/epoll"
 )
 
 // pollAvailable reports whether this system has the poll read path.
@@ -40,15 +42,12 @@ const keepPending = 4 << 10
 // socket only after removing it (shard.closeConn), so a registered
 // descriptor is always the connection's own.
 type poller struct {
-	s  *shard
-	ep int
-	f  *os.File
-	rc syscall.RawConn
+	s *shard
+	q *epoll.Queue
 
 	mu    sync.Mutex
 	conns map[int32]*pollConn
 	buf   []byte
-	evs   [256]unix.EpollEvent
 	done  chan struct{}
 	// batches and events count the waits and the sockets they returned
 	// (under mu), for the read-path benchmark.
@@ -69,25 +68,12 @@ type pollConn struct {
 	p       *poller
 }
 
-const epollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
-
 func newPoller(s *shard) (*poller, error) {
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	q, err := epoll.Open(256)
 	if err != nil {
-		return nil, os.NewSyscallError("epoll_create1", err)
-	}
-	if err := unix.SetNonblock(ep, true); err != nil {
-		_ = unix.Close(ep)
-		return nil, os.NewSyscallError("fcntl", err)
-	}
-	// A non-blocking descriptor: os.NewFile registers it with Go's poller.
-	f := os.NewFile(uintptr(ep), "epoll")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		_ = f.Close()
 		return nil, err
 	}
-	p := &poller{s: s, ep: ep, f: f, rc: rc, conns: map[int32]*pollConn{}, buf: make([]byte, pollBufSize), done: make(chan struct{})}
+	p := &poller{s: s, q: q, conns: map[int32]*pollConn{}, buf: make([]byte, pollBufSize), done: make(chan struct{})}
 	go p.loop()
 	return p, nil
 }
@@ -112,8 +98,7 @@ func (p *poller) add(c *benchConn, nc net.Conn, tcp syscall.Conn, held []byte) e
 	pc := &pollConn{c: c, fd: int32(dup), p: p}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ev := unix.EpollEvent{Events: epollEvents, Fd: pc.fd}
-	if err := unix.EpollCtl(p.ep, unix.EPOLL_CTL_ADD, dup, &ev); err != nil {
+	if err := p.q.Add(dup, pc.fd); err != nil {
 		_ = unix.Close(dup)
 		return os.NewSyscallError("epoll_ctl", err)
 	}
@@ -133,7 +118,7 @@ func (p *poller) removeLocked(pc *pollConn) {
 		return
 	}
 	delete(p.conns, pc.fd)
-	_ = unix.EpollCtl(p.ep, unix.EPOLL_CTL_DEL, int(pc.fd), nil)
+	_ = p.q.Remove(int(pc.fd))
 	pc.pending = nil
 	pc.r = wsReader{}
 }
@@ -173,20 +158,9 @@ func (p *poller) write(pc *pollConn, op byte, payload []byte) {
 func (p *poller) loop() {
 	defer close(p.done)
 	for {
-		var n int
-		var werr error
-		err := p.rc.Read(func(fd uintptr) bool {
-			n, werr = unix.EpollWait(int(fd), p.evs[:], 0)
-			if werr == unix.EINTR {
-				n, werr = 0, nil
-			}
-			return n > 0 || werr != nil
-		})
-		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, os.ErrClosed) {
+		evs, stopped, err := p.q.Wait()
+		if stopped {
 			return
-		}
-		if err == nil {
-			err = werr
 		}
 		if err != nil {
 			// Not seen in practice; the connections left stall, and
@@ -196,10 +170,10 @@ func (p *poller) loop() {
 		}
 		p.mu.Lock()
 		p.batches++
-		p.events += int64(n)
-		for _, ev := range p.evs[:n] {
-			if pc := p.conns[ev.Fd]; pc != nil {
-				p.service(pc, ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
+		p.events += int64(len(evs))
+		for _, ev := range evs {
+			if pc := p.conns[ev.Key]; pc != nil {
+				p.service(pc, ev.Hup)
 			}
 		}
 		p.mu.Unlock()
@@ -209,9 +183,9 @@ func (p *poller) loop() {
 // stop ends the loop and closes the epoll descriptor; every connection
 // must have been removed.
 func (p *poller) stop() {
-	_ = p.f.SetReadDeadline(time.Unix(1, 0))
+	p.q.Wake()
 	<-p.done
-	_ = p.f.Close()
+	p.q.Close()
 }
 
 // service reads pc's socket until it has nothing more (or, hup: to the
