@@ -208,7 +208,11 @@ func (in *wsIn) runRaw(rc syscall.RawConn) {
 			bp, k = in.take()
 			n, rerr = sysRead(fd, (*bp)[k:])
 			if errors.Is(rerr, syscall.EAGAIN) {
+				// Back to the pool while it waits; nil, so that an
+				// error ending the wait does not put it back twice
+				// (two readers would then share one buffer).
 				readBufs.Put(bp)
+				bp = nil
 				return false
 			}
 			return true
